@@ -1,0 +1,183 @@
+/**
+ * The mmap backend: large blocks as whole page runs from the page heap, freed
+ * straight back. A block is its run: it starts on a page boundary, its usable
+ * size is its pages, and the page heap's boundary tags are its only header.
+ * Realloc grows in place when the pages after the run are free, and shrinks
+ * in place by freeing the tail.
+ *
+ * Shared state (its area of the header): live blocks, live pages, peak pages,
+ * allocations, frees, failures. All page work goes through the page heap's
+ * lock; this backend holds no lock of its own.
+ * @module
+ */
+
+import { describe, HakmemError } from "../../errors.ts";
+import { KIND_MASK, PAGE_SHIFT, PAGE_SIZE } from "../../memory/layout.ts";
+import type { Backend, BackendContext, BackendFactory, BackendHealth, BackendStats, Capabilities, CheckLevel, CheckProblem } from "../../router/box.ts";
+
+// Words of the shared area, from its first word.
+const LIVE_BLOCKS = 0; // blocks allocated and not freed
+const LIVE_PAGES = 1; // pages in those blocks
+const PEAK_PAGES = 2; // most live pages at once
+const ALLOCS = 3; // blocks handed out
+const FREES = 4; // blocks taken back
+const FAILURES = 5; // allocations the page heap could not serve
+
+/** Page runs for large blocks. */
+export class MmapBackend implements Backend {
+  /** Serves any size, page aligned, and any power-of-two alignment. */
+  readonly capabilities: Capabilities;
+  private readonly context: BackendContext;
+  private readonly area: number;
+
+  constructor(context: BackendContext) {
+    this.context = context;
+    this.area = context.areaWord;
+    this.capabilities = {
+      name: "mmap",
+      minSize: 1,
+      maxSize: Infinity, // any size: beyond the memory it returns 0
+      alignment: PAGE_SIZE,
+      sharedMemorySafe: true,
+      alignedAlloc: true,
+    };
+  }
+
+  alloc(size: number): number {
+    return this.allocPages(pagesFor(size), false);
+  }
+
+  allocZeroed(size: number): number {
+    return this.allocPages(pagesFor(size), true);
+  }
+
+  allocAligned(size: number, alignment: number): number {
+    if (alignment <= PAGE_SIZE) return this.alloc(size);
+    const pages = pagesFor(size);
+    const slack = alignment / PAGE_SIZE - 1;
+    const ptr = this.allocPages(pages + slack, false);
+    if (ptr === 0) return 0;
+    const aligned = Math.ceil(ptr / alignment) * alignment;
+    const head = (aligned - ptr) >>> PAGE_SHIFT;
+    const heap = this.context.pages;
+    const page = ptr >>> PAGE_SHIFT;
+    if (head + pages < pages + slack) heap.shrinkRun(page, head + pages);
+    if (head > 0) heap.dropHead(page, head);
+    this.context.mem.add(this.area + LIVE_PAGES, -slack);
+    return aligned;
+  }
+
+  private allocPages(pages: number, zero: boolean): number {
+    const { pages: heap, mem, kind } = this.context;
+    const page = heap.allocRun(pages, kind, zero);
+    if (page < 0) {
+      mem.add(this.area + FAILURES, 1);
+      return 0;
+    }
+    mem.add(this.area + LIVE_BLOCKS, 1);
+    mem.add(this.area + LIVE_PAGES, pages);
+    mem.add(this.area + ALLOCS, 1);
+    const i32 = mem.i32;
+    if (i32[this.area + LIVE_PAGES] > i32[this.area + PEAK_PAGES]) i32[this.area + PEAK_PAGES] = i32[this.area + LIVE_PAGES];
+    return page * PAGE_SIZE;
+  }
+
+  /** The run's page count, or throws for a pointer that starts no live block here. */
+  private blockPages(ptr: number): number {
+    const { pages: heap, kind } = this.context;
+    const owner = heap.ownerOf(ptr);
+    if ((owner & KIND_MASK) !== kind) {
+      if (owner === 0 && (ptr & (PAGE_SIZE - 1)) === 0) {
+        throw new HakmemError("DOUBLE_FREE", `block ${describe(ptr)} is not allocated: freed already, or never handed out`, ptr);
+      }
+      throw new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in an mmap block`, ptr);
+    }
+    const pages = (ptr & (PAGE_SIZE - 1)) === 0 ? heap.runPages(ptr >>> PAGE_SHIFT) : 0;
+    if (pages === 0) throw new HakmemError("INTERIOR_POINTER", `pointer ${describe(ptr)} points inside an mmap block, not at its start`, ptr);
+    return pages;
+  }
+
+  free(ptr: number): void {
+    const pages = this.blockPages(ptr);
+    const { pages: heap, mem } = this.context;
+    heap.freeRun(ptr >>> PAGE_SHIFT);
+    mem.add(this.area + LIVE_BLOCKS, -1);
+    mem.add(this.area + LIVE_PAGES, -pages);
+    mem.add(this.area + FREES, 1);
+  }
+
+  resizeInPlace(ptr: number, size: number): boolean {
+    const pages = this.blockPages(ptr);
+    const wanted = pagesFor(size);
+    const { pages: heap, mem } = this.context;
+    const page = ptr >>> PAGE_SHIFT;
+    if (wanted < pages) heap.shrinkRun(page, wanted);
+    else if (wanted > pages && !heap.extendRun(page, wanted - pages)) return false;
+    mem.add(this.area + LIVE_PAGES, wanted - pages);
+    const i32 = mem.i32;
+    if (i32[this.area + LIVE_PAGES] > i32[this.area + PEAK_PAGES]) i32[this.area + PEAK_PAGES] = i32[this.area + LIVE_PAGES];
+    return true;
+  }
+
+  owns(ptr: number): boolean {
+    const { pages: heap, kind } = this.context;
+    return (heap.ownerOf(ptr) & KIND_MASK) === kind && (ptr & (PAGE_SIZE - 1)) === 0 && heap.runPages(ptr >>> PAGE_SHIFT) > 0;
+  }
+
+  usableSize(ptr: number): number {
+    return this.blockPages(ptr) * PAGE_SIZE;
+  }
+
+  health(): BackendHealth {
+    const i32 = this.context.mem.i32;
+    const a = this.area;
+    return {
+      name: "mmap",
+      ready: true,
+      counters: { allocs: i32[a + ALLOCS], frees: i32[a + FREES], failures: i32[a + FAILURES], liveBlocks: i32[a + LIVE_BLOCKS] },
+    };
+  }
+
+  stats(): BackendStats {
+    const i32 = this.context.mem.i32;
+    const a = this.area;
+    const bytes = i32[a + LIVE_PAGES] * PAGE_SIZE;
+    return {
+      name: "mmap",
+      liveBlocks: i32[a + LIVE_BLOCKS],
+      liveBytes: bytes,
+      footprintBytes: bytes,
+      cachedBytes: 0,
+      detail: { peakBytes: i32[a + PEAK_PAGES] * PAGE_SIZE },
+    };
+  }
+
+  /** Nothing is cached: freed runs went back at once. */
+  trim(): number {
+    return 0;
+  }
+
+  check(_level: CheckLevel, problems: CheckProblem[]): void {
+    const { pages: heap, kind, mem } = this.context;
+    let blocks = 0;
+    let pages = 0;
+    heap.forEachRun((_page, count, owner) => {
+      if ((owner & KIND_MASK) !== kind) return;
+      blocks++;
+      pages += count;
+    });
+    const i32 = mem.i32;
+    if (blocks !== i32[this.area + LIVE_BLOCKS]) problems.push({ where: "mmap", message: `live blocks counted ${i32[this.area + LIVE_BLOCKS]}, runs found ${blocks}` });
+    if (pages !== i32[this.area + LIVE_PAGES]) problems.push({ where: "mmap", message: `live pages counted ${i32[this.area + LIVE_PAGES]}, found ${pages}` });
+  }
+}
+
+function pagesFor(size: number): number {
+  return Math.max(1, Math.ceil(size / PAGE_SIZE));
+}
+
+/** Builds the mmap backend. */
+export const mmapBackend: BackendFactory = {
+  name: "mmap",
+  create: (context: BackendContext): Backend => new MmapBackend(context),
+};

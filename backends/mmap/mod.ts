@@ -1,0 +1,16 @@
+/**
+ * The mmap backend: large blocks as whole page runs, freed straight back to
+ * the page heap; realloc grows in place when the next pages are free.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * const heap = createHeap();
+ * const big = heap.malloc(1 << 20); // routed to mmap by the default table
+ * console.log(heap.usableSize(big)); // 1048576
+ * heap.free(big);
+ * ```
+ * @module
+ */
+
+export { MmapBackend, mmapBackend } from "./mmap.ts";

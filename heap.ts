@@ -1,0 +1,479 @@
+/**
+ * The Heap: C's allocation functions over linear memory, on top of the
+ * router. Owns input validation, C semantics (calloc overflow, realloc of 0),
+ * typed views, and the heap-wide reports (stats, health, check, trim).
+ * @module
+ */
+
+import { describe, HakmemError } from "./errors.ts";
+import {
+  H_MAGIC,
+  H_MEMORY_KIND,
+  H_PAGE_SHIFT,
+  H_VERSION,
+  HEADER_PAGES,
+  LAYOUT_VERSION,
+  MAGIC,
+  MAX_MEMORY_BYTES,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PageKind,
+  backendAreaWord,
+  H_HEADER_PAGES,
+  LEAF_PAGES,
+} from "./memory/layout.ts";
+import { LinearMemory, type MemorySource } from "./memory/linear_memory.ts";
+import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
+import { RecordArena } from "./memory/records.ts";
+import { type HeapOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import type { Backend, BackendFactory, BackendStats, CheckLevel } from "./router/box.ts";
+import { foreignPointer, type Route, Router, type RouterCounters, type RouterHealth } from "./router/router.ts";
+import { builtinBackends, defaultFallbacks, defaultRoutes } from "./backends/registry.ts";
+
+/** Everything {@linkcode createHeap} accepts: the options, and what to build the heap from. */
+export interface HeapConfig extends HeapOptions {
+  /** The memory to live in. Default: a new resizable ArrayBuffer of `initialBytes` growing to `maxBytes`. */
+  memory?: MemorySource;
+  /** The backends, replacing the built-in ones (tiny, pool, mmap). */
+  backends?: BackendFactory[];
+  /** The routing table, replacing the default built from `tinyMaxSize` and `poolMaxSize`. */
+  routes?: Route[];
+  /** Fallback chains by backend name, replacing the default (tiny → pool → mmap, pool → mmap). */
+  fallbacks?: Record<string, string[]>;
+}
+
+/** Heap-wide gauges. Footprint counts every page the heap holds, metadata included. */
+export interface HeapStats {
+  /** Bytes of the memory (what the engine gave). */
+  memoryBytes: number;
+  /** Bytes of pages in use: blocks, slabs, caches and metadata. */
+  footprintBytes: number;
+  /** Most bytes of pages in use at once. */
+  peakFootprintBytes: number;
+  /** Usable bytes of live blocks. */
+  liveBytes: number;
+  /** Live blocks. */
+  liveBlocks: number;
+  /** Bytes of heap metadata (header, page map, records). */
+  metadataBytes: number;
+  /** Bytes of free pages inside the memory. */
+  freeBytes: number;
+  /** Footprint per live byte (1 is perfect; Infinity when nothing is live). */
+  overhead: number;
+  /** Each backend's gauges. */
+  backends: BackendStats[];
+  /** The page heap's gauges. */
+  pageHeap: PageHeapStats;
+}
+
+/** What the heap's health check reports. */
+export interface HeapHealth extends RouterHealth {
+  /** Memory kind: "ArrayBuffer", "SharedArrayBuffer" or "WebAssembly.Memory". */
+  memory: string;
+  /** Bytes of the memory now, and the most it may grow to. */
+  memoryBytes: number;
+  /** The most bytes the memory may grow to. */
+  maxBytes: number;
+}
+
+/** The result of {@linkcode Heap.check}. */
+export interface CheckReport {
+  /** True when no invariant is broken. */
+  ok: boolean;
+  /** The level that ran. */
+  level: CheckLevel;
+  /** Every broken invariant found. */
+  problems: CheckProblem[];
+}
+
+/** A typed array constructor a view can be made with. */
+export type TypedArrayConstructor<T> = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+/**
+ * A typed view of one block that stays correct when the memory grows: read
+ * `.array` each time you use it (it is rebuilt only when the buffer changed).
+ */
+export class BlockView<T extends ArrayBufferView> {
+  /** The block's offset. */
+  readonly ptr: number;
+  /** Elements in the view. */
+  readonly length: number;
+  private readonly heap: Heap;
+  private readonly ctor: TypedArrayConstructor<T>;
+  private cached: T;
+
+  /** Builds a view of `length` elements at `ptr`. */
+  constructor(heap: Heap, ctor: TypedArrayConstructor<T>, ptr: number, length: number) {
+    this.heap = heap;
+    this.ctor = ctor;
+    this.ptr = ptr;
+    this.length = length;
+    this.cached = new ctor(heap.buffer, ptr, length);
+  }
+
+  /** The view over the current buffer. */
+  get array(): T {
+    if (this.cached.buffer !== this.heap.buffer || this.cached.byteLength === 0) {
+      this.cached = new this.ctor(this.heap.buffer, this.ptr, this.length);
+    }
+    return this.cached;
+  }
+}
+
+const MEMORY_NAMES = ["ArrayBuffer", "SharedArrayBuffer", "WebAssembly.Memory"];
+
+/**
+ * A heap over one linear memory. Pointers are byte offsets into
+ * {@linkcode Heap.buffer}; 0 is NULL.
+ */
+export class Heap {
+  /** The resolved options. */
+  readonly options: ResolvedOptions;
+  /** The router: its table, counters, log and health. */
+  readonly router: Router;
+  /** This worker's id (0 for the creator). */
+  readonly workerId: number;
+  /** @internal The memory and its views. */
+  readonly mem: LinearMemory;
+  /** @internal Page runs and the page map. */
+  readonly pages: PageHeap;
+  private readonly backendList: Backend[];
+  private readonly created: boolean;
+
+  /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
+  constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
+    this.options = options;
+    const source = config.memory ?? new ArrayBuffer(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE), {
+      maxByteLength: options.maxBytes,
+    });
+    this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES));
+    this.pages = new PageHeap(this.mem);
+    this.workerId = 0;
+    this.created = fresh;
+    if (fresh) this.format();
+    else verifyHeader(this.mem);
+    const records = new RecordArena(this.pages);
+    const factories = config.backends ?? builtinBackends(options);
+    let nextUserKind = PageKind.user1;
+    const routed = factories.map((factory) => {
+      const builtin = BUILTIN_KINDS[factory.name];
+      const kind = builtin ?? nextUserKind++;
+      const backend = factory.create({
+        mem: this.mem,
+        pages: this.pages,
+        records,
+        kind,
+        areaWord: backendAreaWord(kind),
+        workerId: this.workerId,
+        fresh,
+        debug: options.debug,
+      });
+      return { backend, kind };
+    });
+    this.backendList = routed.map((entry) => entry.backend);
+    const names = this.backendList.map((backend) => backend.capabilities.name);
+    this.router = new Router({
+      backends: routed,
+      routes: config.routes ?? defaultRoutes(options, names),
+      fallbacks: config.fallbacks ?? defaultFallbacks(names),
+      pages: this.pages,
+      ringSize: options.logRing,
+    });
+    this.router.setVerbose(options.verbose);
+  }
+
+  private format(): void {
+    const mem = this.mem;
+    const minimum = (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE;
+    if (mem.byteLength < minimum && !mem.grow(minimum)) {
+      throw new HakmemError("INVALID_MEMORY", `memory of ${mem.byteLength} bytes cannot hold a heap (needs ${minimum}) and cannot grow`, mem.byteLength);
+    }
+    if (mem.byteLength % PAGE_SIZE !== 0) {
+      throw new HakmemError("INVALID_MEMORY", `memory size ${mem.byteLength} is not a multiple of the page size ${PAGE_SIZE}`, mem.byteLength);
+    }
+    const i32 = mem.i32;
+    i32.fill(0, 0, (HEADER_PAGES * PAGE_SIZE) >> 2);
+    i32[H_VERSION] = LAYOUT_VERSION;
+    i32[H_PAGE_SHIFT] = PAGE_SHIFT;
+    i32[H_HEADER_PAGES] = HEADER_PAGES;
+    i32[H_MEMORY_KIND] = mem.kind;
+    const maxPages = Math.floor(mem.maxBytes / PAGE_SIZE);
+    this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)));
+    // The magic goes last: a heap is only a heap once it is whole.
+    Atomics.store(i32, H_MAGIC, MAGIC);
+  }
+
+  /** The buffer pointers index into now (a WebAssembly.Memory changes it when it grows). */
+  get buffer(): ArrayBuffer | SharedArrayBuffer {
+    this.mem.refresh();
+    return this.mem.currentBuffer;
+  }
+
+  /** The heap's bytes (rebuilt after a WebAssembly.Memory grows: read it again after allocating). */
+  get u8(): Uint8Array {
+    this.mem.refresh();
+    return this.mem.u8;
+  }
+
+  // ---- allocation --------------------------------------------------------------
+
+  /**
+   * Allocates `size` bytes. Returns the block's offset, or 0 when the memory
+   * is full. Throws `INVALID_SIZE` for a size that is not a non-negative
+   * safe integer. `malloc(0)` returns a unique minimal block.
+   */
+  malloc(size: number, site?: string): number {
+    if ((size >>> 0) !== size) return this.oversize(size, "malloc");
+    return this.router.alloc(size, site);
+  }
+
+  /**
+   * Frees the block at `ptr`. `free(0)` does nothing. Throws for a pointer
+   * the heap did not hand out (`INVALID_POINTER`), an interior pointer
+   * (`INTERIOR_POINTER`) or a detected double free (`DOUBLE_FREE`); the heap
+   * is unchanged then.
+   */
+  free(ptr: number): void {
+    if ((ptr >>> 0) !== ptr || ptr >= this.mem.u8.length || ptr === 0) {
+      if (ptr === 0) return;
+      this.checkPointer(ptr);
+    }
+    this.router.free(ptr);
+  }
+
+  /**
+   * Allocates `count * size` zeroed bytes. Returns 0 when the product
+   * overflows the largest safe size, or when the memory is full.
+   */
+  calloc(count: number, size: number): number {
+    checkSize(count, "calloc count");
+    checkSize(size, "calloc size");
+    const total = count * size;
+    if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
+    return this.router.allocZeroed(total);
+  }
+
+  /**
+   * Resizes the block at `ptr` to `size` bytes, keeping its contents up to
+   * the smaller size. `realloc(0, size)` is `malloc(size)`; `realloc(ptr, 0)`
+   * frees `ptr` and returns 0. Returns 0 when the memory is full, leaving the
+   * old block as it was.
+   */
+  realloc(ptr: number, size: number): number {
+    checkSize(size, "realloc size");
+    if (ptr === 0) return this.malloc(size);
+    const old = this.usableSize(ptr);
+    if (size === 0) {
+      this.free(ptr);
+      return 0;
+    }
+    const owner = this.router.ownerIndex(ptr);
+    const target = this.router.routeOf(size);
+    const sameBackend = this.router.backends[owner] === this.routeBackendFor(target);
+    if (sameBackend && size <= old && size > old >>> 1) return ptr; // fits and wastes under half
+    const backend = this.router.backends[owner];
+    if (sameBackend && backend.resizeInPlace && backend.resizeInPlace(ptr, size)) return ptr;
+    const fresh = this.malloc(size);
+    if (fresh === 0) return 0;
+    const u8 = this.mem.u8;
+    u8.copyWithin(fresh, ptr, ptr + Math.min(old, size));
+    this.router.free(ptr);
+    return fresh;
+  }
+
+  private routeBackendFor(route: number): Backend {
+    const name = this.router.routes[route].backend;
+    return this.backendList.find((backend) => backend.capabilities.name === name)!;
+  }
+
+  /**
+   * Allocates `size` bytes aligned to `alignment`, a power of two. Returns 0
+   * when the memory is full. Throws `INVALID_ALIGNMENT` for an alignment that
+   * is not a power of two or is above 2^31.
+   */
+  alignedAlloc(alignment: number, size: number): number {
+    if (!Number.isSafeInteger(alignment) || alignment <= 0 || alignment > 2 ** 31 || (alignment & (alignment - 1)) !== 0 && alignment !== 2 ** 31) {
+      throw new HakmemError("INVALID_ALIGNMENT", `alignment must be a power of two from 1 to 2^31, got ${describe(alignment)}`, alignment);
+    }
+    checkSize(size, "alignedAlloc size");
+    if (alignment <= PAGE_SIZE) {
+      // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
+      const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
+      if (rounded > this.mem.maxBytes) return 0;
+      const ptr = this.router.alloc(rounded);
+      if (ptr === 0 || ptr % alignment === 0) return ptr;
+      this.router.free(ptr);
+    }
+    if (size + alignment > this.mem.maxBytes) return 0;
+    return this.router.allocAligned(size, alignment);
+  }
+
+  /** Usable bytes of the block at `ptr`: at least the size asked for. */
+  usableSize(ptr: number): number {
+    this.checkPointer(ptr);
+    return this.router.usableSize(ptr);
+  }
+
+  /** A fresh typed array over `length` elements of the block at `ptr` (stale after a WebAssembly.Memory grows). */
+  typed<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, ptr: number, length: number): T {
+    return new ctor(this.buffer, ptr, length);
+  }
+
+  /** A view of the block at `ptr` that stays correct after the memory grows. */
+  view<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, ptr: number, length: number): BlockView<T> {
+    return new BlockView(this, ctor, ptr, length);
+  }
+
+  /**
+   * Takes into the heap pages the memory grew by outside it (a WASM module's
+   * own `memory.grow`), and rebuilds stale views. Safe to call at any time.
+   */
+  refresh(): void {
+    this.pages.adoptGrowth();
+  }
+
+  private oversize(size: number, what: string): number {
+    checkSize(size, `${what} size`);
+    return 0; // a safe integer above 4 GiB: no memory holds it
+  }
+
+  private checkPointer(ptr: number): void {
+    if ((ptr >>> 0) !== ptr) throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
+    if (ptr === 0) throw new HakmemError("INVALID_POINTER", "pointer 0 (NULL) has no block", ptr);
+    if (ptr >= this.mem.u8.length) {
+      this.mem.refresh();
+      if (ptr >= this.mem.u8.length) throw foreignPointer(ptr);
+    }
+  }
+
+  // ---- reports -------------------------------------------------------------------
+
+  /** The heap's gauges: footprint, live bytes, overhead, each backend, the page heap. */
+  stats(): HeapStats {
+    this.mem.refresh();
+    const pageHeap = this.pages.stats();
+    const backends = this.backendList.map((backend) => backend.stats());
+    const liveBytes = backends.reduce((sum, entry) => sum + entry.liveBytes, 0);
+    const footprintBytes = pageHeap.usedPages * PAGE_SIZE;
+    return {
+      memoryBytes: this.mem.byteLength,
+      footprintBytes,
+      peakFootprintBytes: pageHeap.peakUsedPages * PAGE_SIZE,
+      liveBytes,
+      liveBlocks: backends.reduce((sum, entry) => sum + entry.liveBlocks, 0),
+      metadataBytes: pageHeap.metadataPages * PAGE_SIZE,
+      freeBytes: pageHeap.freePages * PAGE_SIZE,
+      overhead: liveBytes === 0 ? Infinity : footprintBytes / liveBytes,
+      backends,
+      pageHeap,
+    };
+  }
+
+  /** The router's counters (decisions per route, allocs and frees per backend). */
+  counters(): RouterCounters {
+    return this.router.counters();
+  }
+
+  /** Each backend's readiness, the routing totals and the memory. */
+  health(): HeapHealth {
+    return {
+      ...this.router.health(),
+      memory: MEMORY_NAMES[this.mem.kind],
+      memoryBytes: this.mem.byteLength,
+      maxBytes: this.mem.maxBytes,
+    };
+  }
+
+  /**
+   * Releases cached and empty memory: every backend's caches and empty slabs
+   * go back to the page heap, and a resizable ArrayBuffer shrinks to its
+   * highest used page. Returns the bytes released to the page heap.
+   */
+  trim(): number {
+    let released = 0;
+    for (const backend of this.backendList) released += backend.trim();
+    this.pages.trimTop();
+    return released;
+  }
+
+  /**
+   * Verifies every invariant of the page heap, each backend and the router's
+   * counters, and returns what is broken. Changes nothing. `"cheap"` compares
+   * counters; `"full"` (the default) walks every run, slab and list.
+   */
+  check(level: CheckLevel = "full"): CheckReport {
+    this.mem.refresh();
+    const problems: CheckProblem[] = [];
+    if (level === "full") this.pages.check(problems);
+    for (const backend of this.backendList) backend.check(level, problems);
+    const counters = this.router.counters();
+    for (const backend of this.backendList) {
+      const name = backend.capabilities.name;
+      const live = backend.stats().liveBlocks;
+      const routed = counters.allocs[name] - counters.frees[name];
+      if (this.created && routed !== live) {
+        problems.push({ where: "router", message: `${name}: router counted ${counters.allocs[name]} allocs and ${counters.frees[name]} frees, the backend holds ${live} live blocks` });
+      }
+    }
+    return { ok: problems.length === 0, level, problems };
+  }
+}
+
+/** The page kinds of the built-in backends (user backends get 5, 6, 7). */
+const BUILTIN_KINDS: Record<string, number> = { mmap: PageKind.mmap, tiny: PageKind.tiny, pool: PageKind.pool };
+
+function checkSize(size: number, what: string): void {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new HakmemError("INVALID_SIZE", `${what} must be a non-negative safe integer, got ${describe(size)}`, size);
+  }
+}
+
+function verifyHeader(mem: LinearMemory): void {
+  if (mem.byteLength < HEADER_PAGES * PAGE_SIZE || Atomics.load(mem.i32, H_MAGIC) !== MAGIC) {
+    throw new HakmemError("NOT_A_HEAP", "this memory holds no hakmem heap (no magic number at offset 0)");
+  }
+  const version = mem.i32[H_VERSION];
+  if (version !== LAYOUT_VERSION) {
+    throw new HakmemError("LAYOUT_MISMATCH", `this heap has layout version ${version}; this hakmem reads version ${LAYOUT_VERSION}`, version);
+  }
+}
+
+/**
+ * Creates a heap. With no memory given, it lives in a new resizable
+ * ArrayBuffer that grows on demand up to `maxBytes`.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * const heap = createHeap();
+ * const ptr = heap.malloc(64);
+ * heap.u8[ptr] = 42;
+ * heap.free(ptr);
+ * ```
+ */
+export function createHeap(config: HeapConfig = {}): Heap {
+  return new Heap(config, resolveOptions(config), true);
+}
+
+/**
+ * Opens a heap that already lives in `memory` (created by
+ * {@linkcode createHeap} elsewhere, for example in another worker). Throws
+ * `NOT_A_HEAP` or `LAYOUT_MISMATCH` when the memory holds no heap of this
+ * layout version.
+ *
+ * @example
+ * ```ts
+ * import { attachHeap, createHeap } from "./mod.ts";
+ * const memory = new ArrayBuffer(1 << 20, { maxByteLength: 1 << 24 });
+ * const heap = createHeap({ memory });
+ * const ptr = heap.malloc(100);
+ * const again = attachHeap(memory);
+ * console.log(again.usableSize(ptr) >= 100); // true
+ * ```
+ */
+export function attachHeap(memory: MemorySource, config: Omit<HeapConfig, "memory"> = {}): Heap {
+  return new Heap({ ...config, memory }, resolveOptions(config), false);
+}

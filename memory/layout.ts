@@ -1,0 +1,105 @@
+/**
+ * The heap header: the fixed words at the start of the memory that every
+ * worker reads to find the rest of the heap. Owns the layout version.
+ *
+ * ```
+ * byte 0                                                     HEADER_BYTES
+ * ├─ words 0..63   identity, page heap, record arena, counters
+ * ├─ words 64..    page-map directory: one leaf offset per 4 MiB region
+ * ├─ WORKER_TABLE  worker slots (attach, owner ids)
+ * └─ BACKEND_AREA  one fixed area per backend kind (its list heads, locks)
+ * ```
+ *
+ * A page map leaf covers one region of REGION_PAGES pages and holds, per page:
+ *
+ * ```
+ * leaf + 0              owner   Uint32 × REGION_PAGES  record byte offset | kind
+ * leaf + LEAF_TAG       tag     Int32  × REGION_PAGES  page-run boundary tags
+ * leaf + LEAF_NEXT      next    Int32  × REGION_PAGES  free-run list link (first page)
+ * leaf + LEAF_PREV      prev    Int32  × REGION_PAGES  free-run list link (first page)
+ * leaf + LEAF_FLAGS     flags   Uint8  × REGION_PAGES  PAGE_DIRTY
+ * ```
+ * @module
+ */
+
+/** "HAKM" little-endian: the first word of every heap. */
+export const MAGIC = 0x4d4b4148;
+/** Bumped whenever any in-memory layout changes; attach refuses other versions. */
+export const LAYOUT_VERSION = 1;
+
+export const PAGE_SHIFT = 12; // 4 KiB pages
+export const PAGE_SIZE = 1 << PAGE_SHIFT;
+export const REGION_SHIFT = 22; // 4 MiB per page-map leaf
+export const REGION_PAGES = 1 << (REGION_SHIFT - PAGE_SHIFT); // 1024
+/** Largest addressable memory: 4 GiB, the limit of a 32-bit WebAssembly memory. */
+export const MAX_REGIONS = 1024;
+export const MAX_MEMORY_BYTES = MAX_REGIONS * (1 << REGION_SHIFT);
+
+// Leaf layout (byte offsets inside a leaf).
+export const LEAF_TAG = REGION_PAGES * 4;
+export const LEAF_NEXT = REGION_PAGES * 8;
+export const LEAF_PREV = REGION_PAGES * 12;
+export const LEAF_FLAGS = REGION_PAGES * 16;
+export const LEAF_BYTES = REGION_PAGES * 17;
+export const LEAF_PAGES = Math.ceil(LEAF_BYTES / PAGE_SIZE); // 5
+/** Page flag: the page has been handed out since the memory last grew over it. */
+export const PAGE_DIRTY = 1;
+
+// Header words (Int32 index into the memory).
+export const H_MAGIC = 0;
+export const H_VERSION = 1;
+export const H_PAGE_SHIFT = 2;
+export const H_HEADER_PAGES = 3;
+export const H_MAX_PAGES = 4; // the most pages the memory may grow to
+export const H_TOP_PAGE = 5; // pages covered by the page heap (== memory pages)
+export const H_FREE_HEAD = 6; // lowest free run's first page, -1 when none
+export const H_FREE_PAGES = 7; // pages in free runs
+export const H_USED_PAGES = 8; // pages in allocated runs (metadata included)
+export const H_PEAK_USED_PAGES = 9;
+export const H_PAGE_LOCK = 10; // page heap lock word
+export const H_RECORD_FREE = 11; // record arena: first free record (byte offset), 0 when none
+export const H_RECORD_LOCK = 12;
+export const H_RECORD_PAGES = 13; // pages held by the record arena
+export const H_RECORDS_USED = 14;
+export const H_MEMORY_KIND = 15; // 0 ArrayBuffer, 1 SharedArrayBuffer, 2 WebAssembly.Memory
+export const H_GROW_COUNT = 16; // memory growths, so other workers notice stale views
+export const H_SHRINK_COUNT = 17;
+export const H_NEXT_WORKER = 18; // worker slot allocation cursor
+export const H_WORKER_LOCK = 19;
+export const H_FLAGS = 20; // heap-wide option bits (HEAP_FLAG_*)
+export const H_GROW_PAGES = 21; // minimum growth step in pages
+export const H_CREATED_LOW = 22; // creation time, to tell heaps apart in reports
+export const H_METADATA_PAGES = 23; // header + leaves + record pages
+/** Heap flag: debug mode (guards, poisoning, allocation sites). */
+export const HEAP_FLAG_DEBUG = 1;
+
+export const DIR_WORD = 64; // page-map directory: MAX_REGIONS Uint32 leaf byte offsets
+export const WORKER_TABLE_WORD = DIR_WORD + MAX_REGIONS;
+export const MAX_WORKERS = 64;
+export const WORKER_SLOT_WORDS = 4; // state, generation, heartbeat, reserved
+export const BACKEND_AREA_WORD = WORKER_TABLE_WORD + MAX_WORKERS * WORKER_SLOT_WORDS;
+/** Words of header space each backend kind owns for its shared state. */
+export const BACKEND_AREA_WORDS = 1024;
+/** Kinds 0..7: 0 free, 1 metadata, 2..7 backends (see PageKind). */
+export const KIND_COUNT = 8;
+export const HEADER_WORDS = BACKEND_AREA_WORD + KIND_COUNT * BACKEND_AREA_WORDS;
+export const HEADER_PAGES = Math.ceil((HEADER_WORDS * 4) / PAGE_SIZE);
+export const HEADER_BYTES = HEADER_PAGES * PAGE_SIZE;
+
+/** What a page belongs to: the low 3 bits of its page-map entry. */
+export const PageKind = {
+  free: 0,
+  metadata: 1,
+  mmap: 2,
+  tiny: 3,
+  pool: 4,
+  user1: 5,
+  user2: 6,
+  user3: 7,
+} as const;
+export const KIND_MASK = 7;
+
+/** The first header word of the shared area that backend `kind` owns. */
+export function backendAreaWord(kind: number): number {
+  return BACKEND_AREA_WORD + kind * BACKEND_AREA_WORDS;
+}

@@ -1,0 +1,189 @@
+/**
+ * The linear memory a heap lives in, and the typed views over it.
+ *
+ * Owns: which kind of memory it is, growing and shrinking it, and keeping the
+ * views current. A resizable `ArrayBuffer` or growable `SharedArrayBuffer`
+ * keeps its views valid across growth (they track the length); a
+ * `WebAssembly.Memory` hands out a new buffer on every growth, so its views
+ * are rebuilt and every listener is told.
+ * @module
+ */
+
+import { HakmemError } from "../errors.ts";
+import { PAGE_SIZE } from "./layout.ts";
+
+/** Memory a heap can live in. */
+export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
+
+/** Memory kinds as stored in the header. */
+export const MemoryKind = { arrayBuffer: 0, sharedArrayBuffer: 1, wasm: 2 } as const;
+
+const WASM_PAGE = 65536;
+
+/**
+ * The memory and its views. Hot paths read `u8`, `i32` and `u32` straight off
+ * this object; after {@linkcode LinearMemory.refresh} they are the new views.
+ */
+export class LinearMemory {
+  /** Bytes of the memory. */
+  u8: Uint8Array;
+  /** The memory as 32-bit words (header, records, free-list links). */
+  i32: Int32Array;
+  /** The memory as unsigned words (page-map entries, pointers above 2 GiB). */
+  u32: Uint32Array;
+  /** The object the user handed in. */
+  readonly source: MemorySource;
+  /** 0 ArrayBuffer, 1 SharedArrayBuffer, 2 WebAssembly.Memory. */
+  readonly kind: number;
+  /** True when other workers may touch the memory at the same time. */
+  readonly shared: boolean;
+  /** The most bytes this memory may grow to. */
+  readonly maxBytes: number;
+  /** Called after the views were rebuilt (WebAssembly.Memory growth). */
+  private readonly listeners: Array<() => void> = [];
+  private buffer: ArrayBuffer | SharedArrayBuffer;
+
+  constructor(source: MemorySource, maxBytes: number) {
+    this.source = source;
+    if (source instanceof WebAssembly.Memory) {
+      this.kind = MemoryKind.wasm;
+      this.buffer = source.buffer;
+      this.shared = typeof SharedArrayBuffer !== "undefined" && source.buffer instanceof SharedArrayBuffer;
+    } else if (typeof SharedArrayBuffer !== "undefined" && source instanceof SharedArrayBuffer) {
+      this.kind = MemoryKind.sharedArrayBuffer;
+      this.buffer = source;
+      this.shared = true;
+    } else if (source instanceof ArrayBuffer) {
+      this.kind = MemoryKind.arrayBuffer;
+      this.buffer = source;
+      this.shared = false;
+    } else {
+      throw new HakmemError("INVALID_MEMORY", "memory must be an ArrayBuffer, a SharedArrayBuffer or a WebAssembly.Memory", source);
+    }
+    const limit = this.kind === MemoryKind.wasm ? maxBytes : growLimit(this.buffer);
+    this.maxBytes = Math.min(maxBytes, limit);
+    this.u8 = new Uint8Array(this.buffer);
+    this.i32 = new Int32Array(this.buffer);
+    this.u32 = new Uint32Array(this.buffer);
+  }
+
+  /** Current size in bytes. */
+  get byteLength(): number {
+    return this.buffer.byteLength;
+  }
+
+  /** The buffer the views look at now. */
+  get currentBuffer(): ArrayBuffer | SharedArrayBuffer {
+    return this.buffer;
+  }
+
+  /** Registers a callback run after the views were rebuilt. */
+  onRefresh(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Rebuilds the views if the memory's buffer changed (a WebAssembly.Memory
+   * grown here, by another worker, or by the WASM module itself). Returns true
+   * when the views changed.
+   */
+  refresh(): boolean {
+    if (this.kind !== MemoryKind.wasm) return false;
+    const buffer = (this.source as WebAssembly.Memory).buffer;
+    if (buffer === this.buffer && this.u8.byteLength === buffer.byteLength) return false;
+    this.buffer = buffer;
+    this.u8 = new Uint8Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    for (const listener of this.listeners) listener();
+    return true;
+  }
+
+  /**
+   * Grows the memory to at least `bytes` (a multiple of the page size).
+   * Returns false, changing nothing, when the memory cannot grow that far.
+   */
+  grow(bytes: number): boolean {
+    this.refresh();
+    if (bytes <= this.byteLength) return true;
+    if (bytes > this.maxBytes) return false;
+    try {
+      if (this.kind === MemoryKind.wasm) {
+        const memory = this.source as WebAssembly.Memory;
+        const pages = Math.ceil((bytes - memory.buffer.byteLength) / WASM_PAGE);
+        memory.grow(pages);
+        this.refresh();
+      } else if (this.kind === MemoryKind.sharedArrayBuffer) {
+        (this.buffer as SharedArrayBuffer).grow(bytes);
+      } else {
+        (this.buffer as ArrayBuffer).resize(bytes);
+      }
+    } catch {
+      return false; // the engine refused (no more memory, or past the memory's own maximum)
+    }
+    return this.byteLength >= bytes;
+  }
+
+  /** Adds `delta` to header word `index`: atomically on shared memory, plainly otherwise. */
+  add(index: number, delta: number): void {
+    if (this.shared) Atomics.add(this.i32, index, delta);
+    else this.i32[index] += delta;
+  }
+
+  /** True when {@linkcode LinearMemory.shrink} can give bytes back. */
+  get canShrink(): boolean {
+    return this.kind === MemoryKind.arrayBuffer && (this.buffer as ArrayBuffer).resizable;
+  }
+
+  /** Shrinks a resizable ArrayBuffer to `bytes`. Returns false where the kind cannot shrink. */
+  shrink(bytes: number): boolean {
+    if (!this.canShrink || bytes >= this.byteLength) return false;
+    (this.buffer as ArrayBuffer).resize(bytes);
+    return true;
+  }
+}
+
+/** The most bytes a buffer can grow to (its own length when it cannot grow). */
+function growLimit(buffer: ArrayBuffer | SharedArrayBuffer): number {
+  if (buffer instanceof ArrayBuffer) return buffer.resizable ? buffer.maxByteLength : buffer.byteLength;
+  return buffer.growable ? buffer.maxByteLength : buffer.byteLength;
+}
+
+/** Rounds a byte count up to whole pages. */
+export function roundToPages(bytes: number): number {
+  return Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
+}
+
+const canBlock: boolean = (() => {
+  // A browser's main thread may not block in Atomics.wait; workers and servers may.
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Takes the lock in word `index` of `i32` (0 free, 1 held, 2 held with
+ * waiters). Only called on shared memory: a private heap has no one to race.
+ */
+export function lockWord(i32: Int32Array, index: number): void {
+  let state = Atomics.compareExchange(i32, index, 0, 1);
+  if (state === 0) return;
+  for (let spin = 0; spin < 64; spin++) {
+    if (Atomics.load(i32, index) === 0) {
+      state = Atomics.compareExchange(i32, index, 0, 1);
+      if (state === 0) return;
+    }
+  }
+  // Contended: announce a waiter and sleep until the holder notifies.
+  while (Atomics.exchange(i32, index, 2) !== 0) {
+    if (canBlock) Atomics.wait(i32, index, 2, 1);
+  }
+}
+
+/** Releases the lock in word `index`, waking one waiter if there is one. */
+export function unlockWord(i32: Int32Array, index: number): void {
+  if (Atomics.exchange(i32, index, 0) === 2) Atomics.notify(i32, index, 1);
+}

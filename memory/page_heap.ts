@@ -1,0 +1,684 @@
+/**
+ * The page heap: the allocator's "operating system". Hands out runs of 4 KiB
+ * pages, takes them back, coalesces free neighbours, grows the memory on
+ * demand and shrinks a resizable ArrayBuffer whose top pages are free.
+ *
+ * Owns: the run boundary tags, the address-ordered free-run list, page dirty
+ * flags (pages never written since the memory grew over them are zero) and
+ * the page map (the owner of every page), all inside the memory.
+ *
+ * Boundary tags, per page (in the page-map leaf of the page's region):
+ *
+ * ```
+ * free run of n pages       first: -n   last: -n
+ * allocated run of n pages  first: +n   last (n > 1): END_TAG | n
+ * any other page            0
+ * ```
+ *
+ * Allocation takes the lowest free run that fits (first fit by address),
+ * which keeps the top of the memory free so it can shrink.
+ *
+ * Locking: one lock word (H_PAGE_LOCK) on shared memory. The page heap never
+ * calls out while holding it, and callers must not hold their own locks when
+ * calling in (lock order: backend locks are released before any page heap
+ * call; see docs in README "Lock order").
+ * @module
+ */
+
+import {
+  DIR_WORD,
+  H_FREE_HEAD,
+  H_FREE_PAGES,
+  H_GROW_COUNT,
+  H_GROW_PAGES,
+  H_MAX_PAGES,
+  H_METADATA_PAGES,
+  H_PAGE_LOCK,
+  H_PEAK_USED_PAGES,
+  H_RECORD_PAGES,
+  H_SHRINK_COUNT,
+  H_TOP_PAGE,
+  H_USED_PAGES,
+  KIND_MASK,
+  LEAF_FLAGS,
+  LEAF_NEXT,
+  LEAF_PAGES,
+  LEAF_PREV,
+  LEAF_TAG,
+  MAX_REGIONS,
+  PAGE_DIRTY,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PageKind,
+  REGION_PAGES,
+  REGION_SHIFT,
+} from "./layout.ts";
+import { type LinearMemory, lockWord, unlockWord } from "./linear_memory.ts";
+
+const END_TAG = 1 << 30;
+const REGION_PAGE_SHIFT = REGION_SHIFT - PAGE_SHIFT;
+const PAGE_IN_REGION = REGION_PAGES - 1;
+
+/** One problem found by a check, in words a person can act on. */
+export interface CheckProblem {
+  /** Which part of the heap the problem is in. */
+  where: string;
+  /** What is wrong. */
+  message: string;
+}
+
+/** Counters of the page heap, in pages. */
+export interface PageHeapStats {
+  /** Pages the heap covers (the memory's size in pages). */
+  topPages: number;
+  /** Pages in allocated runs, metadata included. */
+  usedPages: number;
+  /** Most pages ever in allocated runs at once. */
+  peakUsedPages: number;
+  /** Pages in free runs. */
+  freePages: number;
+  /** Pages of heap metadata: header, page-map leaves and record arena. */
+  metadataPages: number;
+  /** Free runs. */
+  freeRuns: number;
+  /** Largest free run, in pages. */
+  largestFreeRun: number;
+  /** Times the memory grew. */
+  growCount: number;
+  /** Times the memory shrank. */
+  shrinkCount: number;
+}
+
+/** Page runs over a {@linkcode LinearMemory}; all state lives in the memory. */
+export class PageHeap {
+  readonly mem: LinearMemory;
+
+  constructor(mem: LinearMemory) {
+    this.mem = mem;
+  }
+
+  // ---- per-page metadata, one place computes every slot -------------------
+
+  /** Word index of `page`'s slot in the leaf array at byte offset `field`. */
+  private slot(page: number, field: number): number {
+    const leaf = this.mem.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    return ((leaf + field) >>> 2) + (page & PAGE_IN_REGION);
+  }
+  private tag(page: number): number {
+    return this.mem.i32[this.slot(page, LEAF_TAG)];
+  }
+  private setTag(page: number, value: number): void {
+    this.mem.i32[this.slot(page, LEAF_TAG)] = value;
+  }
+  private next(page: number): number {
+    return this.mem.i32[this.slot(page, LEAF_NEXT)];
+  }
+  private setNext(page: number, value: number): void {
+    this.mem.i32[this.slot(page, LEAF_NEXT)] = value;
+  }
+  private prev(page: number): number {
+    return this.mem.i32[this.slot(page, LEAF_PREV)];
+  }
+  private setPrev(page: number, value: number): void {
+    this.mem.i32[this.slot(page, LEAF_PREV)] = value;
+  }
+  private flagsIndex(page: number): number {
+    const leaf = this.mem.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    return leaf + LEAF_FLAGS + (page & PAGE_IN_REGION);
+  }
+
+  /**
+   * The page-map entry of the page holding byte `ptr`: a record byte offset
+   * plus the owner kind in the low 3 bits; 0 for a free or unmapped page.
+   * The caller checks `ptr` is inside the memory.
+   */
+  ownerOf(ptr: number): number {
+    const u32 = this.mem.u32;
+    const leaf = u32[DIR_WORD + (ptr >>> REGION_SHIFT)];
+    return leaf === 0 ? 0 : u32[(leaf >>> 2) + ((ptr >>> PAGE_SHIFT) & PAGE_IN_REGION)];
+  }
+
+  /** Sets the page-map entry of `count` pages from `page`. */
+  setOwner(page: number, count: number, value: number): void {
+    const u32 = this.mem.u32;
+    for (let i = 0; i < count; i++) u32[this.slot(page + i, 0)] = value;
+  }
+
+  /** Pages in the allocated run that starts at `page`, or 0 if none starts there. */
+  runPages(page: number): number {
+    if (page < 0 || page >= this.top) return 0;
+    const tag = this.tag(page);
+    return tag > 0 && tag < END_TAG && (this.ownerOf(page * PAGE_SIZE) & KIND_MASK) !== PageKind.free ? tag : 0;
+  }
+
+  /** The number of pages the heap covers. */
+  get top(): number {
+    return this.mem.i32[H_TOP_PAGE];
+  }
+
+  // ---- formatting a new heap ----------------------------------------------
+
+  /**
+   * Lays out the page heap in a fresh memory: the header pages and the first
+   * leaf as one metadata run, the rest of the memory as one free run.
+   */
+  format(headerPages: number, maxPages: number, growPages: number): void {
+    const i32 = this.mem.i32;
+    i32[H_MAX_PAGES] = maxPages;
+    i32[H_GROW_PAGES] = growPages;
+    i32[H_FREE_HEAD] = -1;
+    i32[H_TOP_PAGE] = headerPages;
+    // The leaf of region 0 sits right after the header and describes itself.
+    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
+    this.mem.u32[DIR_WORD] = headerPages * PAGE_SIZE;
+    this.writeAllocated(0, headerPages + LEAF_PAGES, PageKind.metadata);
+    i32[H_METADATA_PAGES] = headerPages + LEAF_PAGES;
+    i32[H_USED_PAGES] = headerPages + LEAF_PAGES;
+    i32[H_PEAK_USED_PAGES] = headerPages + LEAF_PAGES;
+    i32[H_TOP_PAGE] = headerPages + LEAF_PAGES;
+    this.cover(headerPages + LEAF_PAGES, memoryPages);
+  }
+
+  // ---- allocation -----------------------------------------------------------
+
+  /**
+   * Takes the lowest free run of `pages` pages, growing the memory if none
+   * fits, and marks it owned by `owner` (a page-map entry). With `zero`, any
+   * page written before is cleared. Returns the first page, or -1 when the
+   * memory cannot grow enough.
+   */
+  allocRun(pages: number, owner: number, zero = false): number {
+    const shared = this.mem.shared;
+    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    let page = this.findFit(pages);
+    if (page < 0 && this.growFor(pages)) page = this.findFit(pages);
+    if (page >= 0) this.take(page, pages, owner, zero);
+    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    return page;
+  }
+
+  /** Gives the allocated run starting at `page` back; returns its page count. */
+  freeRun(page: number): number {
+    const shared = this.mem.shared;
+    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    const pages = this.tag(page);
+    this.clearAllocated(page, pages);
+    this.release(page, pages);
+    const grow = this.mem.i32[H_GROW_PAGES];
+    this.maybeShrink(Math.max(4 * grow, this.top >>> 2), grow);
+    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    return pages;
+  }
+
+  /**
+   * Grows the allocated run at `page` by `extra` pages in place when the
+   * pages after it are free (growing the memory if the run is at the top).
+   * Returns false, changing nothing, when it cannot.
+   */
+  extendRun(page: number, extra: number, zero = false): boolean {
+    const shared = this.mem.shared;
+    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    const pages = this.tag(page);
+    const after = page + pages;
+    let ok = this.freeRunAt(after) >= extra;
+    if (!ok && (after === this.top || this.freeRunEndsAtTop(after))) {
+      ok = this.growFor(extra) && this.freeRunAt(after) >= extra;
+    }
+    if (ok) {
+      const owner = this.ownerOf(page * PAGE_SIZE);
+      this.take(after, extra, owner, zero);
+      // Merge the two allocated runs into one.
+      this.clearTags(page, pages);
+      this.clearTags(after, extra);
+      this.writeTags(page, pages + extra);
+    }
+    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    return ok;
+  }
+
+  /** Shrinks the allocated run at `page` to `keep` pages, freeing its tail. */
+  shrinkRun(page: number, keep: number): void {
+    const shared = this.mem.shared;
+    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    const pages = this.tag(page);
+    if (keep > 0 && keep < pages) {
+      const owner = this.ownerOf(page * PAGE_SIZE);
+      this.clearAllocated(page, pages);
+      this.writeAllocated(page, keep, owner);
+      this.mem.i32[H_USED_PAGES] += keep;
+      this.release(page + keep, pages - keep);
+    }
+    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+  }
+
+  /** Frees the first `head` pages of the allocated run at `page`; the rest stays allocated. */
+  dropHead(page: number, head: number): void {
+    const shared = this.mem.shared;
+    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    const pages = this.tag(page);
+    if (head > 0 && head < pages) {
+      const owner = this.ownerOf(page * PAGE_SIZE);
+      this.clearAllocated(page, pages);
+      this.writeAllocated(page + head, pages - head, owner);
+      this.mem.i32[H_USED_PAGES] += pages - head;
+      this.release(page, head);
+    }
+    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+  }
+
+  /** Calls `visit(firstPage, pages, owner)` for every allocated run, lowest first. */
+  forEachRun(visit: (page: number, pages: number, owner: number) => void): void {
+    const top = this.top;
+    for (let page = 0; page < top;) {
+      const tag = this.tag(page);
+      if (tag === 0 || tag >= END_TAG) return; // broken tags: check() reports them
+      if (tag > 0) visit(page, tag, this.ownerOf(page * PAGE_SIZE));
+      page += tag < 0 ? -tag : tag;
+    }
+  }
+
+  /** True when every page from `page` for `count` pages is unwritten (zero). */
+  isClean(page: number, count: number): boolean {
+    const u8 = this.mem.u8;
+    for (let i = 0; i < count; i++) if (u8[this.flagsIndex(page + i)] & PAGE_DIRTY) return false;
+    return true;
+  }
+
+  /**
+   * Returns free pages at the top of a resizable ArrayBuffer to the engine.
+   * Returns the bytes given back (0 for other kinds of memory).
+   */
+  trimTop(): number {
+    const shared = this.mem.shared;
+    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    const before = this.top;
+    this.maybeShrink(0, 0);
+    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    return (before - this.top) * PAGE_SIZE;
+  }
+
+  /**
+   * Marks pages the memory grew over (by someone else, or a WASM module's own
+   * `memory.grow`) as free pages of the heap.
+   */
+  adoptGrowth(): void {
+    const shared = this.mem.shared;
+    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.refresh();
+    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, this.mem.i32[H_MAX_PAGES]);
+    if (memoryPages > this.top) this.cover(this.top, memoryPages);
+    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+  }
+
+  // ---- internals (called with the lock held) --------------------------------
+
+  private findFit(pages: number): number {
+    for (let page = this.mem.i32[H_FREE_HEAD]; page >= 0; page = this.next(page)) {
+      if (-this.tag(page) >= pages) return page;
+    }
+    return -1;
+  }
+
+  /** Pages in the free run starting at `page`, 0 if it is not a free run's start. */
+  private freeRunAt(page: number): number {
+    if (page >= this.top) return 0;
+    const tag = this.tag(page);
+    return tag < 0 ? -tag : 0;
+  }
+
+  private freeRunEndsAtTop(page: number): boolean {
+    const length = this.freeRunAt(page);
+    return length > 0 && page + length === this.top;
+  }
+
+  /** Allocates `pages` from the free run at `page` (its lowest pages). */
+  private take(page: number, pages: number, owner: number, zero: boolean): void {
+    const length = -this.tag(page);
+    const before = this.prev(page);
+    const after = this.next(page);
+    this.clearTags(page, length);
+    if (length > pages) {
+      const rest = page + pages;
+      this.writeFree(rest, length - pages);
+      this.link(before, rest, after);
+    } else {
+      this.link(before, -1, after);
+    }
+    const i32 = this.mem.i32;
+    i32[H_FREE_PAGES] -= pages;
+    const u8 = this.mem.u8;
+    for (let i = 0; i < pages; i++) {
+      const flags = this.flagsIndex(page + i);
+      if (zero && (u8[flags] & PAGE_DIRTY)) u8.fill(0, (page + i) * PAGE_SIZE, (page + i + 1) * PAGE_SIZE);
+      u8[flags] |= PAGE_DIRTY;
+    }
+    this.writeAllocated(page, pages, owner);
+    i32[H_USED_PAGES] += pages;
+    if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
+  }
+
+  /** Splices `node` (or nothing, when -1) between `before` and `after` in the free list. */
+  private link(before: number, node: number, after: number): void {
+    const first = node >= 0 ? node : after;
+    const last = node >= 0 ? node : before;
+    if (before >= 0) this.setNext(before, first);
+    else this.mem.i32[H_FREE_HEAD] = first;
+    if (after >= 0) this.setPrev(after, last);
+    if (node >= 0) {
+      this.setPrev(node, before);
+      this.setNext(node, after);
+    }
+  }
+
+  /** Adds pages [page, page + pages) to the free runs, coalescing with neighbours. */
+  private release(page: number, pages: number): void {
+    let start = page;
+    let length = pages;
+    let before = -1;
+    let after = -1;
+    let placed = false;
+    if (page > 0 && this.tag(page - 1) < 0) {
+      // Coalesce with the free run to the left: it keeps its place in the list.
+      const leftLength = -this.tag(page - 1);
+      start = page - leftLength;
+      length += leftLength;
+      before = this.prev(start);
+      after = this.next(start);
+      this.clearTags(start, leftLength);
+      placed = true;
+    }
+    const right = page + pages;
+    const rightLength = this.freeRunAt(right);
+    if (rightLength > 0) {
+      const rightNext = this.next(right);
+      if (!placed) {
+        before = this.prev(right);
+        placed = true;
+      }
+      after = rightNext;
+      this.clearTags(right, rightLength);
+      length += rightLength;
+    }
+    if (!placed) {
+      // No free neighbour: find the place in address order.
+      for (let node = this.mem.i32[H_FREE_HEAD]; node >= 0; node = this.next(node)) {
+        if (node > start) {
+          after = node;
+          break;
+        }
+        before = node;
+      }
+    }
+    this.writeFree(start, length);
+    this.link(before, start, after);
+    this.mem.i32[H_FREE_PAGES] += pages;
+  }
+
+  /**
+   * Shrinks the memory to `keep` free top pages when its top free run is
+   * longer than `threshold`. With `keep` 0 it also drops page-map leaves at
+   * the top that describe only pages above them, and goes on shrinking.
+   */
+  private maybeShrink(threshold: number, keep: number): void {
+    if (!this.mem.canShrink) return;
+    const i32 = this.mem.i32;
+    for (;;) {
+      const top = this.top;
+      if (top === 0) return;
+      const last = this.tag(top - 1);
+      if (last < 0) {
+        const length = -last;
+        if (length <= threshold || length <= keep) return;
+        const start = top - length;
+        const newTop = start + keep;
+        const before = this.prev(start);
+        this.clearTags(start, length);
+        if (keep > 0) {
+          this.writeFree(start, keep);
+          this.link(before, start, -1);
+        } else {
+          this.link(before, -1, -1);
+        }
+        i32[H_FREE_PAGES] -= length - keep;
+        i32[H_TOP_PAGE] = newTop;
+        i32[H_SHRINK_COUNT]++;
+        this.mem.shrink(newTop * PAGE_SIZE);
+        if (keep > 0) return;
+      } else if (keep > 0 || !this.dropTopLeaves(top, last)) {
+        return;
+      }
+    }
+  }
+
+  /** Drops the run of page-map leaves ending at `top` if it describes nothing below it. */
+  private dropTopLeaves(top: number, lastTag: number): boolean {
+    const length = lastTag >= END_TAG ? lastTag - END_TAG : lastTag;
+    const start = top - length;
+    if (length <= 0 || (this.ownerOf(start * PAGE_SIZE) & KIND_MASK) !== PageKind.metadata) return false;
+    const u32 = this.mem.u32;
+    const regions: number[] = [];
+    for (let region = 0; region < MAX_REGIONS; region++) {
+      const leafPage = u32[DIR_WORD + region] >>> PAGE_SHIFT;
+      if (u32[DIR_WORD + region] === 0 || leafPage < start || leafPage >= top) continue;
+      if (region << REGION_PAGE_SHIFT < start) return false; // it describes live pages below
+      regions.push(region);
+    }
+    if (regions.length * LEAF_PAGES !== length) return false; // not a run of leaves only
+    for (const region of regions) u32[DIR_WORD + region] = 0;
+    const i32 = this.mem.i32;
+    i32[H_USED_PAGES] -= length;
+    i32[H_METADATA_PAGES] -= length;
+    i32[H_TOP_PAGE] = start;
+    i32[H_SHRINK_COUNT]++;
+    this.mem.shrink(start * PAGE_SIZE);
+    return true;
+  }
+
+  /** Grows the memory so a free run of `pages` exists. Returns false when it cannot. */
+  private growFor(pages: number): boolean {
+    this.mem.refresh();
+    const i32 = this.mem.i32;
+    const top = this.top;
+    if (this.mem.byteLength >>> PAGE_SHIFT > top) {
+      // The memory grew under us (another worker, or the WASM module): take it first.
+      this.cover(top, Math.min(this.mem.byteLength >>> PAGE_SHIFT, i32[H_MAX_PAGES]));
+      if (this.findFit(pages) >= 0) return true;
+    }
+    const currentTop = this.top;
+    const topFree = currentTop > 0 && this.tag(currentTop - 1) < 0 ? -this.tag(currentTop - 1) : 0;
+    const maxPages = Math.min(i32[H_MAX_PAGES], Math.floor(this.mem.maxBytes / PAGE_SIZE));
+    const minimal = this.plan(currentTop, pages, topFree, 0);
+    if (minimal > maxPages) return false;
+    const step = Math.max(i32[H_GROW_PAGES], currentTop >>> 3);
+    const generous = Math.min(maxPages, this.plan(currentTop, pages, topFree, step));
+    if (!this.mem.grow(generous * PAGE_SIZE) && !this.mem.grow(minimal * PAGE_SIZE)) return false;
+    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
+    this.cover(currentTop, memoryPages);
+    i32[H_GROW_COUNT]++;
+    return true;
+  }
+
+  /** The top needed so `pages` fit after any leaves the new regions need. */
+  private plan(top: number, pages: number, topFree: number, step: number): number {
+    let target = top + Math.max(pages, step);
+    for (;;) {
+      const leaves = this.leavesNeeded(top, target);
+      const available = leaves === 0 ? topFree : 0;
+      const needed = top + leaves * LEAF_PAGES + pages - available;
+      if (target >= needed) return target;
+      target = needed;
+    }
+  }
+
+  private leavesNeeded(top: number, target: number): number {
+    let count = 0;
+    const u32 = this.mem.u32;
+    for (let region = top >>> REGION_PAGE_SHIFT; region <= (target - 1) >>> REGION_PAGE_SHIFT; region++) {
+      if (u32[DIR_WORD + region] === 0) count++;
+    }
+    return count;
+  }
+
+  /** Makes pages [top, newTop) part of the heap: leaves first, then one free run. */
+  private cover(top: number, newTop: number): void {
+    if (newTop <= top) return;
+    const u32 = this.mem.u32;
+    const i32 = this.mem.i32;
+    let cursor = top;
+    for (let region = top >>> REGION_PAGE_SHIFT; region <= (newTop - 1) >>> REGION_PAGE_SHIFT; region++) {
+      if (u32[DIR_WORD + region] !== 0) continue;
+      // A leaf goes in the lowest free pages that fit, so it does not pin the
+      // top of the memory; failing that, at the start of the new pages.
+      const low = this.findFit(LEAF_PAGES);
+      if (low >= 0) {
+        this.take(low, LEAF_PAGES, PageKind.metadata, true);
+        i32[H_METADATA_PAGES] += LEAF_PAGES;
+        u32[DIR_WORD + region] = low * PAGE_SIZE;
+      } else {
+        u32[DIR_WORD + region] = cursor * PAGE_SIZE;
+        cursor += LEAF_PAGES;
+      }
+    }
+    // Forget whatever the leaves said of these pages before a shrink.
+    const u8 = this.mem.u8;
+    for (let page = top; page < newTop; page++) {
+      u32[this.slot(page, 0)] = 0;
+      this.setTag(page, 0);
+      u8[this.flagsIndex(page)] = 0;
+    }
+    i32[H_TOP_PAGE] = newTop;
+    if (cursor > top) {
+      this.writeAllocated(top, cursor - top, PageKind.metadata);
+      for (let page = top; page < cursor; page++) u8[this.flagsIndex(page)] = PAGE_DIRTY;
+      i32[H_USED_PAGES] += cursor - top;
+      i32[H_METADATA_PAGES] += cursor - top;
+      if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
+    }
+    if (newTop > cursor) this.release(cursor, newTop - cursor);
+  }
+
+  private writeFree(page: number, pages: number): void {
+    this.setTag(page, -pages);
+    this.setTag(page + pages - 1, -pages);
+  }
+
+  private writeTags(page: number, pages: number): void {
+    this.setTag(page, pages);
+    if (pages > 1) this.setTag(page + pages - 1, END_TAG | pages);
+  }
+
+  private writeAllocated(page: number, pages: number, owner: number): void {
+    this.writeTags(page, pages);
+    this.setOwner(page, pages, owner);
+  }
+
+  private clearTags(page: number, pages: number): void {
+    this.setTag(page, 0);
+    this.setTag(page + pages - 1, 0);
+  }
+
+  private clearAllocated(page: number, pages: number): void {
+    this.clearTags(page, pages);
+    this.setOwner(page, pages, 0);
+    this.mem.i32[H_USED_PAGES] -= pages;
+  }
+
+  // ---- reports ---------------------------------------------------------------
+
+  /** Counters, read without a lock (a snapshot that may be slightly stale). */
+  stats(): PageHeapStats {
+    const i32 = this.mem.i32;
+    let runs = 0;
+    let largest = 0;
+    for (let page = i32[H_FREE_HEAD]; page >= 0 && runs <= this.top; page = this.next(page)) {
+      runs++;
+      largest = Math.max(largest, -this.tag(page));
+    }
+    return {
+      topPages: this.top,
+      usedPages: i32[H_USED_PAGES],
+      peakUsedPages: i32[H_PEAK_USED_PAGES],
+      freePages: i32[H_FREE_PAGES],
+      metadataPages: i32[H_METADATA_PAGES] + i32[H_RECORD_PAGES],
+      freeRuns: runs,
+      largestFreeRun: largest,
+      growCount: i32[H_GROW_COUNT],
+      shrinkCount: i32[H_SHRINK_COUNT],
+    };
+  }
+
+  /**
+   * Walks every run from page 0 to the top and checks the tags, the free list
+   * and the counters agree. Calls `visit(firstPage, pages, owner)` for each
+   * allocated run so backends can check their own pages. Changes nothing.
+   */
+  check(problems: CheckProblem[], visit?: (page: number, pages: number, owner: number) => void): void {
+    const i32 = this.mem.i32;
+    const top = this.top;
+    const where = "page heap";
+    if (top * PAGE_SIZE > this.mem.byteLength) {
+      problems.push({ where, message: `top page ${top} lies past the memory (${this.mem.byteLength} bytes)` });
+      return;
+    }
+    let used = 0;
+    let free = 0;
+    const freeStarts: number[] = [];
+    let previousFree = false;
+    for (let page = 0; page < top;) {
+      const tag = this.tag(page);
+      if (tag < 0) {
+        const pages = -tag;
+        if (page + pages > top || this.tag(page + pages - 1) !== tag) {
+          problems.push({ where, message: `free run at page ${page} has broken tags` });
+          return;
+        }
+        if (previousFree) problems.push({ where, message: `free runs at page ${page} and before it were not coalesced` });
+        for (let i = 0; i < pages; i++) {
+          if (this.ownerOf((page + i) * PAGE_SIZE) !== 0) {
+            problems.push({ where, message: `free page ${page + i} still has an owner` });
+            break;
+          }
+        }
+        freeStarts.push(page);
+        free += pages;
+        previousFree = true;
+        page += pages;
+      } else if (tag > 0 && tag < END_TAG) {
+        const pages = tag;
+        if (page + pages > top || (pages > 1 && this.tag(page + pages - 1) !== (END_TAG | pages))) {
+          problems.push({ where, message: `allocated run at page ${page} has broken tags` });
+          return;
+        }
+        const owner = this.ownerOf(page * PAGE_SIZE);
+        if ((owner & KIND_MASK) === PageKind.free) problems.push({ where, message: `allocated run at page ${page} has no owner` });
+        for (let i = 1; i < pages; i++) {
+          if (this.ownerOf((page + i) * PAGE_SIZE) !== owner) {
+            problems.push({ where, message: `page ${page + i} of the run at ${page} has another owner` });
+            break;
+          }
+        }
+        visit?.(page, pages, owner);
+        used += pages;
+        previousFree = false;
+        page += pages;
+      } else {
+        problems.push({ where, message: `page ${page} starts no run (tag ${tag})` });
+        return;
+      }
+    }
+    let index = 0;
+    let before = -1;
+    for (let page = i32[H_FREE_HEAD]; page >= 0; page = this.next(page)) {
+      if (freeStarts[index] !== page) {
+        problems.push({ where, message: `free list holds page ${page} where the runs say ${freeStarts[index]}` });
+        return;
+      }
+      if (this.prev(page) !== before) problems.push({ where, message: `free list back link of page ${page} is wrong` });
+      before = page;
+      index++;
+    }
+    if (index !== freeStarts.length) problems.push({ where, message: `free list has ${index} runs, the pages ${freeStarts.length}` });
+    if (used !== i32[H_USED_PAGES]) problems.push({ where, message: `used pages counted ${i32[H_USED_PAGES]}, found ${used}` });
+    if (free !== i32[H_FREE_PAGES]) problems.push({ where, message: `free pages counted ${i32[H_FREE_PAGES]}, found ${free}` });
+  }
+}

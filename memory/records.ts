@@ -1,0 +1,77 @@
+/**
+ * The record arena: fixed 64-byte metadata records (a slab, a SuperSlab, a
+ * pool run) carved from metadata pages, with a free list in the memory.
+ *
+ * A page-map entry is a record's byte offset plus the owner kind, so records
+ * are 64-byte aligned and leave the low 3 bits free. Records are zeroed when
+ * handed out. Record pages stay with the arena (they are few: one 4 KiB page
+ * describes 64 slabs).
+ *
+ * Lock order: the arena lock is never held while calling the page heap.
+ * @module
+ */
+
+import { H_RECORD_FREE, H_RECORD_LOCK, H_RECORD_PAGES, H_RECORDS_USED, PAGE_SIZE, PageKind } from "./layout.ts";
+import { lockWord, unlockWord } from "./linear_memory.ts";
+import type { PageHeap } from "./page_heap.ts";
+
+/** Bytes in one record. */
+export const RECORD_BYTES = 64;
+/** Int32 words in one record. */
+export const RECORD_WORDS = RECORD_BYTES >> 2;
+
+/** Hands out and takes back metadata records. */
+export class RecordArena {
+  private readonly pages: PageHeap;
+
+  constructor(pages: PageHeap) {
+    this.pages = pages;
+  }
+
+  /** A zeroed record's byte offset, or 0 when no page can be had for more. */
+  alloc(): number {
+    const mem = this.pages.mem;
+    for (;;) {
+      if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
+      const i32 = mem.i32;
+      const record = i32[H_RECORD_FREE];
+      if (record !== 0) {
+        i32[H_RECORD_FREE] = i32[record >>> 2];
+        i32[H_RECORDS_USED]++;
+      }
+      if (mem.shared) unlockWord(mem.i32, H_RECORD_LOCK);
+      if (record !== 0) {
+        mem.i32.fill(0, record >>> 2, (record >>> 2) + RECORD_WORDS);
+        return record;
+      }
+      // Empty: take a page outside the lock, then put its records on the list.
+      const page = this.pages.allocRun(1, PageKind.metadata);
+      if (page < 0) return 0;
+      if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
+      const words = mem.i32;
+      const base = page * PAGE_SIZE;
+      for (let offset = PAGE_SIZE - RECORD_BYTES; offset >= 0; offset -= RECORD_BYTES) {
+        words[(base + offset) >>> 2] = words[H_RECORD_FREE];
+        words[H_RECORD_FREE] = base + offset;
+      }
+      words[H_RECORD_PAGES]++;
+      if (mem.shared) unlockWord(mem.i32, H_RECORD_LOCK);
+    }
+  }
+
+  /** Returns a record to the arena. */
+  free(record: number): void {
+    const mem = this.pages.mem;
+    if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
+    const i32 = mem.i32;
+    i32[record >>> 2] = i32[H_RECORD_FREE];
+    i32[H_RECORD_FREE] = record;
+    i32[H_RECORDS_USED]--;
+    if (mem.shared) unlockWord(mem.i32, H_RECORD_LOCK);
+  }
+
+  /** Records handed out and not yet returned. */
+  get used(): number {
+    return this.pages.mem.i32[H_RECORDS_USED];
+  }
+}

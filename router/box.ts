@@ -1,0 +1,129 @@
+/**
+ * The Box API: the one contract every backend follows, declared once.
+ *
+ * A backend hands out blocks of a size range from pages it takes from the
+ * page heap, marks those pages with its kind in the page map, and answers for
+ * every pointer in them. The router reads its {@linkcode Capabilities} when it
+ * is built and never routes a size the backend cannot serve.
+ *
+ * Rules every backend keeps (the conformance suite in `./testing` checks them):
+ * - `alloc(size)` returns an offset aligned to `capabilities.alignment` with at
+ *   least `size` usable bytes, or 0 when it has no memory. It never throws for
+ *   exhaustion.
+ * - `free(ptr)` is O(1); a pointer it does not own, an interior pointer or a
+ *   detectable double free throws a `HakmemError` and changes nothing.
+ * - `usableSize(ptr)` is at least the size asked for; `owns(ptr)` is true for
+ *   the start of any block in its pages and false for every other address.
+ * - `trim()` returns cached and empty memory to the page heap and says how
+ *   many bytes; `check()` verifies invariants and changes nothing.
+ * @module
+ */
+
+import type { LinearMemory } from "../memory/linear_memory.ts";
+import type { CheckProblem, PageHeap } from "../memory/page_heap.ts";
+import type { RecordArena } from "../memory/records.ts";
+
+export type { CheckProblem } from "../memory/page_heap.ts";
+
+/** What a backend can do, as data the router reads when it is built. */
+export interface Capabilities {
+  /** The backend's name in routes, counters and reports. */
+  readonly name: string;
+  /** Smallest size it serves exactly; smaller requests are rounded up to it. */
+  readonly minSize: number;
+  /** Largest size it can serve. */
+  readonly maxSize: number;
+  /** Every block it returns is aligned to this (a power of two). */
+  readonly alignment: number;
+  /** True when several workers may call it on one shared memory at once. */
+  readonly sharedMemorySafe: boolean;
+  /** True when `alignedAlloc` may ask it for alignments above `alignment` (up to a page). */
+  readonly alignedAlloc: boolean;
+}
+
+/** A backend's readiness and counters, as data to print or serve. */
+export interface BackendHealth {
+  /** The backend's name. */
+  name: string;
+  /** True when it can serve allocations. */
+  ready: boolean;
+  /** Why it is not ready (or what degrades it), when it is not. */
+  reason?: string;
+  /** Its event counters, by name. */
+  counters: Record<string, number>;
+}
+
+/** A backend's gauges: what it holds now. */
+export interface BackendStats {
+  /** The backend's name. */
+  name: string;
+  /** Blocks handed out and not yet freed. */
+  liveBlocks: number;
+  /** Usable bytes of those blocks. */
+  liveBytes: number;
+  /** Bytes of pages it holds from the page heap (blocks, free space, caches). */
+  footprintBytes: number;
+  /** Bytes of free blocks it keeps cached or listed for reuse. */
+  cachedBytes: number;
+  /** Further gauges particular to the backend. */
+  detail: Record<string, number>;
+}
+
+/** How thorough a check is: `cheap` reads counters, `full` walks every list. */
+export type CheckLevel = "cheap" | "full";
+
+/** The contract every backend follows. */
+export interface Backend {
+  /** What it can do; read once by the router. */
+  readonly capabilities: Capabilities;
+  /** A block of at least `size` bytes, or 0 when it has no memory. */
+  alloc(size: number): number;
+  /** A block aligned to `alignment` (a power of two up to a page), or 0. Only when `capabilities.alignedAlloc`. */
+  allocAligned?(size: number, alignment: number): number;
+  /** A zeroed block, when the backend can skip clearing never-written memory. */
+  allocZeroed?(size: number): number;
+  /** Grows or shrinks the block in place to `size`; false when it cannot (nothing changed). */
+  resizeInPlace?(ptr: number, size: number): boolean;
+  /** Gives the block back. Throws a HakmemError for a pointer it cannot free. */
+  free(ptr: number): void;
+  /** True when `ptr` is the start of a block in this backend's pages. */
+  owns(ptr: number): boolean;
+  /** Usable bytes of the block at `ptr` (at least the size asked for). */
+  usableSize(ptr: number): number;
+  /** Readiness and counters. */
+  health(): BackendHealth;
+  /** What it holds now. */
+  stats(): BackendStats;
+  /** Releases cached and empty memory; returns the bytes given back to the page heap. */
+  trim(): number;
+  /** Appends every broken invariant to `problems`; changes nothing. */
+  check(level: CheckLevel, problems: CheckProblem[]): void;
+}
+
+/** Everything a backend is built from: the memory and its shared services. */
+export interface BackendContext {
+  /** The memory and its views. */
+  readonly mem: LinearMemory;
+  /** Page runs and the page map. */
+  readonly pages: PageHeap;
+  /** Fixed 64-byte metadata records. */
+  readonly records: RecordArena;
+  /** The page kind (2..7) this backend marks its pages with. */
+  readonly kind: number;
+  /** First header word of the shared state area this backend kind owns. */
+  readonly areaWord: number;
+  /** This worker's id (0 for the thread that created the heap). */
+  readonly workerId: number;
+  /** True when the heap was just created (format the area), false when attaching. */
+  readonly fresh: boolean;
+  /** Debug mode: the backend keeps full double-free detection. */
+  readonly debug: boolean;
+}
+
+/** Builds one backend over a context; listed in a registry by name. */
+export interface BackendFactory {
+  /** Name used in routes. */
+  readonly name: string;
+  /** Builds the backend. */
+  create(context: BackendContext): Backend;
+}
