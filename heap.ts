@@ -22,7 +22,7 @@ import {
   H_HEADER_PAGES,
   LEAF_PAGES,
 } from "./memory/layout.ts";
-import { LinearMemory, type MemorySource } from "./memory/linear_memory.ts";
+import { LinearMemory, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
 import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
 import { RecordArena } from "./memory/records.ts";
 import { type HeapOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -146,14 +146,14 @@ export class Heap {
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
     this.options = options;
-    const source = config.memory ?? new ArrayBuffer(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE), {
-      maxByteLength: options.maxBytes,
-    });
+    // Whole pages, at least a header's worth, at most maxBytes.
+    const initialBytes = Math.min(roundToPages(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE)), options.maxBytes - options.maxBytes % PAGE_SIZE);
+    const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES));
     this.pages = new PageHeap(this.mem);
     this.workerId = 0;
     this.created = fresh;
-    if (fresh) this.format();
+    if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem);
     const records = new RecordArena(this.pages);
     const factories = config.backends ?? builtinBackends(options);
@@ -185,7 +185,8 @@ export class Heap {
     this.router.setVerbose(options.verbose);
   }
 
-  private format(): void {
+  /** Lays out a new heap; memory `handedIn` by the user may hold old bytes. */
+  private format(handedIn: boolean): void {
     const mem = this.mem;
     const minimum = (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE;
     if (mem.byteLength < minimum && !mem.grow(minimum)) {
@@ -201,7 +202,7 @@ export class Heap {
     i32[H_HEADER_PAGES] = HEADER_PAGES;
     i32[H_MEMORY_KIND] = mem.kind;
     const maxPages = Math.floor(mem.maxBytes / PAGE_SIZE);
-    this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)));
+    this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)), handedIn);
     // The magic goes last: a heap is only a heap once it is whole.
     Atomics.store(i32, H_MAGIC, MAGIC);
   }
@@ -237,7 +238,9 @@ export class Heap {
    * is unchanged then.
    */
   free(ptr: number): void {
-    if ((ptr >>> 0) !== ptr || ptr >= this.mem.u8.length || ptr === 0) {
+    // No bounds check here: the page map answers "free page" for any offset
+    // past the memory, and the router refreshes views before refusing one.
+    if ((ptr >>> 0) !== ptr || ptr === 0) {
       if (ptr === 0) return;
       this.checkPointer(ptr);
     }

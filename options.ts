@@ -148,6 +148,9 @@ export function resolveOptions(options: HeapOptions = {}): ResolvedOptions {
     resolved[key] = value;
   }
   const result = resolved as ResolvedOptions;
+  if (result.initialBytes > result.maxBytes) {
+    throw new HakmemError("INVALID_OPTION", `initialBytes (${result.initialBytes}) must be at most maxBytes (${result.maxBytes})`, result.initialBytes);
+  }
   if (result.poolMaxSize !== 0 && result.poolMaxSize < result.tinyMaxSize) {
     throw new HakmemError("INVALID_OPTION", `poolMaxSize (${result.poolMaxSize}) must be 0 or at least tinyMaxSize (${result.tinyMaxSize})`, result.poolMaxSize);
   }

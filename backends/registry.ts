@@ -9,6 +9,8 @@ import type { ResolvedOptions } from "../options.ts";
 import type { BackendFactory } from "../router/box.ts";
 import type { Route } from "../router/router.ts";
 import { mmapBackend } from "./mmap/mod.ts";
+import { createPoolBackend } from "./pool/mod.ts";
+import { createTinyBackend } from "./tiny/mod.ts";
 
 /** A backend as the tests and benchmarks see it. */
 export interface RegistryEntry {
@@ -24,13 +26,27 @@ export interface RegistryEntry {
 
 /** Every built-in backend (and variant) the tests and benchmarks run. */
 export const REGISTRY: RegistryEntry[] = [
+  { name: "tiny", factory: tinyFactory, sizes: { min: 1, max: 1024 } },
+  { name: "tiny (legacy)", factory: tinyFactory, sizes: { min: 1, max: 1024 }, options: { slabSource: "legacy" } },
+  { name: "tiny (no cache)", factory: tinyFactory, sizes: { min: 1, max: 1024 }, options: { tinyCache: false } },
+  { name: "pool", factory: (options) => createPoolBackend({ prewarm: options.poolPrewarm }), sizes: { min: 1025, max: 262144 } },
   { name: "mmap", factory: () => mmapBackend, sizes: { min: 1, max: 4 << 20 } },
 ];
 
+function tinyFactory(options: ResolvedOptions): BackendFactory {
+  return createTinyBackend({
+    cache: options.tinyCache,
+    cacheCap: options.tinyCacheCap,
+    slabSource: options.slabSource,
+    sharedPoolCap: options.sharedPoolCap,
+    sharedPoolLru: options.sharedPoolLru,
+  });
+}
+
 /** The built-in backends a default heap routes to, smallest sizes first. */
 export function builtinBackends(options: ResolvedOptions): BackendFactory[] {
-  const names = ["mmap"];
-  return REGISTRY.filter((entry) => names.includes(entry.name)).map((entry) => entry.factory(options));
+  const names = ["tiny", "pool", "mmap"];
+  return names.map((name) => REGISTRY.find((entry) => entry.name === name)!.factory(options));
 }
 
 /** The default table: 1..tinyMaxSize → tiny, ..poolMaxSize → pool, the rest → mmap (each only if present). */

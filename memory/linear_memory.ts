@@ -2,10 +2,12 @@
  * The linear memory a heap lives in, and the typed views over it.
  *
  * Owns: which kind of memory it is, growing and shrinking it, and keeping the
- * views current. A resizable `ArrayBuffer` or growable `SharedArrayBuffer`
- * keeps its views valid across growth (they track the length); a
+ * views current. A resizable `ArrayBuffer` keeps its views valid across
+ * growth (they track the length). A growable `SharedArrayBuffer` gets
+ * fixed-length views, rebuilt when its length changed (length-tracking views
+ * of a growable SharedArrayBuffer are many times slower in V8). A
  * `WebAssembly.Memory` hands out a new buffer on every growth, so its views
- * are rebuilt and every listener is told.
+ * are rebuilt too, and every listener is told.
  * @module
  */
 
@@ -62,9 +64,22 @@ export class LinearMemory {
     }
     const limit = this.kind === MemoryKind.wasm ? maxBytes : growLimit(this.buffer);
     this.maxBytes = Math.min(maxBytes, limit);
-    this.u8 = new Uint8Array(this.buffer);
-    this.i32 = new Int32Array(this.buffer);
-    this.u32 = new Uint32Array(this.buffer);
+    this.u8 = this.i32 = this.u32 = undefined as never;
+    this.makeViews();
+  }
+
+  private makeViews(): void {
+    const buffer = this.buffer;
+    if (this.kind === MemoryKind.arrayBuffer) {
+      this.u8 = new Uint8Array(buffer);
+      this.i32 = new Int32Array(buffer);
+      this.u32 = new Uint32Array(buffer);
+    } else {
+      const length = buffer.byteLength;
+      this.u8 = new Uint8Array(buffer, 0, length);
+      this.i32 = new Int32Array(buffer, 0, length >>> 2);
+      this.u32 = new Uint32Array(buffer, 0, length >>> 2);
+    }
   }
 
   /** Current size in bytes. */
@@ -83,18 +98,16 @@ export class LinearMemory {
   }
 
   /**
-   * Rebuilds the views if the memory's buffer changed (a WebAssembly.Memory
-   * grown here, by another worker, or by the WASM module itself). Returns true
+   * Rebuilds the views if the memory grew since they were made (here, by
+   * another worker, or by a WASM module's own `memory.grow`). Returns true
    * when the views changed.
    */
   refresh(): boolean {
-    if (this.kind !== MemoryKind.wasm) return false;
-    const buffer = (this.source as WebAssembly.Memory).buffer;
+    if (this.kind === MemoryKind.arrayBuffer) return false;
+    const buffer = this.kind === MemoryKind.wasm ? (this.source as WebAssembly.Memory).buffer : this.buffer;
     if (buffer === this.buffer && this.u8.byteLength === buffer.byteLength) return false;
     this.buffer = buffer;
-    this.u8 = new Uint8Array(buffer);
-    this.i32 = new Int32Array(buffer);
-    this.u32 = new Uint32Array(buffer);
+    this.makeViews();
     for (const listener of this.listeners) listener();
     return true;
   }
@@ -115,6 +128,7 @@ export class LinearMemory {
         this.refresh();
       } else if (this.kind === MemoryKind.sharedArrayBuffer) {
         (this.buffer as SharedArrayBuffer).grow(bytes);
+        this.refresh();
       } else {
         (this.buffer as ArrayBuffer).resize(bytes);
       }

@@ -40,6 +40,7 @@ import {
   H_TOP_PAGE,
   H_USED_PAGES,
   KIND_MASK,
+  LEAF_BYTES,
   LEAF_FLAGS,
   LEAF_NEXT,
   LEAF_PAGES,
@@ -160,9 +161,11 @@ export class PageHeap {
 
   /**
    * Lays out the page heap in a fresh memory: the header pages and the first
-   * leaf as one metadata run, the rest of the memory as one free run.
+   * leaf as one metadata run, the rest of the memory as one free run. With
+   * `written`, the memory was handed in and may hold old bytes: its pages
+   * count as dirty, so zeroing allocations clear them.
    */
-  format(headerPages: number, maxPages: number, growPages: number): void {
+  format(headerPages: number, maxPages: number, growPages: number, written = false): void {
     const i32 = this.mem.i32;
     i32[H_MAX_PAGES] = maxPages;
     i32[H_GROW_PAGES] = growPages;
@@ -171,12 +174,14 @@ export class PageHeap {
     // The leaf of region 0 sits right after the header and describes itself.
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
     this.mem.u32[DIR_WORD] = headerPages * PAGE_SIZE;
+    this.mem.u8.fill(0, headerPages * PAGE_SIZE, (headerPages + LEAF_PAGES) * PAGE_SIZE); // a leaf starts zeroed
     this.writeAllocated(0, headerPages + LEAF_PAGES, PageKind.metadata);
     i32[H_METADATA_PAGES] = headerPages + LEAF_PAGES;
     i32[H_USED_PAGES] = headerPages + LEAF_PAGES;
     i32[H_PEAK_USED_PAGES] = headerPages + LEAF_PAGES;
     i32[H_TOP_PAGE] = headerPages + LEAF_PAGES;
     this.cover(headerPages + LEAF_PAGES, memoryPages);
+    if (written) for (let page = headerPages + LEAF_PAGES; page < memoryPages; page++) this.mem.u8[this.flagsIndex(page)] |= PAGE_DIRTY;
   }
 
   // ---- allocation -----------------------------------------------------------
@@ -536,6 +541,7 @@ export class PageHeap {
         u32[DIR_WORD + region] = low * PAGE_SIZE;
       } else {
         u32[DIR_WORD + region] = cursor * PAGE_SIZE;
+        this.mem.u8.fill(0, cursor * PAGE_SIZE, cursor * PAGE_SIZE + LEAF_BYTES); // handed-in memory may hold old bytes
         cursor += LEAF_PAGES;
       }
     }
@@ -652,8 +658,9 @@ export class PageHeap {
         const owner = this.ownerOf(page * PAGE_SIZE);
         if ((owner & KIND_MASK) === PageKind.free) problems.push({ where, message: `allocated run at page ${page} has no owner` });
         for (let i = 1; i < pages; i++) {
-          if (this.ownerOf((page + i) * PAGE_SIZE) !== owner) {
-            problems.push({ where, message: `page ${page + i} of the run at ${page} has another owner` });
+          // Pages of one run may carry different records (a SuperSlab's slabs), never another kind.
+          if ((this.ownerOf((page + i) * PAGE_SIZE) & KIND_MASK) !== (owner & KIND_MASK)) {
+            problems.push({ where, message: `page ${page + i} of the run at ${page} has an owner of another kind` });
             break;
           }
         }

@@ -84,8 +84,13 @@ export interface Backend {
   allocZeroed?(size: number): number;
   /** Grows or shrinks the block in place to `size`; false when it cannot (nothing changed). */
   resizeInPlace?(ptr: number, size: number): boolean;
-  /** Gives the block back. Throws a HakmemError for a pointer it cannot free. */
-  free(ptr: number): void;
+  /**
+   * Gives the block back. Throws a HakmemError for a pointer it cannot free.
+   * The router passes `pageEntry`, the page-map entry of `ptr`'s page it has
+   * already read, so the backend need not read it again; a direct caller may
+   * leave it out.
+   */
+  free(ptr: number, pageEntry?: number): void;
   /** True when `ptr` is the start of a block in this backend's pages. */
   owns(ptr: number): boolean;
   /** Usable bytes of the block at `ptr` (at least the size asked for). */
@@ -126,4 +131,29 @@ export interface BackendFactory {
   readonly name: string;
   /** Builds the backend. */
   create(context: BackendContext): Backend;
+}
+
+/**
+ * The small contract of tiny's slab sources (shared_pool, legacy): hand out
+ * a slab for a size class, take back an empty one. Slabs are records laid
+ * out as in `backends/tiny/slab.ts`.
+ */
+export interface SlabSource {
+  /** The source's name ("shared_pool", "legacy"). */
+  readonly name: string;
+  /**
+   * A slab assigned to class `cls` and owned by `owner` (worker id + 1), in
+   * state CURRENT; its record's byte offset, or 0 when the source has none.
+   */
+  acquire(cls: number, owner: number): number;
+  /** Takes back a slab of this source whose blocks are all free. */
+  release(slab: number): void;
+  /** Readiness and counters. */
+  health(): BackendHealth;
+  /** Gauges: SuperSlabs held, slabs by state. */
+  stats(): Record<string, number>;
+  /** Returns cached empty SuperSlabs to the page heap; the bytes released. */
+  trim(): number;
+  /** Appends broken invariants of its lists to `problems`; changes nothing. */
+  check(problems: CheckProblem[]): void;
 }

@@ -11,7 +11,7 @@
  */
 
 import { describe, HakmemError } from "../errors.ts";
-import { KIND_COUNT, KIND_MASK } from "../memory/layout.ts";
+import { KIND_COUNT, KIND_MASK, PAGE_SHIFT } from "../memory/layout.ts";
 import type { PageHeap } from "../memory/page_heap.ts";
 import type { Backend, BackendHealth } from "./box.ts";
 
@@ -274,15 +274,30 @@ export class Router {
   }
 
   /**
-   * Frees `ptr` into the backend whose pages hold it. Throws
-   * `INVALID_POINTER` when no backend owns the page.
+   * Frees `ptr` into the backend whose pages hold it. Throws `DOUBLE_FREE`
+   * when its page is free but was handed out before (the block was freed
+   * already), `INVALID_POINTER` when no backend owns the page otherwise.
    */
   free(ptr: number): void {
-    const index = this.kindToBackend[this.pages.ownerOf(ptr) & KIND_MASK];
-    if (index < 0) throw foreignPointer(ptr);
-    this.backends[index].free(ptr);
+    const entry = this.pages.ownerOf(ptr);
+    const index = this.kindToBackend[entry & KIND_MASK];
+    if (index < 0) {
+      // A WebAssembly.Memory grown elsewhere leaves our views short: look again once.
+      if (this.pages.mem.refresh()) return this.free(ptr);
+      throw this.unownedFree(ptr);
+    }
+    this.backends[index].free(ptr, entry);
     this.freeCounts[index]++;
     if (this.verbose) this.log(1, 0, -1 - index, ptr, undefined);
+  }
+
+  /** The error for freeing `ptr` where no backend owns the page (off the hot path). */
+  private unownedFree(ptr: number): HakmemError {
+    const page = ptr >>> PAGE_SHIFT;
+    if (this.pages.ownerOf(ptr) === 0 && page < this.pages.top && !this.pages.isClean(page, 1)) {
+      return new HakmemError("DOUBLE_FREE", `block ${describe(ptr)} lies in free pages: freed already (a double free)`, ptr);
+    }
+    return foreignPointer(ptr);
   }
 
   /** Usable bytes of the block at `ptr`. */

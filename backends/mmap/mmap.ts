@@ -97,7 +97,7 @@ export class MmapBackend implements Backend {
     return pages;
   }
 
-  free(ptr: number): void {
+  free(ptr: number, _pageEntry?: number): void {
     const pages = this.blockPages(ptr);
     const { pages: heap, mem } = this.context;
     heap.freeRun(ptr >>> PAGE_SHIFT);

@@ -1,0 +1,759 @@
+/**
+ * The pool backend: mid sizes (above 1 KiB up to 256 KiB) rounded to size
+ * classes, served from spans, free lists sharded so workers rarely contend.
+ *
+ * Owns: its spans (one page run each, holding blocks of one class), their
+ * records, the free list inside each span, the per class and shard lists of
+ * spans, and its area of the heap header.
+ *
+ * A span, and the record that describes it:
+ *
+ * ```
+ * page heap run of POOL_SPAN_PAGES[class] pages; page map entry of every page = record | kind
+ * base                                                                      base + pages × 4096
+ * ├─ block 0 ─┼─ block 1 ─┼─ ... ─┼─ block bump-1 ─┼─ bump .. capacity-1: never used ─┼─ tail ─┤
+ *
+ * free block   +0  next free block of the span (byte offset, 0 ends the list)
+ *              +4  freed marker: ptr ^ 0x5A5A5A5A (cleared when the block is handed out)
+ * live block   every byte is the user's: no header
+ *
+ * record (64 bytes from the RecordArena)
+ *   +0 class   +4 base   +8 capacity   +12 used   +16 bump   +20 free head
+ *   +24 shard  +28 list (which list holds it)   +32 next   +36 prev   (records, byte offsets)
+ * ```
+ *
+ * The shared area (1024 words of the header from `context.areaWord`):
+ *
+ * ```
+ * +0    failures, prewarm requested / succeeded / failed, spans created / released
+ * +16   one entry per class × shard, LIST_WORDS words each:
+ *       lock, partial head, full head, empty head, allocs, frees, spans
+ * ```
+ *
+ * A span is in exactly one list of its class and shard: `partial` (some
+ * blocks free or never used), `full` (every block handed out) or `empty`
+ * (every block free). Allocation takes the head of `partial`, then an
+ * `empty` span, then a new span from the page heap. A span that becomes
+ * empty on free is kept in `empty` when that list is empty, else it goes back
+ * to the page heap at once: at most one span per class and shard is cached
+ * between trims (prewarmed spans also wait there), and `trim()` returns them
+ * all. In a heap used by one worker only shard 0 is used: one per class.
+ *
+ * Free finds the span in O(1) through the page map. Double frees are caught
+ * at the cost of a load and a store per free and a store per allocation: a
+ * freed block carries a marker word; only when the marker matches is the
+ * span's free list walked to confirm (a live block may hold that value by
+ * chance). In debug mode the list is always walked, so a double free is
+ * caught even after a write-after-free wiped the marker.
+ *
+ * Locking (shared memory only; a private heap takes no lock and uses no
+ * Atomics). Each class × shard list has a lock word in the area; it guards
+ * the list heads, its counters, and the records and free lists of the spans
+ * in it. Lock order:
+ *
+ * 1. At most one list lock is held at a time.
+ * 2. No list lock is held while calling the page heap or the record arena:
+ *    the lock is released, the call made, the lock taken again. Their locks
+ *    are leaves: they never call back into the pool.
+ *
+ * A span's class, base, capacity and shard never change while it lives, so
+ * free reads them before taking the lock.
+ * @module
+ */
+
+import { describe, HakmemError } from "../../errors.ts";
+import { BACKEND_AREA_WORDS, KIND_MASK, PAGE_SHIFT, PAGE_SIZE } from "../../memory/layout.ts";
+import { type LinearMemory, lockWord, unlockWord } from "../../memory/linear_memory.ts";
+import type { PageHeap } from "../../memory/page_heap.ts";
+import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
+import type {
+  Backend,
+  BackendContext,
+  BackendFactory,
+  BackendHealth,
+  BackendStats,
+  Capabilities,
+  CheckLevel,
+  CheckProblem,
+} from "../../router/box.ts";
+import {
+  POOL_CLASS_COUNT,
+  POOL_CLASS_SIZES,
+  POOL_GRANULE,
+  POOL_MAX_SIZE,
+  POOL_MIN_SIZE,
+  POOL_SPAN_BLOCKS,
+  POOL_SPAN_PAGES,
+  poolClassOf,
+} from "./pool_classes.ts";
+
+/** Free-list shards per class; a worker uses shard `workerId & (POOL_SHARDS - 1)`. */
+export const POOL_SHARDS = 4;
+
+// Words of the shared area, from its first word.
+const FAILURES = 0; // allocations that could get no new span
+const PREWARM_REQUESTED = 1; // spans prewarm asked for
+const PREWARM_SUCCEEDED = 2; // spans prewarm got
+const PREWARM_FAILED = 3; // spans prewarm could not get
+const SPANS_CREATED = 4; // spans taken from the page heap, ever
+const SPANS_RELEASED = 5; // spans given back to the page heap, ever
+const LISTS = 16; // first list entry
+const LIST_COUNT = POOL_CLASS_COUNT * POOL_SHARDS;
+
+// Words of one list entry (one per class and shard).
+const L_LOCK = 0; // lock word (shared memory only)
+const L_PARTIAL = 1; // first span with a block to hand out (record byte offset, 0 none)
+const L_FULL = 2; // first span with every block handed out
+const L_EMPTY = 3; // first span with every block free
+const L_ALLOCS = 4; // blocks handed out (wraps at 2^32)
+const L_FREES = 5; // blocks taken back (wraps at 2^32)
+const L_SPANS = 6; // spans in the three lists
+const LIST_WORDS = 7;
+
+// Words of a span record.
+const R_CLASS = 0; // class index
+const R_BASE = 1; // byte offset of the span's first page
+const R_CAPACITY = 2; // blocks the span holds
+const R_USED = 3; // blocks handed out and not freed
+const R_BUMP = 4; // blocks below this index have been handed out at least once
+const R_FREE = 5; // first free block (byte offset), 0 when none
+const R_SHARD = 6; // the shard whose lists hold the span
+const R_LIST = 7; // L_PARTIAL, L_FULL or L_EMPTY: which list holds it (0 while detached)
+const R_NEXT = 8; // next record in that list, 0 at the end
+const R_PREV = 9; // previous record, 0 at the head
+
+const FREED_MARK = 0x5a5a5a5a; // xored with the block's address into its word at +4 when freed
+
+const LIST_STATES = [L_PARTIAL, L_FULL, L_EMPTY];
+const LIST_NAMES: Record<number, string> = { [L_PARTIAL]: "partial", [L_FULL]: "full", [L_EMPTY]: "empty" };
+
+if (LISTS + LIST_COUNT * LIST_WORDS > BACKEND_AREA_WORDS) throw new Error("pool: the list entries do not fit the backend area");
+
+// ---- blocks: the one place their addresses and link words are computed ------
+
+/** Byte offset of block `index` of the span at `base`, for blocks of `size` bytes. */
+function blockAddress(base: number, index: number, size: number): number {
+  return base + index * size;
+}
+
+/** Index of the block starting `offset` bytes into its span, or -1 when none starts there. */
+function blockIndex(offset: number, size: number): number {
+  const index = Math.floor(offset / size);
+  return index * size === offset ? index : -1;
+}
+
+/** Word holding a free block's next pointer: its first 4 bytes. */
+function linkWord(block: number): number {
+  return block >>> 2;
+}
+
+/** Word holding a free block's freed marker: its bytes 4..7. */
+function markWord(block: number): number {
+  return (block >>> 2) + 1;
+}
+
+/** The marker a free block carries in its {@linkcode markWord}. */
+function freedMarker(block: number): number {
+  return (block ^ FREED_MARK) | 0;
+}
+
+/** The record byte offset of a page-map entry. */
+function recordOf(entry: number): number {
+  return (entry & ~KIND_MASK) >>> 0;
+}
+
+/** What prewarm asked for and what it got, in spans. */
+export interface PrewarmReport {
+  /** Spans asked for: one per listed size. */
+  requested: number;
+  /** Spans it got. */
+  succeeded: number;
+  /** Spans the page heap could not give. */
+  failed: number;
+}
+
+/** Options of {@linkcode createPoolBackend}. */
+export interface PoolBackendOptions {
+  /** Sizes (1 .. 262144) whose class gets one span at heap creation; the heap option `poolPrewarm`. */
+  prewarm?: number[];
+}
+
+/** Mid-size blocks in class-rounded spans with sharded free lists. */
+export class PoolBackend implements Backend {
+  /** Sizes 1025 .. 262144, 256-byte aligned, safe on shared memory. */
+  readonly capabilities: Capabilities;
+  private readonly mem: LinearMemory;
+  private readonly pages: PageHeap;
+  private readonly records: RecordArena;
+  private readonly kind: number;
+  private readonly area: number;
+  private readonly shard: number;
+  private readonly debug: boolean;
+
+  /** Builds the pool over `context`; on a fresh heap, formats its area and takes the `prewarm` spans. */
+  constructor(context: BackendContext, prewarm: readonly number[] = []) {
+    this.mem = context.mem;
+    this.pages = context.pages;
+    this.records = context.records;
+    this.kind = context.kind;
+    this.area = context.areaWord;
+    this.shard = context.workerId & (POOL_SHARDS - 1);
+    this.debug = context.debug;
+    this.capabilities = {
+      name: "pool",
+      minSize: POOL_MIN_SIZE,
+      maxSize: POOL_MAX_SIZE,
+      alignment: POOL_GRANULE,
+      sharedMemorySafe: true,
+      alignedAlloc: false,
+    };
+    if (context.fresh) {
+      this.mem.i32.fill(0, this.area, this.area + BACKEND_AREA_WORDS);
+      this.prewarm(prewarm);
+    }
+  }
+
+  /** First word of the list entry of class `cls` and shard `shard`. */
+  private listOf(cls: number, shard: number): number {
+    return this.area + LISTS + (cls * POOL_SHARDS + shard) * LIST_WORDS;
+  }
+
+  // ---- allocation ---------------------------------------------------------------
+
+  alloc(size: number): number {
+    if (size > POOL_MAX_SIZE) return 0;
+    const cls = poolClassOf(size);
+    const list = this.listOf(cls, this.shard);
+    const mem = this.mem;
+    let block: number;
+    if (mem.shared) {
+      lockWord(mem.i32, list + L_LOCK);
+      block = this.take(list);
+      unlockWord(mem.i32, list + L_LOCK);
+    } else {
+      block = this.take(list);
+    }
+    return block !== 0 ? block : this.allocFromNewSpan(cls, list);
+  }
+
+  /** A block from the list's partial spans, else from an empty span; 0 when it has neither. Lock held. */
+  private take(list: number): number {
+    const u32 = this.mem.u32;
+    let record = u32[list + L_PARTIAL];
+    if (record === 0) {
+      record = u32[list + L_EMPTY];
+      if (record === 0) return 0;
+      this.unlink(list, record);
+      this.link(list, L_PARTIAL, record);
+    }
+    return this.pop(list, record);
+  }
+
+  /** Hands out a block of the span `record` (which has one): a freed block first, else the next unused one. Lock held. */
+  private pop(list: number, record: number): number {
+    const { i32, u32 } = this.mem;
+    const r = record >>> 2;
+    let block = u32[r + R_FREE];
+    if (block !== 0) {
+      u32[r + R_FREE] = u32[linkWord(block)];
+    } else {
+      const index = i32[r + R_BUMP];
+      i32[r + R_BUMP] = index + 1;
+      block = blockAddress(u32[r + R_BASE], index, POOL_CLASS_SIZES[i32[r + R_CLASS]]);
+    }
+    i32[markWord(block)] = 0;
+    const used = i32[r + R_USED] + 1;
+    i32[r + R_USED] = used;
+    if (used === i32[r + R_CAPACITY]) {
+      this.unlink(list, record);
+      this.link(list, L_FULL, record);
+    }
+    i32[list + L_ALLOCS]++;
+    return block;
+  }
+
+  /** Takes a new span (no lock held), lists it and hands out its first block; 0 when no span can be had. */
+  private allocFromNewSpan(cls: number, list: number): number {
+    const record = this.newSpan(cls);
+    if (record === 0) {
+      this.mem.add(this.area + FAILURES, 1);
+      return 0;
+    }
+    const mem = this.mem;
+    if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+    this.link(list, L_PARTIAL, record);
+    mem.i32[list + L_SPANS]++;
+    const block = this.pop(list, record);
+    if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+    return block;
+  }
+
+  /** A new span of class `cls` for this worker's shard, not yet listed; 0 when the memory is full. No lock held. */
+  private newSpan(cls: number): number {
+    const record = this.records.alloc();
+    if (record === 0) return 0;
+    const page = this.pages.allocRun(POOL_SPAN_PAGES[cls], (record | this.kind) >>> 0);
+    if (page < 0) {
+      this.records.free(record);
+      return 0;
+    }
+    // The record came zeroed: used, bump, free head and links are 0.
+    const { i32, u32 } = this.mem; // read after the page heap call: a WebAssembly.Memory may have grown
+    const r = record >>> 2;
+    i32[r + R_CLASS] = cls;
+    u32[r + R_BASE] = page * PAGE_SIZE;
+    i32[r + R_CAPACITY] = POOL_SPAN_BLOCKS[cls];
+    i32[r + R_SHARD] = this.shard;
+    this.mem.add(this.area + SPANS_CREATED, 1);
+    return record;
+  }
+
+  /** Gives a detached span's pages and record back; returns the bytes released. No lock held. */
+  private releaseSpan(record: number): number {
+    const page = this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT;
+    const pages = this.pages.freeRun(page);
+    this.records.free(record);
+    this.mem.add(this.area + SPANS_RELEASED, 1);
+    return pages * PAGE_SIZE;
+  }
+
+  // ---- lists (lock held) -----------------------------------------------------------
+
+  /** Pushes `record` on the front of list `state` of the entry at `list`. */
+  private link(list: number, state: number, record: number): void {
+    const { i32, u32 } = this.mem;
+    const r = record >>> 2;
+    const head = u32[list + state];
+    i32[r + R_LIST] = state;
+    u32[r + R_PREV] = 0;
+    u32[r + R_NEXT] = head;
+    if (head !== 0) u32[(head >>> 2) + R_PREV] = record;
+    u32[list + state] = record;
+  }
+
+  /** Takes `record` out of whichever list of the entry at `list` holds it. */
+  private unlink(list: number, record: number): void {
+    const { i32, u32 } = this.mem;
+    const r = record >>> 2;
+    const prev = u32[r + R_PREV];
+    const next = u32[r + R_NEXT];
+    if (prev !== 0) u32[(prev >>> 2) + R_NEXT] = next;
+    else u32[list + i32[r + R_LIST]] = next;
+    if (next !== 0) u32[(next >>> 2) + R_PREV] = prev;
+    i32[r + R_LIST] = 0;
+  }
+
+  // ---- free -------------------------------------------------------------------------
+
+  /** Frees the block at `ptr`; `pageEntry` is its page-map entry when the router has read it already. */
+  free(ptr: number, pageEntry?: number): void {
+    const entry = pageEntry ?? this.pages.ownerOf(ptr);
+    if ((entry & KIND_MASK) !== this.kind) throw notInPool(ptr);
+    const record = recordOf(entry);
+    const r = record >>> 2;
+    const mem = this.mem;
+    const i32 = mem.i32;
+    const cls = i32[r + R_CLASS];
+    const index = blockIndex(ptr - mem.u32[r + R_BASE], POOL_CLASS_SIZES[cls]);
+    if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
+    const list = this.listOf(cls, i32[r + R_SHARD]);
+    const shared = mem.shared;
+    if (shared) lockWord(i32, list + L_LOCK);
+    const neverHandedOut = index >= i32[r + R_BUMP];
+    if (neverHandedOut || ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.onFreeList(record, ptr))) {
+      if (shared) unlockWord(i32, list + L_LOCK);
+      throw notLive(ptr, neverHandedOut);
+    }
+    const u32 = mem.u32;
+    u32[linkWord(ptr)] = u32[r + R_FREE];
+    i32[markWord(ptr)] = freedMarker(ptr);
+    u32[r + R_FREE] = ptr;
+    const used = i32[r + R_USED] - 1;
+    i32[r + R_USED] = used;
+    i32[list + L_FREES]++;
+    let release = 0;
+    if (used === 0) {
+      release = this.emptied(list, record);
+    } else if (used === i32[r + R_CAPACITY] - 1) {
+      this.unlink(list, record); // it was full
+      this.link(list, L_PARTIAL, record);
+    }
+    if (shared) unlockWord(i32, list + L_LOCK);
+    if (release !== 0) this.releaseSpan(release);
+  }
+
+  /** A span whose last block was freed: cached when its list has no empty span, else detached for release. Lock held. */
+  private emptied(list: number, record: number): number {
+    this.unlink(list, record);
+    if (this.mem.u32[list + L_EMPTY] === 0) {
+      this.link(list, L_EMPTY, record);
+      return 0;
+    }
+    this.mem.i32[list + L_SPANS]--;
+    return record;
+  }
+
+  /** True when `block` is on the free list of span `record` (walks it; bounded by the capacity). Lock held. */
+  private onFreeList(record: number, block: number): boolean {
+    const { i32, u32 } = this.mem;
+    const r = record >>> 2;
+    let steps = i32[r + R_CAPACITY];
+    for (let node = u32[r + R_FREE]; node !== 0 && steps >= 0; node = u32[linkWord(node)], steps--) {
+      if (node === block) return true;
+    }
+    return false;
+  }
+
+  /** The error for a pointer inside a pool span that starts no block of it. */
+  private notABlock(ptr: number, record: number): HakmemError {
+    const r = record >>> 2;
+    const size = POOL_CLASS_SIZES[this.mem.i32[r + R_CLASS]];
+    const offset = ptr - this.mem.u32[r + R_BASE];
+    if (offset % size !== 0) {
+      const start = ptr - (offset % size);
+      return new HakmemError(
+        "INTERIOR_POINTER",
+        `pointer ${describe(ptr)} points inside the pool block at ${describe(start)} (${size} bytes), not at its start`,
+        ptr,
+      );
+    }
+    return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is in the unused tail of a pool span, past its last block`, ptr);
+  }
+
+  /** The record of the block starting at `ptr`, or throws for a pointer that starts no handed-out pool block. */
+  private blockRecord(ptr: number): number {
+    const entry = this.pages.ownerOf(ptr);
+    if ((entry & KIND_MASK) !== this.kind) throw notInPool(ptr);
+    const record = recordOf(entry);
+    const r = record >>> 2;
+    const i32 = this.mem.i32;
+    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], POOL_CLASS_SIZES[i32[r + R_CLASS]]);
+    if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
+    if (index >= i32[r + R_BUMP]) throw notLive(ptr, true);
+    return record;
+  }
+
+  // ---- queries ------------------------------------------------------------------------
+
+  /** Resizing within the block's class needs nothing; any other class needs a new block. */
+  resizeInPlace(ptr: number, size: number): boolean {
+    const record = this.blockRecord(ptr);
+    return size <= POOL_MAX_SIZE && poolClassOf(size) === this.mem.i32[(record >>> 2) + R_CLASS];
+  }
+
+  owns(ptr: number): boolean {
+    if ((ptr >>> 0) !== ptr) return false;
+    const entry = this.pages.ownerOf(ptr);
+    if ((entry & KIND_MASK) !== this.kind) return false;
+    const r = recordOf(entry) >>> 2;
+    const i32 = this.mem.i32;
+    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], POOL_CLASS_SIZES[i32[r + R_CLASS]]);
+    return index >= 0 && index < i32[r + R_CAPACITY];
+  }
+
+  usableSize(ptr: number): number {
+    return POOL_CLASS_SIZES[this.mem.i32[(this.blockRecord(ptr) >>> 2) + R_CLASS]];
+  }
+
+  // ---- prewarm ------------------------------------------------------------------------
+
+  /** Takes one span for the class of each size in `sizes` into this shard's empty lists; counts the spans it got. */
+  private prewarm(sizes: readonly number[]): void {
+    let succeeded = 0;
+    let failed = 0;
+    for (const size of sizes) {
+      const cls = poolClassOf(size);
+      const record = this.newSpan(cls);
+      if (record !== 0) {
+        const list = this.listOf(cls, this.shard);
+        const mem = this.mem;
+        if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+        this.link(list, L_EMPTY, record);
+        mem.i32[list + L_SPANS]++;
+        if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+        succeeded++; // a span was got: that, and only that, is a success (seed 004)
+      } else {
+        failed++;
+      }
+    }
+    const i32 = this.mem.i32;
+    i32[this.area + PREWARM_REQUESTED] = sizes.length;
+    i32[this.area + PREWARM_SUCCEEDED] = succeeded;
+    i32[this.area + PREWARM_FAILED] = failed;
+  }
+
+  /** What prewarm asked for when the heap was created, and how many spans it got. */
+  prewarmReport(): PrewarmReport {
+    const i32 = this.mem.i32;
+    return {
+      requested: i32[this.area + PREWARM_REQUESTED],
+      succeeded: i32[this.area + PREWARM_SUCCEEDED],
+      failed: i32[this.area + PREWARM_FAILED],
+    };
+  }
+
+  // ---- reports ------------------------------------------------------------------------
+
+  /** Sums over every list entry (a snapshot, read without locks). */
+  private totals(): {
+    allocs: number;
+    frees: number;
+    live: number;
+    liveBytes: number;
+    spans: number;
+    footprint: number;
+    capacityBytes: number;
+  } {
+    const i32 = this.mem.i32;
+    let allocs = 0;
+    let frees = 0;
+    let live = 0;
+    let liveBytes = 0;
+    let spans = 0;
+    let footprint = 0;
+    let capacityBytes = 0;
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      const size = POOL_CLASS_SIZES[cls];
+      for (let shard = 0; shard < POOL_SHARDS; shard++) {
+        const list = this.listOf(cls, shard);
+        const listLive = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
+        const listSpans = i32[list + L_SPANS];
+        allocs += i32[list + L_ALLOCS] >>> 0;
+        frees += i32[list + L_FREES] >>> 0;
+        live += listLive;
+        liveBytes += listLive * size;
+        spans += listSpans;
+        footprint += listSpans * POOL_SPAN_PAGES[cls] * PAGE_SIZE;
+        capacityBytes += listSpans * POOL_SPAN_BLOCKS[cls] * size;
+      }
+    }
+    return { allocs, frees, live, liveBytes, spans, footprint, capacityBytes };
+  }
+
+  health(): BackendHealth {
+    const i32 = this.mem.i32;
+    const a = this.area;
+    const totals = this.totals();
+    const prewarm = this.prewarmReport();
+    const health: BackendHealth = {
+      name: "pool",
+      ready: true,
+      counters: {
+        allocs: totals.allocs,
+        frees: totals.frees,
+        liveBlocks: totals.live,
+        spans: totals.spans,
+        spansCreated: i32[a + SPANS_CREATED] >>> 0,
+        spansReleased: i32[a + SPANS_RELEASED] >>> 0,
+        failures: i32[a + FAILURES] >>> 0,
+        prewarmRequested: prewarm.requested,
+        prewarmSucceeded: prewarm.succeeded,
+        prewarmFailed: prewarm.failed,
+      },
+    };
+    if (prewarm.failed > 0) health.reason = `prewarm got ${prewarm.succeeded} of ${prewarm.requested} spans (the memory was full)`;
+    return health;
+  }
+
+  stats(): BackendStats {
+    const totals = this.totals();
+    return {
+      name: "pool",
+      liveBlocks: totals.live,
+      liveBytes: totals.liveBytes,
+      footprintBytes: totals.footprint,
+      cachedBytes: totals.capacityBytes - totals.liveBytes,
+      detail: { spans: totals.spans, tailBytes: totals.footprint - totals.capacityBytes },
+    };
+  }
+
+  /** Returns every empty span (cached or prewarmed) to the page heap. */
+  trim(): number {
+    const mem = this.mem;
+    let released = 0;
+    for (let entry = 0; entry < LIST_COUNT; entry++) {
+      const list = this.area + LISTS + entry * LIST_WORDS;
+      if (mem.u32[list + L_EMPTY] === 0) continue; // a hint; the detach below is under the lock
+      if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+      const { i32, u32 } = mem;
+      const first = u32[list + L_EMPTY];
+      u32[list + L_EMPTY] = 0;
+      for (let record = first; record !== 0; record = u32[(record >>> 2) + R_NEXT]) {
+        i32[(record >>> 2) + R_LIST] = 0;
+        i32[list + L_SPANS]--;
+      }
+      if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+      for (let record = first; record !== 0;) {
+        const next = mem.u32[(record >>> 2) + R_NEXT];
+        released += this.releaseSpan(record);
+        record = next;
+      }
+    }
+    return released;
+  }
+
+  /**
+   * Cheap: the counters agree with each other. Full: also walks every list and
+   * every span's free list, and matches the spans against the page heap's runs.
+   * Reads without locks: run it while no other worker allocates.
+   */
+  check(level: CheckLevel, problems: CheckProblem[]): void {
+    const where = "pool";
+    const i32 = this.mem.i32;
+    const a = this.area;
+    if (i32[a + PREWARM_SUCCEEDED] + i32[a + PREWARM_FAILED] !== i32[a + PREWARM_REQUESTED]) {
+      problems.push({
+        where,
+        message: `prewarm counted ${i32[a + PREWARM_SUCCEEDED]} got and ${i32[a + PREWARM_FAILED]} failed of ${i32[a + PREWARM_REQUESTED]}`,
+      });
+    }
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      for (let shard = 0; shard < POOL_SHARDS; shard++) {
+        const list = this.listOf(cls, shard);
+        const spans = i32[list + L_SPANS];
+        const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
+        if (spans < 0 || live < 0 || live > spans * POOL_SPAN_BLOCKS[cls]) {
+          problems.push({ where, message: `class ${POOL_CLASS_SIZES[cls]} shard ${shard}: ${live} live blocks in ${spans} spans` });
+        }
+      }
+    }
+    if (level === "full") this.checkSpans(problems);
+  }
+
+  /** Walks every list of every class and shard, then matches the page heap's pool runs against what was listed. */
+  private checkSpans(problems: CheckProblem[]): void {
+    const seen = new Set<number>();
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      for (let shard = 0; shard < POOL_SHARDS; shard++) {
+        const list = this.listOf(cls, shard);
+        let spans = 0;
+        let used = 0;
+        for (const state of LIST_STATES) {
+          const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard} ${LIST_NAMES[state]} list`;
+          let prev = 0;
+          for (let record = this.mem.u32[list + state]; record !== 0; record = this.mem.u32[(record >>> 2) + R_NEXT]) {
+            if (record % RECORD_BYTES !== 0 || record + RECORD_BYTES > this.mem.byteLength) {
+              problems.push({ where, message: `holds ${describe(record)}, which is no record` });
+              break;
+            }
+            if (seen.has(record)) {
+              problems.push({ where, message: `reaches span record ${describe(record)} a second time (listed twice, or a cycle)` });
+              break;
+            }
+            seen.add(record);
+            spans++;
+            used += this.mem.i32[(record >>> 2) + R_USED];
+            this.checkSpan(record, cls, shard, state, prev, where, problems);
+            prev = record;
+          }
+        }
+        const i32 = this.mem.i32;
+        const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}`;
+        if (spans !== i32[list + L_SPANS]) problems.push({ where, message: `spans counted ${i32[list + L_SPANS]}, listed ${spans}` });
+        const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
+        if (used !== live) problems.push({ where, message: `live blocks counted ${live}, the spans hold ${used}` });
+      }
+    }
+    this.pages.forEachRun((page, _pages, owner) => {
+      if ((owner & KIND_MASK) !== this.kind) return;
+      if (!seen.has(recordOf(owner))) {
+        problems.push({ where: "pool", message: `span at page ${page} (record ${describe(recordOf(owner))}) is in no list` });
+      }
+    });
+  }
+
+  /** Checks one listed span: its record, its pages, its free list. */
+  private checkSpan(
+    record: number,
+    cls: number,
+    shard: number,
+    state: number,
+    prev: number,
+    where: string,
+    problems: CheckProblem[],
+  ): void {
+    const { i32, u32 } = this.mem;
+    const r = record >>> 2;
+    const here = `${where}, span record ${describe(record)}`;
+    const fail = (message: string) => problems.push({ where: here, message });
+    const size = POOL_CLASS_SIZES[cls];
+    const base = u32[r + R_BASE];
+    const capacity = i32[r + R_CAPACITY];
+    const used = i32[r + R_USED];
+    const bump = i32[r + R_BUMP];
+    if (i32[r + R_CLASS] !== cls || i32[r + R_SHARD] !== shard) fail(`says class ${i32[r + R_CLASS]} shard ${i32[r + R_SHARD]}`);
+    if (i32[r + R_LIST] !== state) fail(`says it is in list ${i32[r + R_LIST]}`);
+    if (u32[r + R_PREV] !== prev) fail(`back link ${describe(u32[r + R_PREV])}, expected ${describe(prev)}`);
+    if (capacity !== POOL_SPAN_BLOCKS[cls]) fail(`capacity ${capacity}, the class holds ${POOL_SPAN_BLOCKS[cls]}`);
+    if (!(used >= 0 && used <= bump && bump <= capacity)) fail(`used ${used}, bump ${bump}, capacity ${capacity} out of order`);
+    if (state === L_PARTIAL && used >= capacity) fail(`is listed partial with ${used} of ${capacity} blocks used`);
+    if (state === L_FULL && used !== capacity) fail(`is listed full with ${used} of ${capacity} blocks used`);
+    if (state === L_EMPTY && used !== 0) fail(`is listed empty with ${used} blocks used`);
+    const pages = POOL_SPAN_PAGES[cls];
+    if (base % PAGE_SIZE !== 0 || this.pages.runPages(base >>> PAGE_SHIFT) !== pages) {
+      fail(`base ${describe(base)} does not start a run of ${pages} pages`);
+      return;
+    }
+    const entry = (record | this.kind) >>> 0;
+    for (let page = 0; page < pages; page++) {
+      const owner = this.pages.ownerOf(base + page * PAGE_SIZE);
+      if (owner !== entry) {
+        fail(`page ${(base >>> PAGE_SHIFT) + page} maps to ${describe(owner)}, not to its record`);
+        break;
+      }
+    }
+    let count = 0;
+    for (let block = u32[r + R_FREE]; block !== 0; block = u32[linkWord(block)]) {
+      if (count++ > capacity) {
+        fail("free list runs past the capacity (a cycle)");
+        return;
+      }
+      const index = block >= base ? blockIndex(block - base, size) : -1;
+      if (index < 0 || index >= bump) {
+        fail(`free list holds ${describe(block)}, which is no handed-out block of the span`);
+        return;
+      }
+      if (i32[markWord(block)] !== freedMarker(block)) fail(`free block ${describe(block)} lost its freed marker (written after free?)`);
+    }
+    if (count !== bump - used) {
+      fail(`free list holds ${count} blocks; capacity ${capacity} - used ${used} - never used ${capacity - bump} = ${bump - used}`);
+    }
+  }
+}
+
+/** The error for a pointer in no pool span. */
+function notInPool(ptr: number): HakmemError {
+  return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in a pool span`, ptr);
+}
+
+/** The error for a block start that is not live: free already, or never handed out. */
+function notLive(ptr: number, neverHandedOut: boolean): HakmemError {
+  return neverHandedOut
+    ? new HakmemError("INVALID_POINTER", `pool block ${describe(ptr)} was never handed out`, ptr)
+    : new HakmemError("DOUBLE_FREE", `pool block ${describe(ptr)} is free already: a double free`, ptr);
+}
+
+/**
+ * Builds a pool backend factory. `prewarm` lists sizes whose class gets one
+ * span when a heap is created (not when one is attached).
+ * Throws `INVALID_OPTION` for a size outside 1 .. 262144.
+ */
+export function createPoolBackend(options: PoolBackendOptions = {}): BackendFactory {
+  const prewarm = [...(options.prewarm ?? [])];
+  for (const size of prewarm) {
+    if (!Number.isSafeInteger(size) || size < 1 || size > POOL_MAX_SIZE) {
+      throw new HakmemError(
+        "INVALID_OPTION",
+        `pool prewarm sizes must be integers from 1 to ${POOL_MAX_SIZE}, got ${describe(size)}`,
+        size,
+      );
+    }
+  }
+  return {
+    name: "pool",
+    create: (context: BackendContext): Backend => new PoolBackend(context, prewarm),
+  };
+}
+
+/** Builds the pool backend without prewarm. */
+export const poolBackend: BackendFactory = createPoolBackend();

@@ -1,0 +1,20 @@
+/**
+ * The tiny backend: sizes up to 1 KiB in 25 classes, slabs with intrusive
+ * free lists found through the page map, per-worker caches, over a slab
+ * source (the shared pool by default, or legacy).
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * const heap = createHeap({ slabSource: "legacy", tinyCache: false });
+ * const ptr = heap.malloc(48);
+ * console.log(heap.usableSize(ptr)); // 48
+ * heap.free(ptr);
+ * ```
+ * @module
+ */
+
+export { createTinyBackend, TinyBackend, tinyBackend } from "./tiny.ts";
+export type { TinyOptions } from "./tiny.ts";
+export { CLASS_COUNT, CLASS_SIZES, classAlignment, SIZE_TO_CLASS, TINY_MAX_SIZE } from "./size_classes.ts";
+export { SLAB_BYTES, SLABS_PER_SUPERSLAB, SUPERSLAB_BYTES } from "./slab.ts";

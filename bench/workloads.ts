@@ -1,0 +1,417 @@
+/**
+ * The benchmark workloads: what each one allocates and frees, replayed
+ * exactly from a seed. Random choices are drawn before the clock starts (one
+ * trace per workload, seed and mode, shared by every contender), so the timed
+ * loop holds only the allocator calls, the two byte writes per fresh block,
+ * and the typed-array reads of the trace.
+ *
+ * Each run ends by freeing whatever is still live, outside the clock, so a
+ * contender that checks itself is checked at rest.
+ * @module
+ */
+
+import { Random } from "../testing/random.ts";
+import type { Contender } from "./contenders.ts";
+
+/** What one run of a workload on one contender measured. */
+export interface WorkloadResult {
+  /** Allocator calls made in the timed part (malloc, free, realloc). */
+  ops: number;
+  /** Seconds the timed part took. */
+  seconds: number;
+  /** Most requested bytes live at once. */
+  peakLiveBytes: number;
+  /** Most blocks live at once. */
+  peakLiveBlocks: number;
+  /** The contender's peak footprint in bytes; null when not measurable. */
+  peakFootprintBytes: number | null;
+  /** Figures particular to the workload (see {@linkcode Workload.extraColumns}). */
+  extra: Record<string, number | null>;
+  /** Why the run stopped early (out of memory), when it did. */
+  failure?: string;
+}
+
+/** An extra figure a workload reports, shown as a column. */
+export interface ExtraColumn {
+  /** Key in {@linkcode WorkloadResult.extra}. */
+  key: string;
+  /** Column heading. */
+  label: string;
+}
+
+/** One workload. `quick` selects tiny counts (proves it runs; times mean nothing). */
+export interface Workload {
+  /** The workload's name (`--workload` selects by it). */
+  readonly name: string;
+  /** Smallest and largest size it requests (a backend alone runs it only when they fit its range). */
+  readonly sizes: { min: number; max: number };
+  /** True when it calls realloc. */
+  readonly usesRealloc: boolean;
+  /** Extra figures shown as columns (bytes). */
+  readonly extraColumns: ExtraColumn[];
+  /** One line saying what it does, with its counts. */
+  describe(quick: boolean): string;
+  /** Most blocks live at once. */
+  liveBlocks(quick: boolean): number;
+  /** Memory to give each contender. */
+  maxBytes(quick: boolean): number;
+  /** Runs once on a contender that is set up; frees everything it allocated before returning. */
+  run(contender: Contender, quick: boolean, seed: number): WorkloadResult;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+function now(): number {
+  return performance.now();
+}
+
+function outOfMemory(done: number, total: number, what: string): string {
+  return `out of memory after ${done} of ${total} ${what}`;
+}
+
+// ---- slot workloads: random_mixed_256, random_mixed_8192, mid_mixed -----------------
+
+/** A replayable slot trace: per step the slot, and the size to allocate (0: free the slot's block). */
+interface SlotTrace {
+  slot: Int32Array;
+  size: Int32Array;
+  peakLiveBytes: number;
+  peakLiveBlocks: number;
+}
+
+const traces = new Map<string, unknown>();
+
+/** The trace for `key`, built once per process. */
+function cached<T>(key: string, build: () => T): T {
+  let trace = traces.get(key) as T | undefined;
+  if (trace === undefined) {
+    trace = build();
+    traces.set(key, trace);
+  }
+  return trace;
+}
+
+function slotTrace(slots: number, minSize: number, maxSize: number, steps: number, seed: number): SlotTrace {
+  const random = new Random(seed);
+  const slot = new Int32Array(steps);
+  const size = new Int32Array(steps);
+  const held = new Int32Array(slots);
+  let live = 0, blocks = 0, peakLiveBytes = 0, peakLiveBlocks = 0;
+  for (let step = 0; step < steps; step++) {
+    const index = random.int(slots);
+    slot[step] = index;
+    if (held[index] !== 0) {
+      live -= held[index];
+      blocks--;
+      held[index] = 0;
+      continue;
+    }
+    const bytes = minSize + random.int(maxSize - minSize + 1);
+    size[step] = bytes;
+    held[index] = bytes;
+    live += bytes;
+    blocks++;
+    if (live > peakLiveBytes) peakLiveBytes = live;
+    if (blocks > peakLiveBlocks) peakLiveBlocks = blocks;
+  }
+  return { slot, size, peakLiveBytes, peakLiveBlocks };
+}
+
+interface SlotSpec {
+  name: string;
+  slots: number;
+  minSize: number;
+  maxSize: number;
+  steps: number;
+  quickSteps: number;
+  quickSlots: number;
+}
+
+function slotWorkload(spec: SlotSpec): Workload {
+  const slotsOf = (quick: boolean) => quick ? spec.quickSlots : spec.slots;
+  const stepsOf = (quick: boolean) => quick ? spec.quickSteps : spec.steps;
+  return {
+    name: spec.name,
+    sizes: { min: spec.minSize, max: spec.maxSize },
+    usesRealloc: false,
+    extraColumns: [],
+    describe: (quick) =>
+      `${slotsOf(quick)} slots; each step picks a random slot and frees its block, or, when empty, allocates ` +
+      `${formatSize(spec.minSize)}..${formatSize(spec.maxSize)} and writes its first and last byte. ${stepsOf(quick).toLocaleString("en-US")} steps.`,
+    liveBlocks: slotsOf,
+    maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
+    run(contender, quick, seed) {
+      const slots = slotsOf(quick);
+      const steps = stepsOf(quick);
+      const trace = cached(`${spec.name}/${quick}/${seed}`, () => slotTrace(slots, spec.minSize, spec.maxSize, steps, seed));
+      const ptrs = new Float64Array(slots);
+      const slotOf = trace.slot;
+      const sizeOf = trace.size;
+      let step = 0;
+      const start = now();
+      for (; step < steps; step++) {
+        const slot = slotOf[step];
+        const size = sizeOf[step];
+        if (size === 0) {
+          contender.free(ptrs[slot]);
+          ptrs[slot] = 0;
+          continue;
+        }
+        const ptr = contender.malloc(size);
+        if (ptr === 0) break;
+        contender.touch(ptr, size);
+        ptrs[slot] = ptr;
+      }
+      const seconds = (now() - start) / 1000;
+      const peakFootprintBytes = contender.peakFootprint();
+      for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
+      return {
+        ops: step,
+        seconds,
+        peakLiveBytes: trace.peakLiveBytes,
+        peakLiveBlocks: trace.peakLiveBlocks,
+        peakFootprintBytes,
+        extra: {},
+        failure: step < steps ? outOfMemory(step, steps, "steps") : undefined,
+      };
+    },
+  };
+}
+
+// ---- scaling ----------------------------------------------------------------------
+
+function scalingWorkload(): Workload {
+  const countOf = (quick: boolean) => quick ? 2_000 : 1_000_000;
+  const size = 16;
+  return {
+    name: "scaling",
+    sizes: { min: size, max: size },
+    usesRealloc: false,
+    extraColumns: [{ key: "afterTrimMinusStart", label: "after free+trim − start" }],
+    describe: (quick) =>
+      `${countOf(quick).toLocaleString("en-US")} blocks of ${size} B, then all freed in allocation order; then trim. ` +
+      "Target: overhead ≤ 1.05, and after free+trim within one SuperSlab of the starting footprint.",
+    liveBlocks: countOf,
+    maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
+    run(contender, quick) {
+      const count = countOf(quick);
+      const ptrs = new Float64Array(count);
+      const footprintStart = contender.footprint();
+      let made = 0;
+      const start = now();
+      for (; made < count; made++) {
+        const ptr = contender.malloc(size);
+        if (ptr === 0) break;
+        contender.touch(ptr, size);
+        ptrs[made] = ptr;
+      }
+      for (let index = 0; index < made; index++) contender.free(ptrs[index]);
+      const seconds = (now() - start) / 1000;
+      const peakFootprintBytes = contender.peakFootprint();
+      const footprintAfterFree = contender.footprint();
+      contender.trim?.();
+      const footprintAfterTrim = contender.footprint();
+      return {
+        ops: made * 2,
+        seconds,
+        peakLiveBytes: made * size,
+        peakLiveBlocks: made,
+        peakFootprintBytes,
+        extra: {
+          footprintStart,
+          footprintAfterFree,
+          footprintAfterTrim,
+          afterTrimMinusStart: footprintStart === null || footprintAfterTrim === null ? null : footprintAfterTrim - footprintStart,
+        },
+        failure: made < count ? outOfMemory(made, count, "blocks") : undefined,
+      };
+    },
+  };
+}
+
+// ---- large: 256 KiB .. 4 MiB with realloc growth ------------------------------------
+
+const LARGE_MIN = 256 * KiB;
+const LARGE_MAX = 4 * MiB;
+const ACTION_ALLOC = 0;
+const ACTION_FREE = 1;
+const ACTION_REALLOC = 2;
+
+interface LargeTrace {
+  action: Uint8Array;
+  slot: Int32Array;
+  size: Int32Array;
+  peakLiveBytes: number;
+  peakLiveBlocks: number;
+}
+
+function largeTrace(slots: number, steps: number, seed: number): LargeTrace {
+  const random = new Random(seed);
+  const action = new Uint8Array(steps);
+  const slot = new Int32Array(steps);
+  const size = new Int32Array(steps);
+  const held = new Int32Array(slots);
+  let live = 0, blocks = 0, peakLiveBytes = 0, peakLiveBlocks = 0;
+  for (let step = 0; step < steps; step++) {
+    const index = random.int(slots);
+    slot[step] = index;
+    const old = held[index];
+    if (old === 0) {
+      const bytes = LARGE_MIN + random.int(LARGE_MAX - LARGE_MIN + 1);
+      action[step] = ACTION_ALLOC;
+      size[step] = held[index] = bytes;
+      live += bytes;
+      blocks++;
+    } else if (random.next() < 0.5 && Math.floor(old * 1.5) <= LARGE_MAX) {
+      const bytes = Math.floor(old * 1.5);
+      action[step] = ACTION_REALLOC;
+      size[step] = held[index] = bytes;
+      live += bytes - old;
+    } else {
+      action[step] = ACTION_FREE;
+      held[index] = 0;
+      live -= old;
+      blocks--;
+    }
+    if (live > peakLiveBytes) peakLiveBytes = live;
+    if (blocks > peakLiveBlocks) peakLiveBlocks = blocks;
+  }
+  return { action, slot, size, peakLiveBytes, peakLiveBlocks };
+}
+
+function largeWorkload(): Workload {
+  const slotsOf = (quick: boolean) => quick ? 4 : 64;
+  const stepsOf = (quick: boolean) => quick ? 40 : 10_000;
+  return {
+    name: "large",
+    sizes: { min: LARGE_MIN, max: LARGE_MAX },
+    usesRealloc: true,
+    extraColumns: [],
+    describe: (quick) =>
+      `${slotsOf(quick)} slots of ${formatSize(LARGE_MIN)}..${formatSize(LARGE_MAX)} blocks; a full slot is freed, or (half the time, ` +
+      `while it stays ≤ ${formatSize(LARGE_MAX)}) grown 1.5× by realloc. ${stepsOf(quick).toLocaleString("en-US")} steps.`,
+    liveBlocks: slotsOf,
+    maxBytes: (quick) => quick ? 256 * MiB : 2048 * MiB,
+    run(contender, quick, seed) {
+      const slots = slotsOf(quick);
+      const steps = stepsOf(quick);
+      const trace = cached(`large/${quick}/${seed}`, () => largeTrace(slots, steps, seed));
+      const ptrs = new Float64Array(slots);
+      const { action, slot: slotOf, size: sizeOf } = trace;
+      let step = 0;
+      const start = now();
+      for (; step < steps; step++) {
+        const slot = slotOf[step];
+        const kind = action[step];
+        if (kind === ACTION_FREE) {
+          contender.free(ptrs[slot]);
+          ptrs[slot] = 0;
+          continue;
+        }
+        const size = sizeOf[step];
+        const ptr = kind === ACTION_ALLOC ? contender.malloc(size) : contender.realloc!(ptrs[slot], size);
+        if (ptr === 0) break;
+        contender.touch(ptr, size);
+        ptrs[slot] = ptr;
+      }
+      const seconds = (now() - start) / 1000;
+      const peakFootprintBytes = contender.peakFootprint();
+      for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
+      return {
+        ops: step,
+        seconds,
+        peakLiveBytes: trace.peakLiveBytes,
+        peakLiveBlocks: trace.peakLiveBlocks,
+        peakFootprintBytes,
+        extra: {},
+        failure: step < steps ? outOfMemory(step, steps, "steps") : undefined,
+      };
+    },
+  };
+}
+
+// ---- phase_change --------------------------------------------------------------------
+
+function phaseChangeWorkload(): Workload {
+  const smallCountOf = (quick: boolean) => quick ? 4_000 : 400_000;
+  const bigCountOf = (quick: boolean) => quick ? 2_000 : 200_000;
+  const smallSize = 32;
+  const bigSize = 256;
+  return {
+    name: "phase_change",
+    sizes: { min: smallSize, max: bigSize },
+    usesRealloc: false,
+    extraColumns: [],
+    describe: (quick) =>
+      `${smallCountOf(quick).toLocaleString("en-US")} blocks of ${smallSize} B, the first 90% freed in allocation order, then ` +
+      `${bigCountOf(quick).toLocaleString("en-US")} blocks of ${bigSize} B: does memory freed by one size class serve another?`,
+    liveBlocks: (quick) => smallCountOf(quick),
+    maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
+    run(contender, quick) {
+      const smallCount = smallCountOf(quick);
+      const freedCount = Math.floor(smallCount * 0.9);
+      const bigCount = bigCountOf(quick);
+      const total = smallCount + bigCount;
+      const ptrs = new Float64Array(total);
+      let made = 0;
+      let freed = 0;
+      const start = now();
+      for (; made < smallCount; made++) {
+        const ptr = contender.malloc(smallSize);
+        if (ptr === 0) break;
+        contender.touch(ptr, smallSize);
+        ptrs[made] = ptr;
+      }
+      if (made === smallCount) {
+        for (; freed < freedCount; freed++) {
+          contender.free(ptrs[freed]);
+          ptrs[freed] = 0;
+        }
+        for (; made < total; made++) {
+          const ptr = contender.malloc(bigSize);
+          if (ptr === 0) break;
+          contender.touch(ptr, bigSize);
+          ptrs[made] = ptr;
+        }
+      }
+      const seconds = (now() - start) / 1000;
+      const peakFootprintBytes = contender.peakFootprint();
+      for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
+      const madeBig = Math.max(0, made - smallCount);
+      const smallLive = Math.min(made, smallCount);
+      return {
+        ops: made + freed,
+        seconds,
+        peakLiveBytes: Math.max(smallLive * smallSize, (smallLive - freed) * smallSize + madeBig * bigSize),
+        peakLiveBlocks: Math.max(smallLive, smallLive - freed + madeBig),
+        peakFootprintBytes,
+        extra: {},
+        failure: made < total ? outOfMemory(made, total, "allocations") : undefined,
+      };
+    },
+  };
+}
+
+/** Bytes as the tables print them: "16 B", "64 KiB", "4 MiB", "1.5 GiB". */
+export function formatSize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const text = Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) < 10 ? 2 : 1);
+  return `${text} ${units[unit]}`;
+}
+
+/** Every workload, in table order. */
+export const WORKLOADS: readonly Workload[] = [
+  slotWorkload({ name: "random_mixed_256", slots: 256, minSize: 16, maxSize: 1024, steps: 2_000_000, quickSteps: 2_000, quickSlots: 256 }),
+  slotWorkload({ name: "random_mixed_8192", slots: 8192, minSize: 16, maxSize: 1024, steps: 2_000_000, quickSteps: 4_000, quickSlots: 8192 }),
+  scalingWorkload(),
+  slotWorkload({ name: "mid_mixed", slots: 256, minSize: 1 * KiB, maxSize: 64 * KiB, steps: 500_000, quickSteps: 1_000, quickSlots: 256 }),
+  largeWorkload(),
+  phaseChangeWorkload(),
+];

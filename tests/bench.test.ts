@@ -1,0 +1,146 @@
+// The benchmark suite runs: every workload in quick mode on every contender (no timing asserted),
+// the floor allocator keeps blocks apart, and the report, chart and README section are produced.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { REGISTRY } from "../backends/registry.ts";
+import { BackendAloneContender, type Contender, contenders, HakmemContender } from "../bench/contenders.ts";
+import { Floor } from "../bench/floor.ts";
+import { formatSection, replaceSection } from "../bench/readme_table.ts";
+import { formatReport, renderSvg } from "../bench/report.ts";
+import { runBench, whyNotRun } from "../bench/runner.ts";
+import { WORKLOADS } from "../bench/workloads.ts";
+import { Random } from "../testing/random.ts";
+
+function heapOf(contender: Contender) {
+  return contender instanceof HakmemContender || contender instanceof BackendAloneContender ? contender.heap : null;
+}
+
+describe("bench: every workload runs on every contender (quick mode)", () => {
+  for (const workload of WORKLOADS) {
+    for (const spec of contenders()) {
+      const reason = whyNotRun(spec, workload, true);
+      if (reason !== undefined) {
+        test(`${workload.name} on ${spec.name} (skipped: ${reason})`, { skip: reason }, () => {});
+        continue;
+      }
+      test(`${workload.name} on ${spec.name}`, () => {
+        const contender = spec.create();
+        contender.setup(workload.maxBytes(true));
+        const result = workload.run(contender, true, 1);
+        assert.equal(result.failure, undefined, `${spec.name} stopped early`);
+        assert.ok(result.ops > 0, "operations were counted");
+        assert.ok(result.seconds >= 0);
+        assert.ok(result.peakLiveBytes > 0 && result.peakLiveBlocks > 0, "peak live figures are positive");
+        if (spec.kind === "hakmem" || spec.kind === "backend") {
+          const heap = heapOf(contender)!;
+          assert.deepEqual(contender.check!(), [], "check() is clean after the workload");
+          assert.ok(result.peakFootprintBytes! > 0, "peak footprint is positive");
+          assert.ok(result.peakFootprintBytes! >= heap.stats().footprintBytes, "the peak is at least the footprint now");
+          assert.ok(contender.footprint()! > 0, "footprint is positive");
+          assert.equal(heap.stats().liveBlocks, 0, "the workload freed everything it allocated");
+        }
+        if (spec.kind === "floor" || spec.name === "@thi.ng/malloc") {
+          assert.ok(result.peakFootprintBytes! >= result.peakLiveBytes, "a footprint holds at least the live bytes");
+        }
+        contender.teardown();
+      });
+    }
+  }
+
+  test("scaling reports its footprint after free and trim", () => {
+    const scaling = WORKLOADS.find((workload) => workload.name === "scaling")!;
+    const contender = new HakmemContender("hakmem");
+    contender.setup(scaling.maxBytes(true));
+    const result = scaling.run(contender, true, 1);
+    for (const key of ["footprintStart", "footprintAfterFree", "footprintAfterTrim", "afterTrimMinusStart"]) {
+      assert.equal(typeof result.extra[key], "number", key);
+    }
+    assert.equal(result.extra.afterTrimMinusStart, result.extra.footprintAfterTrim! - result.extra.footprintStart!);
+    assert.ok(result.extra.footprintAfterTrim! <= result.extra.footprintAfterFree!, "trim never adds footprint");
+  });
+});
+
+describe("bench: contenders", () => {
+  test("every registry entry is a 'backend alone' contender", () => {
+    const names = contenders().map((spec) => spec.name);
+    for (const entry of REGISTRY) assert.ok(names.includes(`${entry.name} alone`), `${entry.name} alone is missing`);
+    for (const name of ["hakmem", "hakmem-legacy", "@thi.ng/malloc", "Uint8Array (GC)", "floor"]) assert.ok(names.includes(name), name);
+  });
+
+  test("a backend alone only runs workloads whose sizes fit its range", () => {
+    const spec = { name: "narrow", kind: "backend" as const, sizes: { min: 1, max: 1024 }, create: () => new HakmemContender("narrow") };
+    const fits = WORKLOADS.filter((workload) => whyNotRun(spec, workload, true) === undefined).map((workload) => workload.name);
+    assert.deepEqual(fits.sort(), ["phase_change", "random_mixed_256", "random_mixed_8192", "scaling"]);
+  });
+});
+
+describe("bench: the floor allocator", () => {
+  test("live blocks never overlap, keep their bytes, and freed blocks are reused", () => {
+    const floor = new Floor(64 << 20);
+    const random = new Random(3);
+    const live = new Map<number, number>();
+    for (let step = 0; step < 3000; step++) {
+      if (live.size > 0 && random.next() < 0.45) {
+        const ptr = [...live.keys()][random.int(live.size)];
+        const size = live.get(ptr)!;
+        assert.equal(floor.u8[ptr], ptr & 255, "first byte kept");
+        if (size > 1) assert.equal(floor.u8[ptr + size - 1], (ptr >> 3) & 255, "last byte kept");
+        floor.free(ptr);
+        live.delete(ptr);
+      } else {
+        const size = 1 + random.int(random.next() < 0.9 ? 1024 : 300_000);
+        const ptr = floor.malloc(size);
+        assert.ok(ptr > 0);
+        assert.equal(ptr % 16, 0, "payloads are 16-byte aligned");
+        assert.ok(floor.usableSize(ptr) >= size);
+        for (const [other, otherSize] of live) assert.ok(ptr + size <= other || other + otherSize <= ptr, `${ptr}+${size} overlaps ${other}`);
+        floor.u8[ptr + size - 1] = (ptr >> 3) & 255;
+        floor.u8[ptr] = ptr & 255;
+        live.set(ptr, size);
+      }
+    }
+    const a = floor.malloc(100);
+    floor.free(a);
+    assert.equal(floor.malloc(90), a, "a freed block serves the next request of its class");
+  });
+
+  test("realloc keeps the contents and returns 0 when the memory is full", () => {
+    const floor = new Floor(1 << 20);
+    const ptr = floor.malloc(10);
+    floor.u8.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ptr);
+    const moved = floor.realloc(ptr, 5000);
+    assert.deepEqual([...floor.u8.subarray(moved, moved + 10)], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.equal(floor.realloc(moved, 2 << 20), 0, "past the memory's limit");
+    assert.equal(floor.malloc(2 << 20), 0);
+  });
+});
+
+describe("bench: reports", () => {
+  const report = runBench({ quick: true, workloads: ["random_mixed_256", "scaling"] });
+
+  test("the report names the runtime and machine and has a row per contender", () => {
+    assert.ok(["deno", "bun", "node"].includes(report.runtime.name));
+    assert.ok(report.runtime.version.length > 0);
+    assert.equal(report.workloads.length, 2);
+    const figures = report.workloads[0];
+    assert.equal(figures.results.length, contenders().length);
+    const hakmem = figures.results.find((entry) => entry.contender === "hakmem")!;
+    assert.equal(hakmem.status, "ok");
+    assert.ok(hakmem.opsPerSecond! > 0 && hakmem.overhead! > 0);
+    assert.equal(figures.results.find((entry) => entry.contender === "Uint8Array (GC)")!.peakFootprintBytes, null);
+  });
+
+  test("tables, chart and README section are produced from it", () => {
+    const markdown = formatReport(report);
+    assert.match(markdown, /### random_mixed_256/);
+    assert.match(markdown, /\| hakmem \| /);
+    assert.match(markdown, /after free\+trim − start/);
+    const svg = renderSvg(report);
+    assert.ok(svg.startsWith("<svg") && svg.trimEnd().endsWith("</svg>"));
+    assert.ok(svg.includes("@thi.ng/malloc"));
+    const readme = "# x\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\n\nafter\n";
+    const replaced = replaceSection(readme, formatSection([{ ...report, quick: false }]))!;
+    assert.ok(!replaced.includes("old") && replaced.includes("| hakmem |") && replaced.endsWith("<!-- bench:end -->\n\nafter\n"));
+    assert.equal(replaceSection("no markers", "x"), undefined);
+  });
+});

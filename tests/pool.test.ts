@@ -1,0 +1,438 @@
+// The pool backend: its class table, span carving, reuse, trim, prewarm counts and misuse errors
+// (the Box contract runs from tests/contract.test.ts through the registry).
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { attachHeap, createHeap, HakmemError, type Heap } from "../mod.ts";
+import { mmapBackend } from "../backends/mmap/mod.ts";
+import {
+  createPoolBackend,
+  POOL_CLASS_COUNT,
+  POOL_CLASS_SIZES,
+  POOL_GRANULE,
+  POOL_MAX_SIZE,
+  POOL_MIN_SIZE,
+  POOL_SPAN_BLOCKS,
+  POOL_SPAN_PAGES,
+  type PoolBackend,
+  poolClassOf,
+} from "../backends/pool/mod.ts";
+import type { MemorySource } from "../memory/linear_memory.ts";
+import { Random } from "../testing/random.ts";
+
+const PAGE = 4096;
+
+interface PoolHeapConfig {
+  prewarm?: number[];
+  maxBytes?: number;
+  memory?: MemorySource;
+  debug?: boolean;
+}
+
+/** A heap routing 1..256 KiB to the pool and the rest to mmap, and its pool. */
+function poolHeap(config: PoolHeapConfig = {}): { heap: Heap; pool: PoolBackend } {
+  const heap = createHeap({
+    maxBytes: config.maxBytes ?? 64 << 20,
+    memory: config.memory,
+    debug: config.debug,
+    backends: [createPoolBackend({ prewarm: config.prewarm }), mmapBackend],
+    routes: [{ min: 1, max: POOL_MAX_SIZE, backend: "pool" }, { min: POOL_MAX_SIZE + 1, max: Infinity, backend: "mmap" }],
+    fallbacks: {},
+  });
+  return { heap, pool: heap.router.backends[0] as PoolBackend };
+}
+
+function spanBytes(size: number): number {
+  return POOL_SPAN_PAGES[poolClassOf(size)] * PAGE;
+}
+
+function assertClean(heap: Heap, when: string): void {
+  // The pool is called directly, past the router, so the router's counters are not expected to match it.
+  const problems = heap.check("full").problems.filter((problem) => problem.where !== "router");
+  assert.deepEqual(problems, [], `check() after ${when}`);
+}
+
+function expectCode(fn: () => unknown, code: string, what: string): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof HakmemError, `${what}: threw ${error}, not a HakmemError`);
+    assert.equal(error.code, code, `${what}: ${error.message}`);
+    return true;
+  });
+}
+
+describe("pool class table", () => {
+  test("classes are multiples of 256, increasing, ending at 256 KiB", () => {
+    assert.equal(POOL_CLASS_SIZES.length, POOL_CLASS_COUNT);
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      assert.equal(POOL_CLASS_SIZES[cls] % POOL_GRANULE, 0, `class ${POOL_CLASS_SIZES[cls]}`);
+      if (cls > 0) assert.ok(POOL_CLASS_SIZES[cls] > POOL_CLASS_SIZES[cls - 1]);
+    }
+    assert.ok(POOL_CLASS_SIZES[0] >= POOL_MIN_SIZE);
+    assert.equal(POOL_CLASS_SIZES[POOL_CLASS_COUNT - 1], POOL_MAX_SIZE);
+    assert.ok(POOL_CLASS_SIZES.includes(40960), "the seeds' 40 KiB bridge class");
+  });
+
+  test("every size maps to the smallest class that fits, with bounded waste", () => {
+    let wasteSum = 0;
+    let wasteMax = 0;
+    for (let size = POOL_MIN_SIZE; size <= POOL_MAX_SIZE; size++) {
+      const cls = poolClassOf(size);
+      const block = POOL_CLASS_SIZES[cls];
+      if (block < size || (cls > 0 && POOL_CLASS_SIZES[cls - 1] >= size)) assert.fail(`size ${size} maps to class ${block}`);
+      const waste = (block - size) / block;
+      wasteSum += waste;
+      if (waste > wasteMax) wasteMax = waste;
+    }
+    const average = wasteSum / (POOL_MAX_SIZE - POOL_MIN_SIZE + 1);
+    assert.ok(average < 0.15, `average waste ${average}`);
+    assert.ok(wasteMax < 0.25, `largest waste ${wasteMax}`);
+    for (let size = 0; size < POOL_MIN_SIZE; size++) {
+      assert.equal(poolClassOf(size), 0, `size ${size} below the range rounds up to the first class`);
+    }
+  });
+
+  test("spans hold whole blocks with a short tail", () => {
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      const size = POOL_CLASS_SIZES[cls];
+      const bytes = POOL_SPAN_PAGES[cls] * PAGE;
+      const blocks = POOL_SPAN_BLOCKS[cls];
+      assert.equal(blocks, Math.floor(bytes / size));
+      assert.ok(blocks >= 1);
+      assert.ok(blocks >= 8 || bytes >= 64 * 1024 || size > 32768, `class ${size}: ${blocks} blocks in ${bytes} bytes`);
+      assert.ok((bytes - blocks * size) * 8 < bytes, `class ${size}: tail of ${bytes - blocks * size} bytes in ${bytes}`);
+    }
+  });
+});
+
+describe("pool backend", () => {
+  test("a span is carved into contiguous, distinct blocks inside it", () => {
+    const { heap, pool } = poolHeap();
+    const size = 5000;
+    const cls = poolClassOf(size);
+    const blockSize = POOL_CLASS_SIZES[cls];
+    const ptrs: number[] = [];
+    for (let i = 0; i < POOL_SPAN_BLOCKS[cls]; i++) ptrs.push(pool.alloc(size));
+    assert.equal(new Set(ptrs).size, ptrs.length, "distinct");
+    assert.equal(ptrs[0] % PAGE, 0, "the first block starts the span, on a page");
+    for (let i = 1; i < ptrs.length; i++) assert.equal(ptrs[i], ptrs[i - 1] + blockSize, `block ${i} follows block ${i - 1}`);
+    assert.ok(ptrs[ptrs.length - 1] + blockSize <= ptrs[0] + spanBytes(size), "the last block ends inside the span");
+    for (const ptr of ptrs) {
+      assert.ok(pool.owns(ptr));
+      assert.equal(pool.usableSize(ptr), blockSize);
+      assert.equal(ptr % POOL_GRANULE, 0);
+    }
+    assert.equal(pool.stats().detail.spans, 1);
+    assert.equal(pool.stats().footprintBytes, spanBytes(size));
+    const next = pool.alloc(size);
+    assert.ok(next < ptrs[0] || next >= ptrs[0] + spanBytes(size), "a full span sends the next block to a new span");
+    assert.equal(pool.stats().detail.spans, 2);
+    assert.equal(pool.owns(ptrs[0] + 1), false);
+    assertClean(heap, "carving");
+  });
+
+  test("freed blocks are handed out again before a new span is taken", () => {
+    const { heap, pool } = poolHeap();
+    const size = 3000;
+    const cls = poolClassOf(size);
+    const ptrs: number[] = [];
+    for (let i = 0; i < POOL_SPAN_BLOCKS[cls]; i++) ptrs.push(pool.alloc(size)); // one full span
+    const footprint = heap.stats().footprintBytes;
+    pool.free(ptrs[3]);
+    assert.equal(pool.alloc(size), ptrs[3], "the freed block comes back");
+    pool.free(ptrs[7]);
+    pool.free(ptrs[2]);
+    const again = [pool.alloc(size), pool.alloc(size)];
+    assert.deepEqual(again.sort((a, b) => a - b), [ptrs[2], ptrs[7]]);
+    assert.equal(heap.stats().footprintBytes, footprint, "no new pages were taken");
+    assert.equal(pool.stats().detail.spans, 1);
+    // A size of the same class reuses the same blocks.
+    pool.free(ptrs[5]);
+    assert.equal(pool.alloc(POOL_CLASS_SIZES[cls]), ptrs[5]);
+    assertClean(heap, "reuse");
+  });
+
+  test("empty spans go back to the page heap on trim; one per class stays cached until then", () => {
+    const { heap, pool } = poolHeap();
+    const before = heap.stats();
+    const size = 20000;
+    const cls = poolClassOf(size);
+    const ptrs: number[] = [];
+    for (let i = 0; i < 3 * POOL_SPAN_BLOCKS[cls]; i++) ptrs.push(pool.alloc(size));
+    const random = new Random(5);
+    for (let i = 0; i < 600; i++) {
+      const ptr = pool.alloc(1025 + random.int(100000));
+      assert.ok(ptr > 0, "the memory holds them all");
+      ptrs.push(ptr);
+    }
+    assert.equal(pool.stats().liveBlocks, ptrs.length);
+    for (let i = ptrs.length - 1; i >= 0; i--) pool.free(ptrs[i]);
+    const stats = pool.stats();
+    assert.equal(stats.liveBlocks, 0);
+    assert.equal(stats.liveBytes, 0);
+    assert.ok(stats.detail.spans <= POOL_CLASS_COUNT, `${stats.detail.spans} empty spans cached, at most one per class`);
+    assert.ok(stats.footprintBytes > 0);
+    assert.equal(stats.cachedBytes, stats.footprintBytes - stats.detail.tailBytes, "every block of a cached span is free");
+    assertClean(heap, "freeing everything");
+    const released = pool.trim();
+    assert.equal(released, stats.footprintBytes, "trim reports the bytes it released");
+    assert.equal(pool.stats().footprintBytes, 0);
+    assert.equal(pool.stats().detail.spans, 0);
+    const after = heap.stats();
+    const recordPages = after.pageHeap.metadataPages - before.pageHeap.metadataPages; // records stay with the arena
+    assert.equal(after.footprintBytes, before.footprintBytes + recordPages * PAGE, "the heap's footprint is back");
+    assert.equal(pool.trim(), 0, "nothing left to release");
+    assert.equal(pool.health().counters.spansCreated, pool.health().counters.spansReleased);
+    assertClean(heap, "trim");
+  });
+
+  test("alloc/free ping-pong keeps its span instead of thrashing the page heap", () => {
+    const { pool } = poolHeap();
+    const first = pool.alloc(100000);
+    pool.free(first);
+    for (let i = 0; i < 100; i++) pool.free(pool.alloc(100000));
+    const counters = pool.health().counters;
+    assert.equal(counters.spansCreated, 1);
+    assert.equal(counters.spansReleased, 0);
+  });
+
+  test("resizeInPlace says yes within the class, no across classes", () => {
+    const { heap, pool } = poolHeap();
+    const ptr = pool.alloc(2100); // class 2560
+    assert.equal(pool.resizeInPlace(ptr, 2560), true);
+    assert.equal(pool.resizeInPlace(ptr, 2049), true);
+    assert.equal(pool.resizeInPlace(ptr, 2561), false);
+    assert.equal(pool.resizeInPlace(ptr, 2048), false);
+    assert.equal(pool.resizeInPlace(ptr, POOL_MAX_SIZE + 1), false);
+    assert.equal(pool.usableSize(ptr), 2560);
+    // Through the heap: a realloc within the class keeps the block.
+    heap.u8[ptr] = 77;
+    assert.equal(heap.realloc(ptr, 2500), ptr);
+    const moved = heap.realloc(ptr, 9000);
+    assert.notEqual(moved, ptr);
+    assert.equal(heap.u8[moved], 77);
+    heap.free(moved);
+    assertClean(heap, "resize");
+  });
+
+  test("misuse is refused with the right code and changes nothing", () => {
+    const { heap, pool } = poolHeap();
+    const keep = pool.alloc(1300);
+    const ptr = pool.alloc(1300); // class 1536
+    const big = heap.malloc(1 << 20); // an mmap block
+    pool.free(ptr);
+    const stats = JSON.stringify(pool.stats());
+    const counters = JSON.stringify(pool.health().counters);
+    expectCode(() => pool.free(ptr), "DOUBLE_FREE", "second free");
+    expectCode(() => pool.free(keep + 256), "INTERIOR_POINTER", "interior pointer");
+    expectCode(() => pool.free(keep + 1), "INTERIOR_POINTER", "odd interior pointer");
+    expectCode(() => pool.free(keep + 5 * 1536), "INVALID_POINTER", "a block never handed out");
+    const cls = poolClassOf(1300);
+    const tail = keep + POOL_SPAN_BLOCKS[cls] * POOL_CLASS_SIZES[cls];
+    assert.ok(tail < keep + POOL_SPAN_PAGES[cls] * PAGE, "class 1536 spans have a tail");
+    expectCode(() => pool.free(tail), "INVALID_POINTER", "the span's tail");
+    expectCode(() => pool.free(big), "INVALID_POINTER", "an mmap block");
+    expectCode(() => pool.free(8), "INVALID_POINTER", "the header");
+    expectCode(() => pool.usableSize(ptr + 1), "INTERIOR_POINTER", "usableSize of an interior pointer");
+    expectCode(() => heap.free(ptr), "DOUBLE_FREE", "second free through the heap");
+    assert.equal(JSON.stringify(pool.stats()), stats, "stats unchanged");
+    assert.equal(JSON.stringify(pool.health().counters), counters, "counters unchanged");
+    assert.equal(pool.owns(ptr + 1), false);
+    assert.equal(pool.owns(big), false);
+    assert.equal(pool.owns(1.5), false);
+    assert.equal(pool.alloc(1300), ptr, "the free list is intact: the block comes back once");
+    assert.notEqual(pool.alloc(1300), ptr);
+    assertClean(heap, "misuse");
+  });
+
+  test("a live block holding the freed marker by chance is freed normally", () => {
+    const { heap, pool } = poolHeap();
+    const ptr = pool.alloc(4000);
+    const other = pool.alloc(4000);
+    heap.typed(Int32Array, ptr, 2)[1] = (ptr ^ 0x5a5a5a5a) | 0; // what a freed block carries at +4
+    pool.free(ptr);
+    expectCode(() => pool.free(ptr), "DOUBLE_FREE", "then a real double free");
+    pool.free(other);
+    assertClean(heap, "a marker look-alike");
+  });
+
+  test("debug mode catches a double free even when the marker was overwritten", () => {
+    const { heap, pool } = poolHeap({ debug: true });
+    const keep = pool.alloc(4000);
+    const ptr = pool.alloc(4000);
+    pool.free(ptr);
+    heap.typed(Int32Array, ptr, 2)[1] = 0; // a write after free wipes the marker
+    expectCode(() => pool.free(ptr), "DOUBLE_FREE", "second free in debug mode");
+    const problems = heap.check("full").problems.filter((problem) => problem.where !== "router");
+    assert.equal(problems.length, 1, "check reports the write after free");
+    assert.match(problems[0].message, /freed marker/);
+    pool.free(keep);
+  });
+
+  test("stats and health count blocks, bytes and spans", () => {
+    const { heap, pool } = poolHeap();
+    const a = pool.alloc(1025);
+    const b = pool.alloc(40000);
+    const c = pool.alloc(262144);
+    const stats = pool.stats();
+    assert.equal(stats.liveBlocks, 3);
+    assert.equal(stats.liveBytes, 1280 + 40960 + 262144);
+    assert.equal(stats.footprintBytes, spanBytes(1025) + spanBytes(40000) + spanBytes(262144));
+    assert.equal(stats.cachedBytes, (POOL_SPAN_BLOCKS[0] - 1) * 1280 + (POOL_SPAN_BLOCKS[poolClassOf(40000)] - 1) * 40960);
+    const counters = pool.health().counters;
+    assert.equal(counters.allocs, 3);
+    assert.equal(counters.spans, 3);
+    pool.free(a);
+    pool.free(b);
+    pool.free(c);
+    assert.equal(pool.health().counters.frees, 3);
+    assert.equal(pool.health().counters.failures, 0);
+    assertClean(heap, "stats");
+  });
+
+  test("exhaustion returns 0 and counts a failure", () => {
+    const { heap, pool } = poolHeap({ maxBytes: 1 << 20 });
+    const ptrs: number[] = [];
+    for (;;) {
+      const ptr = pool.alloc(200000);
+      if (ptr === 0) break;
+      ptrs.push(ptr);
+    }
+    assert.ok(ptrs.length > 0);
+    assert.equal(pool.health().counters.failures, 1);
+    assertClean(heap, "exhaustion");
+  });
+
+  test("through the heap: aligned allocation, calloc and counters that match the router", () => {
+    const { heap, pool } = poolHeap();
+    const ptrs: number[] = [];
+    for (const alignment of [256, 512, 1024, 2048, 4096]) {
+      for (const size of [1100, 3000, 5000, 40000, 100000]) {
+        const ptr = heap.alignedAlloc(alignment, size);
+        assert.equal(ptr % alignment, 0, `alignedAlloc(${alignment}, ${size}) = ${ptr}`);
+        assert.ok(pool.owns(ptr), `alignedAlloc(${alignment}, ${size}) is served by the pool`);
+        ptrs.push(ptr);
+      }
+    }
+    heap.u8.fill(255, ptrs[0], ptrs[0] + 1280);
+    heap.free(ptrs[0]);
+    const zeroed = heap.calloc(1, 1200);
+    assert.equal(zeroed, ptrs[0], "the freed block is reused");
+    assert.ok(heap.u8.subarray(zeroed, zeroed + 1200).every((byte) => byte === 0), "calloc cleared it");
+    ptrs[0] = zeroed;
+    assert.deepEqual(heap.check("full").problems, []);
+    for (const ptr of ptrs) heap.free(ptr);
+    heap.trim();
+    assert.equal(pool.stats().footprintBytes, 0);
+    assert.deepEqual(heap.check("full").problems, []);
+  });
+
+  test("works over a WebAssembly.Memory that grows under it", () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 512 });
+    const { heap, pool } = poolHeap({ memory, maxBytes: 512 * 65536 });
+    const ptrs: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const ptr = pool.alloc(30000 + i * 100);
+      assert.ok(ptr > 0);
+      heap.u8[ptr + 1000] = i;
+      ptrs.push(ptr);
+    }
+    assert.ok(memory.buffer.byteLength > 4 << 20, "the memory grew");
+    ptrs.forEach((ptr, i) => assert.equal(heap.u8[ptr + 1000], i));
+    for (const ptr of ptrs) pool.free(ptr);
+    assertClean(heap, "a grown WebAssembly.Memory");
+  });
+
+  test("the calls take and release locks on shared memory", () => {
+    const memory = new SharedArrayBuffer(1 << 16, { maxByteLength: 64 << 20 });
+    const { heap, pool } = poolHeap({ memory, prewarm: [5000] });
+    assert.equal(pool.prewarmReport().succeeded, 1);
+    const random = new Random(11);
+    const live: number[] = [];
+    for (let step = 0; step < 3000; step++) {
+      if (live.length > 0 && random.next() < 0.45) {
+        const index = random.int(live.length);
+        pool.free(live[index]);
+        live[index] = live[live.length - 1];
+        live.pop();
+      } else {
+        live.push(pool.alloc(1025 + random.int(60000)));
+      }
+    }
+    // A refused free leaves its lock released: the same list serves again.
+    const ptr = pool.alloc(5000);
+    pool.free(ptr);
+    expectCode(() => pool.free(ptr), "DOUBLE_FREE", "double free on shared memory");
+    assert.equal(pool.alloc(5000), ptr);
+    live.push(ptr);
+    assertClean(heap, "shared memory use");
+    for (const block of live) pool.free(block);
+    assert.ok(pool.trim() > 0);
+    assert.equal(pool.stats().footprintBytes, 0);
+    assertClean(heap, "shared memory trim");
+  });
+});
+
+describe("pool prewarm", () => {
+  test("counts the spans it got", () => {
+    const sizes = [40000, 100000, 262144, 2000];
+    const { heap, pool } = poolHeap({ prewarm: sizes });
+    assert.deepEqual(pool.prewarmReport(), { requested: 4, succeeded: 4, failed: 0 });
+    const health = pool.health();
+    assert.equal(health.counters.prewarmRequested, 4);
+    assert.equal(health.counters.prewarmSucceeded, 4);
+    assert.equal(health.counters.prewarmFailed, 0);
+    assert.equal(health.reason, undefined);
+    assert.equal(pool.stats().detail.spans, 4);
+    assert.equal(pool.stats().footprintBytes, sizes.reduce((sum, size) => sum + spanBytes(size), 0));
+    // The prewarmed spans serve their classes without taking pages.
+    const footprint = heap.stats().footprintBytes;
+    const ptrs = sizes.map((size) => pool.alloc(size));
+    assert.equal(heap.stats().footprintBytes, footprint);
+    assert.equal(pool.health().counters.spansCreated, 4);
+    for (const ptr of ptrs) pool.free(ptr);
+    assertClean(heap, "prewarm");
+  });
+
+  test("counts only successes when the memory cannot hold every span", () => {
+    const requested = 8;
+    const { heap, pool } = poolHeap({ prewarm: new Array(requested).fill(262144), maxBytes: 1 << 20 });
+    const report = pool.prewarmReport();
+    assert.equal(report.requested, requested);
+    assert.ok(report.succeeded > 0, `got ${report.succeeded}`);
+    assert.ok(report.succeeded < requested, `got ${report.succeeded} of ${requested} in 1 MiB`);
+    assert.equal(report.failed, requested - report.succeeded);
+    // The count is what is held: one 256 KiB span per success.
+    assert.equal(pool.stats().detail.spans, report.succeeded);
+    assert.equal(pool.stats().footprintBytes, report.succeeded * spanBytes(262144));
+    const health = pool.health();
+    assert.equal(health.counters.prewarmSucceeded, report.succeeded);
+    assert.equal(health.counters.prewarmFailed, report.failed);
+    assert.equal(health.ready, true);
+    assert.match(health.reason ?? "", new RegExp(`prewarm got ${report.succeeded} of ${requested}`));
+    const ptrs: number[] = [];
+    for (let i = 0; i < report.succeeded; i++) ptrs.push(pool.alloc(262144));
+    assert.ok(ptrs.every((ptr) => ptr > 0), "each prewarmed span serves a block");
+    assert.equal(pool.alloc(262144), 0, "and no more fit");
+    assertClean(heap, "a partial prewarm");
+  });
+
+  test("is done once, by the heap's creator, and seen by an attaching heap", () => {
+    const memory = new ArrayBuffer(1 << 16, { maxByteLength: 64 << 20 });
+    const { pool } = poolHeap({ memory, prewarm: [9000, 9000] });
+    assert.deepEqual(pool.prewarmReport(), { requested: 2, succeeded: 2, failed: 0 });
+    const attached = attachHeap(memory, {
+      backends: [createPoolBackend({ prewarm: [9000, 9000, 9000] }), mmapBackend],
+      routes: [{ min: 1, max: POOL_MAX_SIZE, backend: "pool" }, { min: POOL_MAX_SIZE + 1, max: Infinity, backend: "mmap" }],
+      fallbacks: {},
+    });
+    const again = attached.router.backends[0] as PoolBackend;
+    assert.deepEqual(again.prewarmReport(), { requested: 2, succeeded: 2, failed: 0 });
+    assert.equal(again.stats().detail.spans, 2);
+  });
+
+  test("refuses sizes it cannot serve", () => {
+    expectCode(() => createPoolBackend({ prewarm: [0] }), "INVALID_OPTION", "size 0");
+    expectCode(() => createPoolBackend({ prewarm: [262145] }), "INVALID_OPTION", "size above the pool");
+    expectCode(() => createPoolBackend({ prewarm: [1.5] }), "INVALID_OPTION", "fractional size");
+  });
+});
+
