@@ -11,7 +11,7 @@
  */
 
 import { MemPool } from "@thi.ng/malloc";
-import { bench, do_not_optimize, group, run } from "mitata";
+import { bench, group, run } from "mitata";
 import { createHeap } from "../mod.ts";
 import { REGISTRY } from "../backends/registry.ts";
 import { resolveOptions } from "../options.ts";
@@ -54,13 +54,13 @@ group(`malloc + free, 64 B, ${LIVE} blocks live (oldest freed first)`, () => {
 });
 
 group("calloc 256 B + free", () => {
-  bench("hakmem", () => heap.free(do_not_optimize(heap.calloc(1, 256))));
+  bench("hakmem", () => heap.free(heap.calloc(1, 256)));
   bench("floor (malloc + fill)", () => {
     const ptr = floor.malloc(256);
     floor.u8.fill(0, ptr, ptr + 256);
     floor.free(ptr);
   });
-  bench("@thi.ng/malloc", () => pool.free(do_not_optimize(pool.calloc(256))));
+  bench("@thi.ng/malloc", () => pool.free(pool.calloc(256)));
 });
 
 group("realloc growth 16 B → 64 KiB (doubling) + free", () => {
@@ -79,7 +79,10 @@ group("router overhead: malloc + free 64 B, through the heap vs the backend alon
   for (const entry of REGISTRY) {
     if (entry.sizes.min > 64 || entry.sizes.max < 64) continue;
     const options = { ...entry.options };
-    const { backend } = buildBackend({ name: entry.name, factory: entry.factory(resolveOptions(options)), sizes: entry.sizes, options }, 256 * MiB);
+    const { backend } = buildBackend(
+      { name: entry.name, factory: entry.factory(resolveOptions(options)), sizes: entry.sizes, options },
+      256 * MiB,
+    );
     bench(`${entry.name} alone`, () => backend.free(backend.alloc(64)));
   }
   bench("floor", () => floor.free(floor.malloc(64)));

@@ -40,6 +40,8 @@ export function readReports(outDir: string): BenchReport[] {
   return reports.sort((a, b) => rank(a.runtime.name) - rank(b.runtime.name) || a.runtime.name.localeCompare(b.runtime.name));
 }
 
+const RUNTIME_TITLES: Record<string, string> = { deno: "Deno", bun: "Bun", node: "Node.js" };
+
 /** The generated section's body for `reports`. */
 export function formatSection(reports: BenchReport[]): string {
   const lines = [
@@ -48,7 +50,8 @@ export function formatSection(reports: BenchReport[]): string {
     "",
   ];
   for (const report of reports) {
-    lines.push(`### ${report.runtime.name === "deno" ? "Deno" : report.runtime.name === "bun" ? "Bun" : report.runtime.name} ${report.runtime.version}`, "");
+    const runtime = RUNTIME_TITLES[report.runtime.name] ?? report.runtime.name;
+    lines.push(`### ${runtime} ${report.runtime.version}`, "");
     lines.push(formatReport(report, 4));
   }
   return lines.join("\n");
@@ -72,7 +75,8 @@ export function updateReadme(outDir: string, readmePath: string): string {
   if (replaced === undefined) return `${readmePath} has no ${START_MARKER} … ${END_MARKER} section: nothing rewritten`;
   if (replaced === text) return `${readmePath} already up to date`;
   writeFileSync(readmePath, replaced);
-  return `${readmePath}: benchmark section rewritten from ${reports.map((report) => `${report.runtime.name} ${report.runtime.version}`).join(", ")}`;
+  const sources = reports.map((report) => `${report.runtime.name} ${report.runtime.version}`).join(", ");
+  return `${readmePath}: benchmark section rewritten from ${sources}`;
 }
 
 if (import.meta.main) {

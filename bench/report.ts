@@ -45,10 +45,11 @@ export function formatWorkloadTable(workload: WorkloadFigures, headingLevel = 3)
   const hakmem = rateOf(workload, "hakmem");
   const headings = ["contender", "ops/s (median)", "spread", "vs floor", "vs hakmem", "peak footprint", "overhead", "peak live"];
   headings.push(...workload.extraColumns.map((column) => column.label));
+  const rounds = `${workload.rounds} round${workload.rounds === 1 ? "" : "s"}`;
   const lines = [
     `${"#".repeat(headingLevel)} ${workload.name}`,
     "",
-    `${workload.description} Median of ${workload.rounds} round${workload.rounds === 1 ? "" : "s"}${workload.quick ? " (quick mode: times mean nothing)" : ""}.`,
+    `${workload.description} Median of ${rounds}${workload.quick ? " (quick mode: times mean nothing)" : ""}.`,
     "",
     `| ${headings.join(" | ")} |`,
     `|${headings.map((_, index) => index === 0 ? "---" : "---:").join("|")}|`,
@@ -85,13 +86,14 @@ export function formatWorkloadTable(workload: WorkloadFigures, headingLevel = 3)
 export function formatProvenance(report: BenchReport): string {
   const { runtime, machine } = report;
   const cores = machine.cores > 0 ? `, ${machine.cores} logical cores` : "";
-  return `${runtime.name} ${runtime.version} (${runtime.engine}) on ${machine.cpu}${cores}, ${machine.platform}; ${report.date.slice(0, 10)}, seed ${report.seed}` +
-    (report.quick ? " (quick mode)" : "");
+  const when = `${report.date.slice(0, 10)}, seed ${report.seed}${report.quick ? " (quick mode)" : ""}`;
+  return `${runtime.name} ${runtime.version} (${runtime.engine}) on ${machine.cpu}${cores}, ${machine.platform}; ${when}`;
 }
 
 /** Every workload of `report` as markdown tables under one provenance line. */
 export function formatReport(report: BenchReport, headingLevel = 3): string {
-  return [`_${formatProvenance(report)}_`, ...report.workloads.map((workload) => formatWorkloadTable(workload, headingLevel))].join("\n\n") + "\n";
+  const tables = report.workloads.map((workload) => formatWorkloadTable(workload, headingLevel));
+  return [`_${formatProvenance(report)}_`, ...tables].join("\n\n") + "\n";
 }
 
 const COLORS = ["#d1495b", "#edae49", "#00798c", "#30638e", "#003d5b", "#8f2d56", "#6a994e", "#7d7d7d", "#b56576", "#4f5d75"];
@@ -128,7 +130,9 @@ export function renderSvg(report: BenchReport): string {
     for (const entry of workload.results) {
       if (entry.status === "skipped") continue;
       const color = COLORS[names.indexOf(entry.contender) % COLORS.length];
-      rows.push(`<text x="${labelWidth - 8}" y="${y + barHeight - 4}" class="label" text-anchor="end">${escapeXml(entry.contender)}</text>`);
+      rows.push(
+        `<text x="${labelWidth - 8}" y="${y + barHeight - 4}" class="label" text-anchor="end">${escapeXml(entry.contender)}</text>`,
+      );
       if (entry.opsPerSecond === null || !floor) {
         const why = entry.status === "failed" ? "failed" : "no floor to compare with";
         rows.push(`<text x="${labelWidth + 4}" y="${y + barHeight - 4}" class="value">${why}</text>`);
@@ -136,9 +140,8 @@ export function renderSvg(report: BenchReport): string {
         const relative = entry.opsPerSecond / floor;
         const length = Math.max(1, relative * scale);
         rows.push(`<rect x="${labelWidth}" y="${y}" width="${length.toFixed(1)}" height="${barHeight}" fill="${color}"/>`);
-        rows.push(
-          `<text x="${(labelWidth + length + 6).toFixed(1)}" y="${y + barHeight - 4}" class="value">${relative.toFixed(2)}× (${formatRate(entry.opsPerSecond)} ops/s)</text>`,
-        );
+        const label = `${relative.toFixed(2)}× (${formatRate(entry.opsPerSecond)} ops/s)`;
+        rows.push(`<text x="${(labelWidth + length + 6).toFixed(1)}" y="${y + barHeight - 4}" class="value">${label}</text>`);
       }
       y += barHeight + gap;
     }

@@ -54,13 +54,16 @@ export function parseArguments(args: string[]): RunArguments {
     };
     const positive = (text: string) => {
       const number = Number(text);
-      if (!Number.isSafeInteger(number) || number < 1) throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(text)}\n${USAGE}`);
+      if (!Number.isSafeInteger(number) || number < 1) {
+        throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(text)}\n${USAGE}`);
+      }
       return number;
     };
     if (flag === "--quick") parsed.quick = true;
     else if (flag === "--readme") parsed.readme = true;
-    else if (flag === "--workload" || flag === "--workloads") parsed.workloads = value().split(",").map((name) => name.trim()).filter(Boolean);
-    else if (flag === "--rounds") parsed.rounds = positive(value());
+    else if (flag === "--workload" || flag === "--workloads") {
+      parsed.workloads = value().split(",").map((name) => name.trim()).filter(Boolean);
+    } else if (flag === "--rounds") parsed.rounds = positive(value());
     else if (flag === "--seed") parsed.seed = positive(value());
     else if (flag === "--out") parsed.out = value();
     else if (flag === "--help" || flag === "-h") throw new Error(USAGE);

@@ -14,7 +14,7 @@
 
 import { readFileSync } from "node:fs";
 import { arch, cpus, platform } from "node:os";
-import { type ContenderSpec, contenders } from "./contenders.ts";
+import { contenders, type ContenderSpec } from "./contenders.ts";
 import { formatRate } from "./report.ts";
 import { type ExtraColumn, type Workload, WORKLOADS } from "./workloads.ts";
 
@@ -168,7 +168,9 @@ export function whyNotRun(spec: ContenderSpec, workload: Workload, quick: boolea
   }
   if (workload.usesRealloc && !spec.create().realloc) return "has no realloc";
   const limit = spec.liveBlockLimit;
-  if (limit && workload.liveBlocks(quick) > limit.blocks) return `${workload.liveBlocks(quick).toLocaleString("en-US")} live blocks: ${limit.reason}`;
+  if (limit && workload.liveBlocks(quick) > limit.blocks) {
+    return `${workload.liveBlocks(quick).toLocaleString("en-US")} live blocks: ${limit.reason}`;
+  }
   return undefined;
 }
 
@@ -267,7 +269,9 @@ export function runWorkload(workload: Workload, specs: ContenderSpec[], options:
 export function runBench(options: RunOptions = {}): BenchReport {
   const names = options.workloads;
   const unknown = (names ?? []).filter((name) => !WORKLOADS.some((workload) => workload.name === name));
-  if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(", ")}; the workloads are ${WORKLOADS.map((w) => w.name).join(", ")}`);
+  if (unknown.length > 0) {
+    throw new Error(`unknown workload ${unknown.join(", ")}; the workloads are ${WORKLOADS.map((w) => w.name).join(", ")}`);
+  }
   const chosen = names ? WORKLOADS.filter((workload) => names.includes(workload.name)) : WORKLOADS;
   const specs = contenders();
   const workloads = chosen.map((workload) => {

@@ -181,7 +181,9 @@ export class PageHeap {
     i32[H_PEAK_USED_PAGES] = headerPages + LEAF_PAGES;
     i32[H_TOP_PAGE] = headerPages + LEAF_PAGES;
     this.cover(headerPages + LEAF_PAGES, memoryPages);
-    if (written) for (let page = headerPages + LEAF_PAGES; page < memoryPages; page++) this.mem.u8[this.flagsIndex(page)] |= PAGE_DIRTY;
+    if (written) {
+      for (let page = headerPages + LEAF_PAGES; page < memoryPages; page++) this.mem.u8[this.flagsIndex(page)] |= PAGE_DIRTY;
+    }
   }
 
   // ---- allocation -----------------------------------------------------------

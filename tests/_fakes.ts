@@ -6,7 +6,16 @@
  */
 
 import { MmapBackend } from "../backends/mmap/mod.ts";
-import type { Backend, BackendContext, BackendFactory, BackendHealth, BackendStats, Capabilities, CheckLevel, CheckProblem } from "../router/box.ts";
+import type {
+  Backend,
+  BackendContext,
+  BackendFactory,
+  BackendHealth,
+  BackendStats,
+  Capabilities,
+  CheckLevel,
+  CheckProblem,
+} from "../router/box.ts";
 
 /**
  * A backend that serves sizes up to `maxSize` with whole page runs marked with

@@ -93,7 +93,9 @@ describe("bench: the floor allocator", () => {
         assert.ok(ptr > 0);
         assert.equal(ptr % 16, 0, "payloads are 16-byte aligned");
         assert.ok(floor.usableSize(ptr) >= size);
-        for (const [other, otherSize] of live) assert.ok(ptr + size <= other || other + otherSize <= ptr, `${ptr}+${size} overlaps ${other}`);
+        for (const [other, otherSize] of live) {
+          assert.ok(ptr + size <= other || other + otherSize <= ptr, `${ptr}+${size} overlaps ${other}`);
+        }
         floor.u8[ptr + size - 1] = (ptr >> 3) & 255;
         floor.u8[ptr] = ptr & 255;
         live.set(ptr, size);

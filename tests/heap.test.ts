@@ -423,9 +423,17 @@ describe("heap: misuse throws a HakmemError and leaves the heap whole", () => {
 /** Each kind of memory a heap can live in, made fresh, growing to 64 MiB. */
 const MEMORY_KINDS: Array<{ name: string; make: () => MemorySource | undefined; kind: string }> = [
   { name: "resizable ArrayBuffer (default)", make: () => undefined, kind: "ArrayBuffer" },
-  { name: "growable SharedArrayBuffer", make: () => new SharedArrayBuffer(64 << 10, { maxByteLength: 64 * MiB }), kind: "SharedArrayBuffer" },
+  {
+    name: "growable SharedArrayBuffer",
+    make: () => new SharedArrayBuffer(64 << 10, { maxByteLength: 64 * MiB }),
+    kind: "SharedArrayBuffer",
+  },
   { name: "WebAssembly.Memory", make: () => new WebAssembly.Memory({ initial: 1, maximum: 1024 }), kind: "WebAssembly.Memory" },
-  { name: "shared WebAssembly.Memory", make: () => new WebAssembly.Memory({ initial: 1, maximum: 1024, shared: true }), kind: "WebAssembly.Memory" },
+  {
+    name: "shared WebAssembly.Memory",
+    make: () => new WebAssembly.Memory({ initial: 1, maximum: 1024, shared: true }),
+    kind: "WebAssembly.Memory",
+  },
 ];
 
 describe("heap: every kind of memory grows and keeps views correct", () => {

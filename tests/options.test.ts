@@ -104,7 +104,13 @@ describe("options: defaults and precedence", () => {
 
 describe("options: parsing the environment", () => {
   test("integers", () => {
-    withEnv({ HAKMEM_MAX_BYTES: "16777216", HAKMEM_INITIAL_BYTES: "131072", HAKMEM_TINY_MAX: "512", HAKMEM_POOL_MAX: "65536", HAKMEM_SS_CAP: " 12 " }, () => {
+    withEnv({
+      HAKMEM_MAX_BYTES: "16777216",
+      HAKMEM_INITIAL_BYTES: "131072",
+      HAKMEM_TINY_MAX: "512",
+      HAKMEM_POOL_MAX: "65536",
+      HAKMEM_SS_CAP: " 12 ",
+    }, () => {
       const options = resolveOptions();
       assert.equal(options.maxBytes, 16 << 20);
       assert.equal(options.initialBytes, 131072);
@@ -130,7 +136,10 @@ describe("options: parsing the environment", () => {
   });
 
   test("the slab source by number or by name", () => {
-    const cases: Array<[string, string]> = [["0", "legacy"], ["1", "shared"], ["2", "strict"], ["legacy", "legacy"], [" strict ", "strict"]];
+    const cases: Array<[string, string]> = [["0", "legacy"], ["1", "shared"], ["2", "strict"], ["legacy", "legacy"], [
+      " strict ",
+      "strict",
+    ]];
     for (const [text, expected] of cases) {
       withEnv({ HAKMEM_TINY_SS_SHARED: text }, () => assert.equal(resolveOptions().slabSource, expected, `HAKMEM_TINY_SS_SHARED=${text}`));
     }
@@ -243,7 +252,9 @@ describe("options: an environment that cannot be read", () => {
   });
 
   // Deno keeps permissions per test module, so revoking here touches no other file. Runs last in this file.
-  test("in Deno without env permission, options resolve to their defaults", { skip: typeof runtime.Deno?.permissions?.revokeSync !== "function" }, () => {
+  test("in Deno without env permission, options resolve to their defaults", {
+    skip: typeof runtime.Deno?.permissions?.revokeSync !== "function",
+  }, () => {
     const deno = runtime.Deno;
     deno.permissions.revokeSync({ name: "env" });
     assert.notEqual(deno.permissions.querySync({ name: "env", variable: "HAKMEM_LOG_RING" }).state, "granted");

@@ -20,7 +20,9 @@ function entry(id: number, kind: number = PageKind.mmap): number {
 }
 
 function makePageHeap(initialBytes: number, maxBytes: number, growPages = 16, shared = false): { mem: LinearMemory; pages: PageHeap } {
-  const buffer = shared ? new SharedArrayBuffer(initialBytes, { maxByteLength: maxBytes }) : new ArrayBuffer(initialBytes, { maxByteLength: maxBytes });
+  const buffer = shared
+    ? new SharedArrayBuffer(initialBytes, { maxByteLength: maxBytes })
+    : new ArrayBuffer(initialBytes, { maxByteLength: maxBytes });
   const mem = new LinearMemory(buffer, maxBytes);
   const pages = new PageHeap(mem);
   pages.format(HEADER_PAGES, maxBytes / PAGE_SIZE, growPages);

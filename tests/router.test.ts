@@ -122,9 +122,25 @@ describe("router: table validation at construction", () => {
     const one = new FakeBackend(context(PageKind.user1), "x", SMALL_MAX);
     const two = new FakeBackend(context(PageKind.user2), "x", SMALL_MAX);
     const mmap = mmapBackend.create(context(PageKind.mmap));
-    expectRouteError(() => new Router({ backends: [{ backend: one, kind: 5 }, { backend: two, kind: 6 }, { backend: mmap, kind: 2 }], routes, pages: base.pages }), "named");
+    expectRouteError(
+      () =>
+        new Router({
+          backends: [{ backend: one, kind: 5 }, { backend: two, kind: 6 }, { backend: mmap, kind: 2 }],
+          routes,
+          pages: base.pages,
+        }),
+      "named",
+    );
     const other = new FakeBackend(context(PageKind.user2), "y", SMALL_MAX);
-    expectRouteError(() => new Router({ backends: [{ backend: one, kind: 5 }, { backend: other, kind: 5 }, { backend: mmap, kind: 2 }], routes, pages: base.pages }), "kind 5");
+    expectRouteError(
+      () =>
+        new Router({
+          backends: [{ backend: one, kind: 5 }, { backend: other, kind: 5 }, { backend: mmap, kind: 2 }],
+          routes,
+          pages: base.pages,
+        }),
+      "kind 5",
+    );
     expectRouteError(() => new Router({ backends: [{ backend: mmap, kind: 1 }], routes, pages: base.pages }), "kinds are 2..7");
     const router = new Router({ backends: [{ backend: mmap, kind: PageKind.mmap }], routes, pages: base.pages });
     assert.equal(router.routes.length, 1, "the same parts with a valid table build");
