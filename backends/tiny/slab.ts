@@ -20,7 +20,12 @@
  *
  * Slab states: UNUSED (never handed out, pages clean), EMPTY (in its source's
  * empty list, no class), CURRENT (a worker allocates from it), PARTIAL (in its
- * owner's list of slabs with freed blocks), FULL (in no list).
+ * owner's list of slabs with freed blocks), FULL (in its owner's list of used-up
+ * slabs), ORPHAN (its worker left; in the shared orphan list, adoptable).
+ *
+ * Only the owner touches a slab's free list, bump mark and used count. Other
+ * workers free into S_REMOTE, a list they push onto with one compare-and-swap;
+ * the owner takes the whole list with one exchange.
  *
  * This file is the one place that computes a block's address and the slots of
  * its free-list link and double-free mark.
@@ -72,7 +77,7 @@ export const SS_LIST = 7; // which list holds it (source-defined), 0 none
 export const SS_STAMP = 8; // when it emptied (LRU order)
 
 /** Life stages of a slab. */
-export const SlabState = { unused: 0, empty: 1, current: 2, partial: 3, full: 4 } as const;
+export const SlabState = { unused: 0, empty: 1, current: 2, partial: 3, full: 4, orphan: 5 } as const;
 
 /** Written into a free block's second word, xor its offset: a cheap double-free hint. */
 export const FREE_MARK = 0x5a17f4ee;

@@ -18,14 +18,34 @@
  * caches so those slabs are seen empty and released, and `stats()` reports
  * slabs that are empty but for cached blocks.
  *
- * Per-worker state (caches, current slabs, partial lists' heads) lives in this
- * object; everything else (slab and SuperSlab records, the sources' lists)
- * lives in the memory.
+ * Workers: every slab has one owner. A free of a block in another worker's
+ * slab is a remote free: one compare-and-swap onto the slab's remote list,
+ * never into the freeing worker's cache. The owner takes a slab's whole remote
+ * list with one exchange when the slab runs dry, and looks at a few of its
+ * used-up slabs for remote frees before asking the source for a new one. On
+ * unshared memory none of this runs: no Atomics on the local path.
+ *
+ * Each worker's caches live in a page of the memory of its own (the "cache
+ * page"), so a worker that leaves (`detach`) or is terminated (`reclaim`, run
+ * by another worker) gives every cached block back; its slabs go to the
+ * source when empty, else to a shared orphan list from which any worker of
+ * the class adopts them. The heads of a worker's partial and full lists are
+ * the only tiny state kept in JavaScript objects.
+ *
+ * ```
+ * cache page (words)   0: count per class   32: cap per class
+ *                      64: stack start per class (words from the page)
+ *                      96: page words        128..: the stacks (block offsets)
+ * tiny header area     512 + worker: its cache page   600 + class: orphan lists
+ *                      640: orphan lock
+ * ```
  * @module
  */
 
 import { describe, HakmemError } from "../../errors.ts";
-import { KIND_MASK, PAGE_SHIFT } from "../../memory/layout.ts";
+import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
+import { lockWord, unlockWord } from "../../memory/linear_memory.ts";
+import type { RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import type { SlabSourceMode } from "../../options.ts";
@@ -49,6 +69,7 @@ import {
   FREE_MARK,
   linkSlot,
   markSlot,
+  RecordList,
   S_BASE,
   S_BUMP,
   S_CAPACITY,
@@ -59,6 +80,7 @@ import {
   S_NEXT,
   S_OWNER,
   S_PREV,
+  S_REMOTE,
   S_SIZE,
   S_STATE,
   S_SUPERSLAB,
@@ -88,8 +110,20 @@ export interface TinyOptions {
   sharedPoolLru?: number;
 }
 
-/** Most blocks any cache slot array holds per class. */
+/** Most blocks a class's cache may hold. */
 const MAX_CACHE = 256;
+// Cache page words.
+const P_COUNT = 0;
+const P_CAP = 32;
+const P_STACK = 64;
+const P_WORDS = 96;
+const P_STACKS = 128;
+// Tiny's header area words (the sources use 64..511).
+const T_CACHE_PAGES = 512; // + worker id: byte offset of its cache page
+const T_ORPHANS = 600; // + class: list of orphaned slabs
+const T_ORPHAN_LOCK = 640;
+/** Used-up slabs looked at for remote frees before a new slab is taken. */
+const FULL_SCAN = 8;
 /** A class's cache holds about this many bytes at most, so big classes keep few blocks. */
 const CACHE_BYTES_PER_CLASS = 8192;
 // Health counters (per worker).
@@ -98,7 +132,10 @@ const C_SPILLS = 1;
 const C_ACQUIRED = 2;
 const C_RELEASED = 3;
 const C_FAILURES = 4;
-const COUNTER_NAMES = ["refills", "spills", "slabsAcquired", "slabsReleased", "failures"];
+const C_REMOTE_FREES = 5;
+const C_REMOTE_COLLECTED = 6;
+const C_ADOPTED = 7;
+const COUNTER_NAMES = ["refills", "spills", "slabsAcquired", "slabsReleased", "failures", "remoteFrees", "remoteCollected", "orphansAdopted"];
 
 /** Tiny: size classes up to 1 KiB over a slab source. */
 export class TinyBackend implements Backend {
@@ -110,11 +147,18 @@ export class TinyBackend implements Backend {
   /** This worker's id + 1, the owner stamp of its slabs. */
   private readonly owner: number;
   private readonly cacheOn: boolean;
-  private readonly cache: Uint32Array;
-  private readonly cacheCount: Int32Array;
+  private readonly shared: boolean;
+  private readonly area: number;
+  private readonly records: RecordArena;
+  /** Word index of this worker's per-class cache counts (in its cache page). */
+  private countAt = 0;
+  /** Per class: word index of its cache stack. */
+  private readonly stackAt = new Int32Array(CLASS_COUNT);
   private readonly cacheCap: Int32Array;
   private readonly current: Float64Array; // per class: slab record byte offset, 0 none
   private readonly partial: Float64Array; // per class: first slab with freed blocks
+  private readonly full: Float64Array; // per class: first used-up slab
+  private readonly orphans: RecordList[] = [];
   private readonly sources: SlabSource[]; // by SS_SOURCE: 0 shared pool, 1 legacy
   private readonly primary: SlabSource;
   private readonly counters = new Float64Array(COUNTER_NAMES.length);
@@ -125,12 +169,16 @@ export class TinyBackend implements Backend {
     this.kind = context.kind;
     this.owner = context.workerId + 1;
     this.cacheOn = options.cache ?? true;
+    this.shared = this.mem.shared;
+    this.area = context.areaWord;
+    this.records = context.records;
     const cap = Math.min(options.cacheCap ?? 64, MAX_CACHE);
-    this.cache = new Uint32Array(CLASS_COUNT * MAX_CACHE);
-    this.cacheCount = new Int32Array(CLASS_COUNT);
     this.cacheCap = Int32Array.from(CLASS_SIZES, (size) => Math.max(2, Math.min(cap, Math.floor(CACHE_BYTES_PER_CLASS / size))));
     this.current = new Float64Array(CLASS_COUNT);
     this.partial = new Float64Array(CLASS_COUNT);
+    this.full = new Float64Array(CLASS_COUNT);
+    for (let cls = 0; cls < CLASS_COUNT; cls++) this.orphans.push(new RecordList(this.mem, this.area + T_ORPHANS + cls, S_NEXT, S_PREV));
+    if (this.cacheOn) this.openCachePage(context.workerId);
     const legacy = new LegacySource(this.mem, this.pages, context.records, this.kind, context.areaWord);
     const mode = options.slabSource ?? "shared";
     const shared = new SharedPool(this.mem, this.pages, context.records, this.kind, context.areaWord, {
@@ -150,6 +198,40 @@ export class TinyBackend implements Backend {
     };
   }
 
+  /**
+   * Takes (or reuses) this worker's cache page and lays out its stacks. A
+   * page left by an earlier worker of the same slot is empty (its blocks
+   * went back when that worker left).
+   */
+  private openCachePage(workerId: number): void {
+    const stacks = this.cacheCap.reduce((sum, cap) => sum + cap, 0);
+    const words = P_STACKS + stacks;
+    const slot = this.area + T_CACHE_PAGES + workerId;
+    let page = this.mem.i32[slot] >>> 0;
+    if (page !== 0 && this.mem.i32[(page >>> 2) + P_WORDS] < words) {
+      this.pages.freeRun(page >>> PAGE_SHIFT);
+      page = 0;
+    }
+    if (page === 0) {
+      const first = this.pages.allocRun(Math.ceil((words * 4) / PAGE_SIZE), PageKind.metadata, true);
+      if (first < 0) throw new HakmemError("INVALID_MEMORY", "no memory left for this worker's tiny cache page");
+      page = first << PAGE_SHIFT;
+      this.mem.i32[(page >>> 2) + P_WORDS] = words;
+      Atomics.store(this.mem.i32, slot, page | 0);
+    }
+    const p = page >>> 2;
+    const i32 = this.mem.i32;
+    this.countAt = p + P_COUNT;
+    let at = P_STACKS;
+    for (let cls = 0; cls < CLASS_COUNT; cls++) {
+      i32[p + P_COUNT + cls] = 0;
+      i32[p + P_CAP + cls] = this.cacheCap[cls];
+      i32[p + P_STACK + cls] = at;
+      this.stackAt[cls] = p + at;
+      at += this.cacheCap[cls];
+    }
+  }
+
   /** The slab source tiny asks first ("shared_pool" or "legacy"). */
   get slabSource(): SlabSource {
     return this.primary;
@@ -161,11 +243,14 @@ export class TinyBackend implements Backend {
     if (size > TINY_MAX_SIZE) return 0;
     const cls = SIZE_TO_CLASS[size];
     if (this.cacheOn) {
-      const n = this.cacheCount[cls] - 1;
+      const mem = this.mem;
+      const i32 = mem.i32;
+      const count = this.countAt + cls;
+      const n = i32[count] - 1;
       if (n >= 0) {
-        const ptr = this.cache[cls * MAX_CACHE + n];
-        this.cacheCount[cls] = n;
-        this.mem.i32[markSlot(ptr)] = 0;
+        const ptr = mem.u32[this.stackAt[cls] + n];
+        i32[count] = n;
+        i32[markSlot(ptr)] = 0;
         return ptr;
       }
       return this.refill(cls);
@@ -175,10 +260,10 @@ export class TinyBackend implements Backend {
 
   /** Cache off: one block from the class's current slab (free list first, then bump). */
   private takeOne(cls: number): number {
-    const i32 = this.mem.i32;
     let slab = this.current[cls];
     for (;;) {
       if (slab !== 0) {
+        const i32 = this.mem.i32; // read again after nextSlab: growing a WebAssembly.Memory replaces the views
         const r = slab >>> 2;
         const head = i32[r + S_FREE];
         if (head !== 0) {
@@ -193,6 +278,7 @@ export class TinyBackend implements Backend {
           i32[r + S_USED]++;
           return blockAddress(i32[r + S_BASE] >>> 0, i32[r + S_SIZE], bump);
         }
+        if (this.shared && this.collectRemote(slab) > 0) continue;
       }
       slab = this.nextSlab(cls);
       if (slab === 0) return 0;
@@ -201,17 +287,20 @@ export class TinyBackend implements Backend {
 
   /** Cache miss: moves up to half the cap into the cache and returns one block. */
   private refill(cls: number): number {
-    const i32 = this.mem.i32;
+    let i32 = this.mem.i32;
     const want = (this.cacheCap[cls] + 1) >> 1;
-    const cache = this.cache;
-    const at = cls * MAX_CACHE;
+    let cache = this.mem.u32;
+    const at = this.stackAt[cls];
     let got = 0;
     let slab = this.current[cls];
     this.counters[C_REFILLS]++;
     while (got < want) {
       if (slab === 0 || (i32[(slab >>> 2) + S_FREE] === 0 && i32[(slab >>> 2) + S_BUMP] >= i32[(slab >>> 2) + S_CAPACITY])) {
-        slab = this.nextSlab(cls);
+        if (slab === 0 || !this.shared || this.collectRemote(slab) === 0) slab = this.nextSlab(cls);
         if (slab === 0) break;
+        // A new slab may have grown the memory: a WebAssembly.Memory then has new views.
+        i32 = this.mem.i32;
+        cache = this.mem.u32;
       }
       const r = slab >>> 2;
       let head = i32[r + S_FREE];
@@ -239,15 +328,16 @@ export class TinyBackend implements Backend {
       this.counters[C_FAILURES]++;
       return 0;
     }
-    this.cacheCount[cls] = got - 1;
+    i32[this.countAt + cls] = got - 1;
     const ptr = cache[at + got - 1];
     i32[markSlot(ptr)] = 0;
     return ptr;
   }
 
   /**
-   * The class's current slab is used up: it becomes FULL and the next one is
-   * a partial slab of ours, else one from the source. Returns it (CURRENT),
+   * The class's current slab is used up: it joins the full list and the next
+   * one is, in order, a used-up slab of ours that got remote frees, a partial
+   * slab of ours, an orphan, or a slab from the source. Returns it (CURRENT),
    * or 0 when the source has none.
    */
   private nextSlab(cls: number): number {
@@ -258,18 +348,75 @@ export class TinyBackend implements Backend {
       if (i32[r + S_USED] === 0) return old; // an empty current slab is still good
       i32[r + S_STATE] = SlabState.full;
       this.current[cls] = 0;
+      listPush(i32, this.full, cls, old);
     }
+    if (this.shared) this.scanFull(cls);
     let slab = this.partial[cls];
     if (slab !== 0) {
-      this.unlistPartial(cls, slab);
-    } else {
+      listRemove(i32, this.partial, cls, slab);
+    } else if ((slab = this.shared ? this.adopt(cls) : 0) === 0) {
       slab = this.primary.acquire(cls, this.owner);
       if (slab === 0) return 0;
       this.counters[C_ACQUIRED]++;
     }
-    i32[(slab >>> 2) + S_STATE] = SlabState.current;
+    this.mem.i32[(slab >>> 2) + S_STATE] = SlabState.current;
     this.current[cls] = slab;
     return slab;
+  }
+
+  /** Looks at the first few used-up slabs of a class for remote frees; moves those that got some. */
+  private scanFull(cls: number): void {
+    const i32 = this.mem.i32;
+    let slab = this.full[cls];
+    for (let looked = 0; slab !== 0 && looked < FULL_SCAN; looked++) {
+      const next = i32[(slab >>> 2) + S_NEXT] >>> 0;
+      if (this.collectRemote(slab) > 0) {
+        listRemove(i32, this.full, cls, slab);
+        if (i32[(slab >>> 2) + S_USED] === 0) this.releaseSlab(slab);
+        else {
+          i32[(slab >>> 2) + S_STATE] = SlabState.partial;
+          listPush(i32, this.partial, cls, slab);
+        }
+      }
+      slab = next;
+    }
+  }
+
+  /** Takes an orphaned slab of the class, if any, and makes it ours. */
+  private adopt(cls: number): number {
+    const i32 = this.mem.i32;
+    lockWord(i32, this.area + T_ORPHAN_LOCK);
+    const slab = this.orphans[cls].pop();
+    unlockWord(i32, this.area + T_ORPHAN_LOCK);
+    if (slab === 0) return 0;
+    // Owner first, then the exchange: a remote free that lands after the
+    // exchange sees us as owner and will be collected by us.
+    Atomics.store(i32, (slab >>> 2) + S_OWNER, this.owner);
+    this.collectRemote(slab);
+    this.counters[C_ADOPTED]++;
+    return slab;
+  }
+
+  /**
+   * Owner only: moves the slab's remote list onto its free list with one
+   * exchange. Returns the blocks taken.
+   */
+  private collectRemote(slab: number): number {
+    const i32 = this.mem.i32;
+    const r = slab >>> 2;
+    if (Atomics.load(i32, r + S_REMOTE) === 0) return 0;
+    const head = Atomics.exchange(i32, r + S_REMOTE, 0) >>> 0;
+    let count = 1;
+    let last = head;
+    for (let next = i32[linkSlot(last)] >>> 0; next !== 0; next = i32[linkSlot(last)] >>> 0) {
+      last = next;
+      count++;
+    }
+    i32[linkSlot(last)] = i32[r + S_FREE];
+    i32[r + S_FREE] = head;
+    i32[r + S_USED] -= count;
+    this.counters[C_REMOTE_COLLECTED] += count;
+    return count;
   }
 
   // ---- free -------------------------------------------------------------------------
@@ -283,32 +430,46 @@ export class TinyBackend implements Backend {
     const mark = markSlot(ptr);
     if (i32[mark] === (ptr ^ FREE_MARK) && this.isFree(ptr, r)) throw doubleFree(ptr);
     i32[mark] = ptr ^ FREE_MARK;
+    if (i32[r + S_OWNER] !== this.owner) return this.remoteFree(ptr, r);
     if (this.cacheOn) {
       const cls = i32[r + S_CLASS];
-      const n = this.cacheCount[cls];
+      const count = this.countAt + cls;
+      const n = i32[count];
       if (n < this.cacheCap[cls]) {
-        this.cache[cls * MAX_CACHE + n] = ptr;
-        this.cacheCount[cls] = n + 1;
+        this.mem.u32[this.stackAt[cls] + n] = ptr;
+        i32[count] = n + 1;
         return;
       }
       this.spill(cls);
-      this.cache[cls * MAX_CACHE + this.cacheCount[cls]++] = ptr;
+      this.mem.u32[this.stackAt[cls] + i32[count]++] = ptr;
       return;
     }
     this.returnToSlab(ptr, r << 2);
   }
 
+  /** A block of another worker's slab: onto the slab's remote list, with one compare-and-swap. */
+  private remoteFree(ptr: number, r: number): void {
+    const i32 = this.mem.i32;
+    let head: number;
+    do {
+      head = Atomics.load(i32, r + S_REMOTE);
+      i32[linkSlot(ptr)] = head;
+    } while (Atomics.compareExchange(i32, r + S_REMOTE, head, ptr | 0) !== head);
+    this.counters[C_REMOTE_FREES]++;
+  }
+
   /** Moves the older half of a class's cache back to the slabs. */
   private spill(cls: number): void {
-    const n = this.cacheCount[cls];
+    const count = this.countAt + cls;
+    const n = this.mem.i32[count];
     const half = Math.max(1, n >> 1);
-    const at = cls * MAX_CACHE;
+    const at = this.stackAt[cls];
     for (let i = 0; i < half; i++) {
-      const ptr = this.cache[at + i];
+      const ptr = this.mem.u32[at + i];
       this.returnToSlab(ptr, this.pages.ownerOf(ptr) - this.kind);
     }
-    this.cache.copyWithin(at, at + half, at + n);
-    this.cacheCount[cls] = n - half;
+    this.mem.u32.copyWithin(at, at + half, at + n);
+    this.mem.i32[count] = n - half;
     this.counters[C_SPILLS]++;
   }
 
@@ -322,12 +483,13 @@ export class TinyBackend implements Backend {
     const state = i32[r + S_STATE];
     if (state === SlabState.current) return;
     const cls = i32[r + S_CLASS];
+    if (state === SlabState.full) listRemove(i32, this.full, cls, slab);
     if (used === 0) {
-      if (state === SlabState.partial) this.unlistPartial(cls, slab);
+      if (state === SlabState.partial) listRemove(i32, this.partial, cls, slab);
       this.releaseSlab(slab);
     } else if (state === SlabState.full) {
       i32[r + S_STATE] = SlabState.partial;
-      this.listPartial(cls, slab);
+      listPush(i32, this.partial, cls, slab);
     }
   }
 
@@ -338,37 +500,27 @@ export class TinyBackend implements Backend {
     this.counters[C_RELEASED]++;
   }
 
-  private listPartial(cls: number, slab: number): void {
-    const i32 = this.mem.i32;
-    const first = this.partial[cls];
-    i32[(slab >>> 2) + S_NEXT] = first;
-    i32[(slab >>> 2) + S_PREV] = 0;
-    if (first !== 0) i32[(first >>> 2) + S_PREV] = slab;
-    this.partial[cls] = slab;
-  }
-
-  private unlistPartial(cls: number, slab: number): void {
-    const i32 = this.mem.i32;
-    const next = i32[(slab >>> 2) + S_NEXT];
-    const prev = i32[(slab >>> 2) + S_PREV];
-    if (prev !== 0) i32[(prev >>> 2) + S_NEXT] = next;
-    else this.partial[cls] = next;
-    if (next !== 0) i32[(next >>> 2) + S_PREV] = prev;
-    i32[(slab >>> 2) + S_NEXT] = 0;
-    i32[(slab >>> 2) + S_PREV] = 0;
-  }
-
-  /** Slow path of the double-free check: is `ptr` on its slab's free list or in our cache? */
+  /**
+   * Slow path of the double-free check: is `ptr` on its slab's remote list,
+   * or (our slab) on its free list or in our cache?
+   */
   private isFree(ptr: number, r: number): boolean {
     const i32 = this.mem.i32;
     const capacity = i32[r + S_CAPACITY];
-    let steps = 0;
-    for (let block = i32[r + S_FREE] >>> 0; block !== 0 && steps <= capacity; block = i32[linkSlot(block)] >>> 0, steps++) {
-      if (block === ptr) return true;
-    }
+    const onList = (head: number) => {
+      let steps = 0;
+      for (let block = head >>> 0; block !== 0 && steps <= capacity; block = i32[linkSlot(block)] >>> 0, steps++) {
+        if (block === ptr) return true;
+      }
+      return false;
+    };
+    if (onList(Atomics.load(i32, r + S_REMOTE))) return true;
+    if (i32[r + S_OWNER] !== this.owner) return false; // another worker's lists are not ours to walk
+    if (onList(i32[r + S_FREE])) return true;
     const cls = i32[r + S_CLASS];
-    const at = cls * MAX_CACHE;
-    for (let i = 0; i < this.cacheCount[cls]; i++) if (this.cache[at + i] === ptr) return true;
+    const at = this.stackAt[cls];
+    const n = this.cacheOn ? i32[this.countAt + cls] : 0;
+    for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
     return false;
   }
 
@@ -437,12 +589,14 @@ export class TinyBackend implements Backend {
 
   /** Returns every cached block of every class to its slab. */
   flushCaches(): void {
+    if (!this.cacheOn) return;
+    const i32 = this.mem.i32;
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      const at = cls * MAX_CACHE;
-      const n = this.cacheCount[cls];
-      this.cacheCount[cls] = 0;
+      const at = this.stackAt[cls];
+      const n = i32[this.countAt + cls];
+      i32[this.countAt + cls] = 0;
       for (let i = 0; i < n; i++) {
-        const ptr = this.cache[at + i];
+        const ptr = this.mem.u32[at + i];
         this.returnToSlab(ptr, this.pages.ownerOf(ptr) - this.kind);
       }
     }
@@ -458,6 +612,10 @@ export class TinyBackend implements Backend {
     this.flushCaches();
     const i32 = this.mem.i32;
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
+      if (this.shared) {
+        this.collectAllFull(cls);
+        if (this.current[cls] !== 0) this.collectRemote(this.current[cls]);
+      }
       const slab = this.current[cls];
       if (slab !== 0 && i32[(slab >>> 2) + S_USED] === 0) {
         this.current[cls] = 0;
@@ -468,28 +626,142 @@ export class TinyBackend implements Backend {
     return Math.max(0, before - this.pages.stats().usedPages) << PAGE_SHIFT;
   }
 
-  /** Calls `visit(superslab, slab)` for every slab of every tiny SuperSlab. */
-  private forEachSlab(visit: (superslab: number, slab: number) => void): void {
-    this.pages.forEachRun((page, _pages, owner) => {
-      if ((owner & KIND_MASK) !== this.kind) return;
-      const firstSlab = owner - this.kind;
-      const superslab = this.mem.i32[(firstSlab >>> 2) + S_SUPERSLAB];
-      for (let i = 0; i < SLABS_PER_SUPERSLAB; i++) {
-        visit(superslab, this.pages.ownerOf(slabBase(page << PAGE_SHIFT, i)) - this.kind);
-      }
-    });
+  /** Collects the remote frees of every used-up slab of a class, moving or releasing those that got some. */
+  private collectAllFull(cls: number): void {
+    const i32 = this.mem.i32;
+    for (let slab = this.full[cls]; slab !== 0;) {
+      const next = i32[(slab >>> 2) + S_NEXT] >>> 0;
+      if (this.collectRemote(slab) > 0) this.unfull(cls, slab);
+      slab = next;
+    }
   }
 
-  /** Per slab record, how many of its blocks sit in this worker's cache. */
-  private cachedPerSlab(): Map<number, number> {
-    const counts = new Map<number, number>();
-    for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      for (let i = 0; i < this.cacheCount[cls]; i++) {
-        const slab = this.pages.ownerOf(this.cache[cls * MAX_CACHE + i]) - this.kind;
-        counts.set(slab, (counts.get(slab) ?? 0) + 1);
+  /** A used-up slab got blocks back: to the partial list, or to the source when empty. */
+  private unfull(cls: number, slab: number): void {
+    const i32 = this.mem.i32;
+    listRemove(i32, this.full, cls, slab);
+    if (i32[(slab >>> 2) + S_USED] === 0) {
+      this.releaseSlab(slab);
+    } else {
+      i32[(slab >>> 2) + S_STATE] = SlabState.partial;
+      listPush(i32, this.partial, cls, slab);
+    }
+  }
+
+  /**
+   * This worker is leaving: its cached blocks go back to their slabs, its
+   * empty slabs to the source, the rest to the orphan lists for others to
+   * adopt. The backend must not be used afterwards.
+   */
+  detach(): void {
+    this.retire(this.owner - 1);
+    this.current.fill(0);
+    this.partial.fill(0);
+    this.full.fill(0);
+  }
+
+  /**
+   * Takes back what worker `workerId` held when it was terminated without
+   * detaching: its cache page (in the memory) is emptied into the slabs and
+   * its slabs are released or orphaned. Call only once that worker is gone.
+   */
+  reclaim(workerId: number): void {
+    if (workerId + 1 === this.owner) throw new HakmemError("WORKER", "a worker cannot reclaim itself; call detach()", workerId);
+    this.retire(workerId);
+  }
+
+  private retire(workerId: number): void {
+    const i32 = this.mem.i32;
+    const owner = workerId + 1;
+    // 1. Its cached blocks back onto their slabs' free lists. No list moves:
+    //    every slab of the worker is handled below.
+    const page = i32[this.area + T_CACHE_PAGES + workerId] >>> 0;
+    if (page !== 0) {
+      const p = page >>> 2;
+      for (let cls = 0; cls < CLASS_COUNT; cls++) {
+        const n = i32[p + P_COUNT + cls];
+        const at = p + i32[p + P_STACK + cls];
+        for (let i = 0; i < n; i++) {
+          const ptr = this.mem.u32[at + i];
+          const r = (this.pages.ownerOf(ptr) - this.kind) >>> 2;
+          i32[linkSlot(ptr)] = i32[r + S_FREE];
+          i32[r + S_FREE] = ptr;
+          i32[r + S_USED]--;
+        }
+        i32[p + P_COUNT + cls] = 0;
       }
     }
+    // 2. Its slabs: owner cleared first, then its remote frees taken (a free
+    //    landing later sees no owner and waits for the adopter), then each
+    //    slab released when empty, else orphaned.
+    const slabs: number[] = [];
+    this.forEachSlab((_superslab, slab) => {
+      const r = slab >>> 2;
+      if (i32[r + S_STATE] >= SlabState.current && i32[r + S_OWNER] === owner) slabs.push(slab);
+    });
+    for (const slab of slabs) {
+      const r = slab >>> 2;
+      Atomics.store(i32, r + S_OWNER, 0);
+      this.collectRemote(slab);
+      if (i32[r + S_USED] === 0) {
+        this.releaseSlab(slab);
+      } else {
+        i32[r + S_STATE] = SlabState.orphan;
+        lockWord(i32, this.area + T_ORPHAN_LOCK);
+        this.orphans[i32[r + S_CLASS]].push(slab);
+        unlockWord(i32, this.area + T_ORPHAN_LOCK);
+      }
+    }
+  }
+
+  /** Calls `visit(superslab, slab)` for every slab of every tiny SuperSlab. */
+  private forEachSlab(visit: (superslab: number, slab: number) => void): void {
+    const runs: number[] = [];
+    this.pages.forEachRun((page, _pages, owner) => {
+      if ((owner & KIND_MASK) === this.kind) runs.push(page, owner);
+    });
+    for (let i = 0; i < runs.length; i += 2) {
+      const superslab = this.mem.i32[((runs[i + 1] - this.kind) >>> 2) + S_SUPERSLAB] >>> 0;
+      for (let index = 0; index < SLABS_PER_SUPERSLAB; index++) {
+        visit(superslab, this.pages.ownerOf(slabBase(runs[i] << PAGE_SHIFT, index)) - this.kind);
+      }
+    }
+  }
+
+  /** Every block in every worker's cache, as [block, class] pairs. */
+  private allCachedBlocks(): number[] {
+    const i32 = this.mem.i32;
+    const out: number[] = [];
+    for (let worker = 0; worker < MAX_WORKERS; worker++) {
+      const page = i32[this.area + T_CACHE_PAGES + worker] >>> 0;
+      if (page === 0) continue;
+      const p = page >>> 2;
+      for (let cls = 0; cls < CLASS_COUNT; cls++) {
+        const at = p + i32[p + P_STACK + cls];
+        for (let i = 0; i < i32[p + P_COUNT + cls]; i++) out.push(this.mem.u32[at + i], cls);
+      }
+    }
+    return out;
+  }
+
+  /** Per slab record, how many of its blocks sit in any worker's cache. */
+  private cachedPerSlab(): Map<number, number> {
+    const counts = new Map<number, number>();
+    const cached = this.allCachedBlocks();
+    for (let i = 0; i < cached.length; i += 2) {
+      const slab = this.pages.ownerOf(cached[i]) - this.kind;
+      counts.set(slab, (counts.get(slab) ?? 0) + 1);
+    }
     return counts;
+  }
+
+  /** Blocks waiting on a slab's remote list. */
+  private remoteCount(r: number): number {
+    const i32 = this.mem.i32;
+    const limit = i32[r + S_CAPACITY];
+    let count = 0;
+    for (let block = Atomics.load(i32, r + S_REMOTE) >>> 0; block !== 0 && count <= limit; block = i32[linkSlot(block)] >>> 0) count++;
+    return count;
   }
 
   health(): BackendHealth {
@@ -503,6 +775,7 @@ export class TinyBackend implements Backend {
     return { name: "tiny", ready: true, reason: source.reason, counters };
   }
 
+  /** Gauges over every worker's slabs and caches (read without locks: a snapshot). */
   stats(): BackendStats {
     const i32 = this.mem.i32;
     const cached = this.cachedPerSlab();
@@ -512,14 +785,19 @@ export class TinyBackend implements Backend {
     let superslabs = 0;
     let assigned = 0;
     let emptyButCached = 0;
+    let orphans = 0;
+    let remoteBlocks = 0;
     this.forEachSlab((_superslab, slab) => {
       const r = slab >>> 2;
       if (i32[r + S_INDEX] === 0) superslabs++;
       if (i32[r + S_STATE] < SlabState.current) return;
       assigned++;
+      if (i32[r + S_STATE] === SlabState.orphan) orphans++;
       const size = i32[r + S_SIZE];
       const inCache = cached.get(slab) ?? 0;
-      const live = i32[r + S_USED] - inCache;
+      const remote = this.remoteCount(r);
+      remoteBlocks += remote;
+      const live = i32[r + S_USED] - inCache - remote;
       liveBlocks += live;
       liveBytes += live * size;
       cachedBytes += (i32[r + S_BUMP] - live) * size;
@@ -533,7 +811,7 @@ export class TinyBackend implements Backend {
       liveBytes,
       footprintBytes: superslabs * SUPERSLAB_BYTES,
       cachedBytes,
-      detail: { superslabs, slabsAssigned: assigned, slabsEmptyButCached: emptyButCached, cachedBlocks },
+      detail: { superslabs, slabsAssigned: assigned, slabsEmptyButCached: emptyButCached, cachedBlocks, orphanSlabs: orphans, remoteBlocks },
     };
   }
 
@@ -541,44 +819,50 @@ export class TinyBackend implements Backend {
     const i32 = this.mem.i32;
     const where = "tiny";
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      if (this.cacheCount[cls] < 0 || this.cacheCount[cls] > this.cacheCap[cls]) {
-        problems.push({ where, message: `class ${cls} cache holds ${this.cacheCount[cls]} blocks, cap ${this.cacheCap[cls]}` });
+      const cached = this.cacheOn ? i32[this.countAt + cls] : 0;
+      if (cached < 0 || cached > this.cacheCap[cls]) {
+        problems.push({ where, message: `class ${cls} cache holds ${cached} blocks, cap ${this.cacheCap[cls]}` });
       }
       const slab = this.current[cls];
       if (slab !== 0 && (i32[(slab >>> 2) + S_STATE] !== SlabState.current || i32[(slab >>> 2) + S_CLASS] !== cls)) {
-        problems.push({
-          where,
-          message: `class ${cls}'s current slab ${slab} is in state ${i32[(slab >>> 2) + S_STATE]} of class ${i32[(slab >>> 2) + S_CLASS]}`,
-        });
+        problems.push({ where, message: `class ${cls}'s current slab ${slab} is in state ${i32[(slab >>> 2) + S_STATE]} of class ${i32[(slab >>> 2) + S_CLASS]}` });
       }
     }
     if (level === "full") this.checkSlabs(problems);
     for (const source of this.sources) source.check(problems);
   }
 
+  /**
+   * Walks every slab: its place in its SuperSlab, class, bump mark, free and
+   * remote lists (in bounds, on block boundaries, no cycles, not cached),
+   * free + used = handed out, list membership, SuperSlab active counts. Meant
+   * for a quiescent heap: other workers' concurrent frees make it racy.
+   */
   private checkSlabs(problems: CheckProblem[]): void {
     const i32 = this.mem.i32;
     const where = "tiny";
     const cached = this.cachedPerSlab();
     const cachedBlocks = new Set<number>();
-    for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      for (let i = 0; i < this.cacheCount[cls]; i++) {
-        const ptr = this.cache[cls * MAX_CACHE + i];
-        if (cachedBlocks.has(ptr)) problems.push({ where, message: `block ${ptr} is twice in class ${cls}'s cache` });
-        cachedBlocks.add(ptr);
-        const slab = this.blockSlab(ptr);
-        if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) {
-          problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
-        }
-      }
+    const all = this.allCachedBlocks();
+    for (let i = 0; i < all.length; i += 2) {
+      const ptr = all[i];
+      const cls = all[i + 1];
+      if (cachedBlocks.has(ptr)) problems.push({ where, message: `block ${ptr} is cached twice` });
+      cachedBlocks.add(ptr);
+      const slab = this.blockSlab(ptr);
+      if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
     }
-    const partial = new Set<number>();
-    for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      let steps = 0;
-      for (let slab = this.partial[cls]; slab !== 0 && steps < 1 << 20; slab = i32[(slab >>> 2) + S_NEXT], steps++) {
-        partial.add(slab);
-        if (i32[(slab >>> 2) + S_STATE] !== SlabState.partial || i32[(slab >>> 2) + S_CLASS] !== cls) {
-          problems.push({ where, message: `slab ${slab} in class ${cls}'s partial list is in state ${i32[(slab >>> 2) + S_STATE]}` });
+    const listed = new Set<number>();
+    const lists: [Float64Array, number][] = [[this.partial, SlabState.partial], [this.full, SlabState.full]];
+    for (const [heads, state] of lists) {
+      for (let cls = 0; cls < CLASS_COUNT; cls++) {
+        let steps = 0;
+        for (let slab = heads[cls]; slab !== 0 && steps < 1 << 20; slab = i32[(slab >>> 2) + S_NEXT] >>> 0, steps++) {
+          if (listed.has(slab)) problems.push({ where, message: `slab ${slab} is in two of this worker's lists` });
+          listed.add(slab);
+          if (i32[(slab >>> 2) + S_STATE] !== state || i32[(slab >>> 2) + S_CLASS] !== cls) {
+            problems.push({ where, message: `slab ${slab} in class ${cls}'s list is in state ${i32[(slab >>> 2) + S_STATE]}` });
+          }
         }
       }
     }
@@ -587,7 +871,7 @@ export class TinyBackend implements Backend {
       const r = slab >>> 2;
       const s = superslab >>> 2;
       const index = i32[r + S_INDEX];
-      if (i32[r + S_SUPERSLAB] !== superslab || (i32[r + S_BASE] >>> 0) !== slabBase(i32[s + SS_BASE] >>> 0, index)) {
+      if (i32[r + S_SUPERSLAB] >>> 0 !== superslab || (i32[r + S_BASE] >>> 0) !== slabBase(i32[s + SS_BASE] >>> 0, index)) {
         problems.push({ where, message: `slab ${slab} does not sit where its SuperSlab ${superslab} says` });
         return;
       }
@@ -603,35 +887,40 @@ export class TinyBackend implements Backend {
         problems.push({ where, message: `slab ${slab} has class ${cls} with block size ${size}` });
         return;
       }
-      if (state === SlabState.partial && !partial.has(slab)) {
-        problems.push({ where, message: `partial slab ${slab} is in no partial list of this worker` });
+      const ours = i32[r + S_OWNER] === this.owner;
+      if (ours && (state === SlabState.partial || state === SlabState.full) && !listed.has(slab)) {
+        problems.push({ where, message: `slab ${slab} (state ${state}) is in none of its owner's lists` });
       }
+      if (state === SlabState.orphan && i32[r + S_OWNER] !== 0) problems.push({ where, message: `orphan slab ${slab} has an owner` });
       const base = i32[r + S_BASE] >>> 0;
       const bump = i32[r + S_BUMP];
       if (bump < 0 || bump > i32[r + S_CAPACITY]) {
         problems.push({ where, message: `slab ${slab} bump ${bump} beyond capacity ${i32[r + S_CAPACITY]}` });
       }
       const seen = new Set<number>();
-      let block = i32[r + S_FREE] >>> 0;
-      while (block !== 0) {
-        const offset = block - base;
-        if (offset < 0 || offset >= bump * size || offset % size !== 0) {
-          problems.push({ where, message: `slab ${slab}'s free list holds ${block}, not one of its handed-out blocks` });
-          break;
+      for (const [list, head] of [["free", i32[r + S_FREE]], ["remote", i32[r + S_REMOTE]]] as const) {
+        let block = head >>> 0;
+        while (block !== 0) {
+          const offset = block - base;
+          if (offset < 0 || offset >= bump * size || offset % size !== 0) {
+            problems.push({ where, message: `slab ${slab}'s ${list} list holds ${block}, not one of its handed-out blocks` });
+            break;
+          }
+          if (seen.has(block)) {
+            problems.push({ where, message: `slab ${slab}'s ${list} list has a cycle or repeat at ${block}` });
+            break;
+          }
+          if (cachedBlocks.has(block)) problems.push({ where, message: `block ${block} is both cached and on slab ${slab}'s ${list} list` });
+          seen.add(block);
+          block = i32[linkSlot(block)] >>> 0;
         }
-        if (seen.has(block)) {
-          problems.push({ where, message: `slab ${slab}'s free list has a cycle at ${block}` });
-          break;
+        if (list === "free" && seen.size + i32[r + S_USED] !== bump) {
+          problems.push({ where, message: `slab ${slab}: ${seen.size} free + ${i32[r + S_USED]} used != ${bump} handed out` });
         }
-        if (cachedBlocks.has(block)) problems.push({ where, message: `block ${block} is both cached and on slab ${slab}'s free list` });
-        seen.add(block);
-        block = i32[linkSlot(block)] >>> 0;
       }
-      if (seen.size + i32[r + S_USED] !== bump) {
-        problems.push({ where, message: `slab ${slab}: ${seen.size} free + ${i32[r + S_USED]} used != ${bump} handed out` });
-      }
-      if ((cached.get(slab) ?? 0) > i32[r + S_USED]) {
-        problems.push({ where, message: `slab ${slab} has more cached blocks than used ones` });
+      const remote = this.remoteCount(r);
+      if ((cached.get(slab) ?? 0) + remote > i32[r + S_USED]) {
+        problems.push({ where, message: `slab ${slab} has more cached and remote-freed blocks than used ones` });
       }
     });
     this.pages.forEachRun((page, pages, owner) => {
@@ -639,16 +928,33 @@ export class TinyBackend implements Backend {
       if (pages !== SUPERSLAB_PAGES) {
         problems.push({ where, message: `tiny run at page ${page} has ${pages} pages, not ${SUPERSLAB_PAGES}` });
       }
-      const superslab = i32[((owner - this.kind) >>> 2) + S_SUPERSLAB];
+      const superslab = i32[((owner - this.kind) >>> 2) + S_SUPERSLAB] >>> 0;
       const active = activePerSuperslab.get(superslab) ?? 0;
       if (i32[(superslab >>> 2) + SS_ACTIVE] !== active) {
-        problems.push({
-          where,
-          message: `SuperSlab ${superslab} counts ${i32[(superslab >>> 2) + SS_ACTIVE]} active slabs, has ${active}`,
-        });
+        problems.push({ where, message: `SuperSlab ${superslab} counts ${i32[(superslab >>> 2) + SS_ACTIVE]} active slabs, has ${active}` });
       }
     });
   }
+}
+
+/** Puts `slab` first in the list of class `cls` whose heads are `heads` (links in the slab records). */
+function listPush(i32: Int32Array, heads: Float64Array, cls: number, slab: number): void {
+  const first = heads[cls];
+  i32[(slab >>> 2) + S_NEXT] = first;
+  i32[(slab >>> 2) + S_PREV] = 0;
+  if (first !== 0) i32[(first >>> 2) + S_PREV] = slab;
+  heads[cls] = slab;
+}
+
+/** Takes `slab` out of the list of class `cls`. */
+function listRemove(i32: Int32Array, heads: Float64Array, cls: number, slab: number): void {
+  const next = i32[(slab >>> 2) + S_NEXT] >>> 0;
+  const prev = i32[(slab >>> 2) + S_PREV] >>> 0;
+  if (prev !== 0) i32[(prev >>> 2) + S_NEXT] = next;
+  else heads[cls] = next;
+  if (next !== 0) i32[(next >>> 2) + S_PREV] = prev;
+  i32[(slab >>> 2) + S_NEXT] = 0;
+  i32[(slab >>> 2) + S_PREV] = 0;
 }
 
 function doubleFree(ptr: number): HakmemError {
