@@ -7,22 +7,32 @@
 
 import { describe, HakmemError } from "./errors.ts";
 import {
+  backendAreaWord,
+  H_HEADER_PAGES,
   H_MAGIC,
   H_MEMORY_KIND,
   H_PAGE_SHIFT,
   H_VERSION,
+  H_WORKER_LOCK,
   HEADER_PAGES,
   LAYOUT_VERSION,
+  LEAF_PAGES,
   MAGIC,
   MAX_MEMORY_BYTES,
+  MAX_WORKERS,
   PAGE_SHIFT,
   PAGE_SIZE,
   PageKind,
-  backendAreaWord,
-  H_HEADER_PAGES,
-  LEAF_PAGES,
+  W_ATTACHED_AT,
+  W_COUNTERS,
+  W_GENERATION,
+  W_STATE,
+  WORKER_ATTACHED,
+  WORKER_FREE,
+  WORKER_SLOT_WORDS,
+  WORKER_TABLE_WORD,
 } from "./memory/layout.ts";
-import { LinearMemory, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
+import { LinearMemory, lockWord, type MemorySource, roundToPages, unlockWord } from "./memory/linear_memory.ts";
 import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
 import { RecordArena } from "./memory/records.ts";
 import { type HeapOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -68,6 +78,10 @@ export interface HeapStats {
 
 /** What the heap's health check reports. */
 export interface HeapHealth extends RouterHealth {
+  /** This worker's id. */
+  workerId: number;
+  /** Ids of the workers attached now. */
+  workers: number[];
   /** Memory kind: "ArrayBuffer", "SharedArrayBuffer" or "WebAssembly.Memory". */
   memory: string;
   /** Bytes of the memory now, and the most it may grow to. */
@@ -141,20 +155,22 @@ export class Heap {
   /** @internal Page runs and the page map. */
   readonly pages: PageHeap;
   private readonly backendList: Backend[];
-  private readonly created: boolean;
 
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
     this.options = options;
     // Whole pages, at least a header's worth, at most maxBytes.
-    const initialBytes = Math.min(roundToPages(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE)), options.maxBytes - options.maxBytes % PAGE_SIZE);
+    const initialBytes = Math.min(
+      roundToPages(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE)),
+      options.maxBytes - options.maxBytes % PAGE_SIZE,
+    );
     const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES));
     this.pages = new PageHeap(this.mem);
-    this.workerId = 0;
-    this.created = fresh;
     if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem);
+    this.workerId = this.claimWorkerSlot();
+    const counterOffset = this.counterPage();
     const records = new RecordArena(this.pages);
     const factories = config.backends ?? builtinBackends(options);
     let nextUserKind = PageKind.user1;
@@ -181,8 +197,97 @@ export class Heap {
       fallbacks: config.fallbacks ?? defaultFallbacks(names),
       pages: this.pages,
       ringSize: options.logRing,
+      counterOffset,
     });
     this.router.setVerbose(options.verbose);
+  }
+
+  /** Takes the lowest free worker slot (slot 0 is the creator's). */
+  private claimWorkerSlot(): number {
+    const i32 = this.mem.i32;
+    if (this.mem.shared) lockWord(i32, H_WORKER_LOCK);
+    let id = -1;
+    for (let slot = 0; slot < MAX_WORKERS; slot++) {
+      const at = WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
+      if (i32[at + W_STATE] === WORKER_FREE) {
+        i32[at + W_STATE] = WORKER_ATTACHED;
+        i32[at + W_GENERATION]++;
+        i32[at + W_ATTACHED_AT] = Math.floor(Date.now() / 1000) & 0x7fffffff;
+        id = slot;
+        break;
+      }
+    }
+    if (this.mem.shared) unlockWord(i32, H_WORKER_LOCK);
+    if (id < 0) throw new HakmemError("WORKER", `all ${MAX_WORKERS} worker slots are taken; detach() or reclaim() one first`);
+    return id;
+  }
+
+  /** This slot's router counter page (kept across the slot's occupants, so totals survive). */
+  private counterPage(): number {
+    const word = WORKER_TABLE_WORD + this.workerId * WORKER_SLOT_WORDS + W_COUNTERS;
+    let offset = this.mem.i32[word] >>> 0;
+    if (offset === 0) {
+      const page = this.pages.allocRun(1, PageKind.metadata, true);
+      if (page < 0) throw new HakmemError("INVALID_MEMORY", "no memory left for this worker's counters");
+      offset = page * PAGE_SIZE;
+      Atomics.store(this.mem.i32, word, offset | 0);
+    }
+    return offset;
+  }
+
+  /** Byte offsets of every slot's router counters. */
+  private counterOffsets(): number[] {
+    const offsets: number[] = [];
+    for (let slot = 0; slot < MAX_WORKERS; slot++) {
+      const offset = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
+      if (offset !== 0) offsets.push(offset);
+    }
+    return offsets;
+  }
+
+  /** Ids of the workers attached to this heap now (this one included). */
+  workers(): number[] {
+    const ids: number[] = [];
+    for (let slot = 0; slot < MAX_WORKERS; slot++) {
+      if (Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_STATE) === WORKER_ATTACHED) ids.push(slot);
+    }
+    return ids;
+  }
+
+  /**
+   * Leaves the heap: this worker's cached blocks go back to their slabs, its
+   * empty slabs to the pool, and the slabs still holding live blocks become
+   * adoptable by the other workers. Call before a worker ends. The heap
+   * object cannot be used afterwards (its memory, and the other workers'
+   * heaps, stay valid).
+   */
+  detach(): void {
+    for (const backend of this.backendList) backend.detach?.();
+    this.releaseSlot(this.workerId);
+    const gone = (): never => {
+      throw new HakmemError("WORKER", `worker ${this.workerId} detached from this heap; attach again to use it`);
+    };
+    Object.assign(this, { malloc: gone, free: gone, calloc: gone, realloc: gone, alignedAlloc: gone, usableSize: gone, detach: gone });
+  }
+
+  /**
+   * Takes back what worker `workerId` held when it was terminated without
+   * calling {@linkcode Heap.detach}: its cached blocks and its slabs. Call it
+   * from any other worker once that worker is gone (after
+   * `worker.terminate()`); the slot is free again afterwards.
+   */
+  reclaim(workerId: number): void {
+    if (!Number.isInteger(workerId) || workerId < 0 || workerId >= MAX_WORKERS || workerId === this.workerId) {
+      throw new HakmemError("WORKER", `cannot reclaim worker ${describe(workerId)}: not another worker's slot`, workerId);
+    }
+    const state = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE);
+    if (state !== WORKER_ATTACHED) throw new HakmemError("WORKER", `worker ${workerId} is not attached`, workerId);
+    for (const backend of this.backendList) backend.reclaim?.(workerId);
+    this.releaseSlot(workerId);
+  }
+
+  private releaseSlot(workerId: number): void {
+    Atomics.store(this.mem.i32, WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE, WORKER_FREE);
   }
 
   /** Lays out a new heap; memory `handedIn` by the user may hold old bytes. */
@@ -190,10 +295,18 @@ export class Heap {
     const mem = this.mem;
     const minimum = (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE;
     if (mem.byteLength < minimum && !mem.grow(minimum)) {
-      throw new HakmemError("INVALID_MEMORY", `memory of ${mem.byteLength} bytes cannot hold a heap (needs ${minimum}) and cannot grow`, mem.byteLength);
+      throw new HakmemError(
+        "INVALID_MEMORY",
+        `memory of ${mem.byteLength} bytes cannot hold a heap (needs ${minimum}) and cannot grow`,
+        mem.byteLength,
+      );
     }
     if (mem.byteLength % PAGE_SIZE !== 0) {
-      throw new HakmemError("INVALID_MEMORY", `memory size ${mem.byteLength} is not a multiple of the page size ${PAGE_SIZE}`, mem.byteLength);
+      throw new HakmemError(
+        "INVALID_MEMORY",
+        `memory size ${mem.byteLength} is not a multiple of the page size ${PAGE_SIZE}`,
+        mem.byteLength,
+      );
     }
     const i32 = mem.i32;
     i32.fill(0, 0, (HEADER_PAGES * PAGE_SIZE) >> 2);
@@ -298,7 +411,10 @@ export class Heap {
    * is not a power of two or is above 2^31.
    */
   alignedAlloc(alignment: number, size: number): number {
-    if (!Number.isSafeInteger(alignment) || alignment <= 0 || alignment > 2 ** 31 || (alignment & (alignment - 1)) !== 0 && alignment !== 2 ** 31) {
+    if (
+      !Number.isSafeInteger(alignment) || alignment <= 0 || alignment > 2 ** 31 ||
+      (alignment & (alignment - 1)) !== 0 && alignment !== 2 ** 31
+    ) {
       throw new HakmemError("INVALID_ALIGNMENT", `alignment must be a power of two from 1 to 2^31, got ${describe(alignment)}`, alignment);
     }
     checkSize(size, "alignedAlloc size");
@@ -344,7 +460,9 @@ export class Heap {
   }
 
   private checkPointer(ptr: number): void {
-    if ((ptr >>> 0) !== ptr) throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
+    if ((ptr >>> 0) !== ptr) {
+      throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
+    }
     if (ptr === 0) throw new HakmemError("INVALID_POINTER", "pointer 0 (NULL) has no block", ptr);
     if (ptr >= this.mem.u8.length) {
       this.mem.refresh();
@@ -377,13 +495,15 @@ export class Heap {
 
   /** The router's counters (decisions per route, allocs and frees per backend). */
   counters(): RouterCounters {
-    return this.router.counters();
+    return this.router.counters(this.counterOffsets());
   }
 
   /** Each backend's readiness, the routing totals and the memory. */
   health(): HeapHealth {
     return {
-      ...this.router.health(),
+      ...this.router.health(this.counterOffsets()),
+      workerId: this.workerId,
+      workers: this.workers(),
       memory: MEMORY_NAMES[this.mem.kind],
       memoryBytes: this.mem.byteLength,
       maxBytes: this.mem.maxBytes,
@@ -412,13 +532,18 @@ export class Heap {
     const problems: CheckProblem[] = [];
     if (level === "full") this.pages.check(problems);
     for (const backend of this.backendList) backend.check(level, problems);
-    const counters = this.router.counters();
+    const counters = this.router.counters(this.counterOffsets());
     for (const backend of this.backendList) {
       const name = backend.capabilities.name;
       const live = backend.stats().liveBlocks;
       const routed = counters.allocs[name] - counters.frees[name];
-      if (this.created && routed !== live) {
-        problems.push({ where: "router", message: `${name}: router counted ${counters.allocs[name]} allocs and ${counters.frees[name]} frees, the backend holds ${live} live blocks` });
+      if (routed !== live) {
+        problems.push({
+          where: "router",
+          message: `${name}: router counted ${counters.allocs[name]} allocs and ${
+            counters.frees[name]
+          } frees, the backend holds ${live} live blocks`,
+        });
       }
     }
     return { ok: problems.length === 0, level, problems };
@@ -440,7 +565,11 @@ function verifyHeader(mem: LinearMemory): void {
   }
   const version = mem.i32[H_VERSION];
   if (version !== LAYOUT_VERSION) {
-    throw new HakmemError("LAYOUT_MISMATCH", `this heap has layout version ${version}; this hakmem reads version ${LAYOUT_VERSION}`, version);
+    throw new HakmemError(
+      "LAYOUT_MISMATCH",
+      `this heap has layout version ${version}; this hakmem reads version ${LAYOUT_VERSION}`,
+      version,
+    );
   }
 }
 

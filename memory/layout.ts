@@ -76,7 +76,14 @@ export const HEAP_FLAG_DEBUG = 1;
 export const DIR_WORD = 64; // page-map directory: MAX_REGIONS Uint32 leaf byte offsets
 export const WORKER_TABLE_WORD = DIR_WORD + MAX_REGIONS;
 export const MAX_WORKERS = 64;
-export const WORKER_SLOT_WORDS = 4; // state, generation, heartbeat, reserved
+export const WORKER_SLOT_WORDS = 4;
+// Words of a worker slot.
+export const W_STATE = 0; // WORKER_FREE or WORKER_ATTACHED
+export const W_GENERATION = 1; // attaches so far of this slot
+export const W_ATTACHED_AT = 2; // seconds (low 31 bits of Date.now()/1000) of the last attach
+export const W_COUNTERS = 3; // byte offset of the slot's router counters (kept across occupants)
+export const WORKER_FREE = 0;
+export const WORKER_ATTACHED = 1;
 export const BACKEND_AREA_WORD = WORKER_TABLE_WORD + MAX_WORKERS * WORKER_SLOT_WORDS;
 /** Words of header space each backend kind owns for its shared state. */
 export const BACKEND_AREA_WORDS = 1024;

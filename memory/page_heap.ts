@@ -35,7 +35,6 @@ import {
   H_METADATA_PAGES,
   H_PAGE_LOCK,
   H_PEAK_USED_PAGES,
-  H_RECORD_PAGES,
   H_SHRINK_COUNT,
   H_TOP_PAGE,
   H_USED_PAGES,
@@ -209,6 +208,7 @@ export class PageHeap {
     const shared = this.mem.shared;
     if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
     const pages = this.tag(page);
+    if (this.ownerOf(page * PAGE_SIZE) === PageKind.metadata) this.mem.i32[H_METADATA_PAGES] -= pages;
     this.clearAllocated(page, pages);
     this.release(page, pages);
     const grow = this.mem.i32[H_GROW_PAGES];
@@ -361,6 +361,7 @@ export class PageHeap {
     }
     this.writeAllocated(page, pages, owner);
     i32[H_USED_PAGES] += pages;
+    if (owner === PageKind.metadata) i32[H_METADATA_PAGES] += pages;
     if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
   }
 
@@ -538,8 +539,7 @@ export class PageHeap {
       // top of the memory; failing that, at the start of the new pages.
       const low = this.findFit(LEAF_PAGES);
       if (low >= 0) {
-        this.take(low, LEAF_PAGES, PageKind.metadata, true);
-        i32[H_METADATA_PAGES] += LEAF_PAGES;
+        this.take(low, LEAF_PAGES, PageKind.metadata, true); // take() counts metadata pages
         u32[DIR_WORD + region] = low * PAGE_SIZE;
       } else {
         u32[DIR_WORD + region] = cursor * PAGE_SIZE;
@@ -607,7 +607,7 @@ export class PageHeap {
       usedPages: i32[H_USED_PAGES],
       peakUsedPages: i32[H_PEAK_USED_PAGES],
       freePages: i32[H_FREE_PAGES],
-      metadataPages: i32[H_METADATA_PAGES] + i32[H_RECORD_PAGES],
+      metadataPages: i32[H_METADATA_PAGES],
       freeRuns: runs,
       largestFreeRun: largest,
       growCount: i32[H_GROW_COUNT],

@@ -103,6 +103,10 @@ export interface Backend {
   trim(): number;
   /** Appends every broken invariant to `problems`; changes nothing. */
   check(level: CheckLevel, problems: CheckProblem[]): void;
+  /** This worker leaves: hand back its caches and whatever it owns, for others to adopt. */
+  detach?(): void;
+  /** Worker `workerId` was terminated without detaching: take back what it held. */
+  reclaim?(workerId: number): void;
 }
 
 /** Everything a backend is built from: the memory and its shared services. */

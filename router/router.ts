@@ -45,6 +45,12 @@ export interface RouterConfig {
   pages: PageHeap;
   /** Decisions kept in the ring when logging. Default 256. */
   ringSize?: number;
+  /**
+   * Byte offset in the memory (8-byte aligned, {@linkcode Router.counterBytes}
+   * long) where this worker keeps its counters, so that every worker can read
+   * them. Without it they live in a private array.
+   */
+  counterOffset?: number;
 }
 
 /** One logged routing decision. */
@@ -130,13 +136,15 @@ export class Router {
   private readonly routeBackendIndex: Int32Array;
   private readonly kindToBackend: Int32Array;
   private readonly fallbackChains: Int32Array[];
-  // Counters: one increment on the hot path; everything else derives.
-  private readonly routeDecisions: Float64Array;
-  private readonly freeCounts: Float64Array;
-  private readonly primaryFailures: Float64Array; // per backend: routed here, returned 0
-  private readonly fallbackServed: Float64Array; // per backend: served as a fallback
-  private fallbackTries = 0;
-  private failures = 0;
+  // Counters: one increment on the hot path; everything else derives. They
+  // are views of one store: [fallback tries, failures, decisions per route,
+  // frees, primary failures, fallbacks served (each per backend)].
+  private readonly counterOffset: number;
+  private store!: Float64Array;
+  private routeDecisions!: Float64Array;
+  private freeCounts!: Float64Array;
+  private primaryFailures!: Float64Array; // per backend: routed here, returned 0
+  private fallbackServed!: Float64Array; // per backend: served as a fallback
   // Logging.
   private verbose = false;
   private sink: DecisionSink | undefined;
@@ -183,13 +191,31 @@ export class Router {
     for (const name of Object.keys(config.fallbacks ?? {})) {
       if (!names.has(name)) throw routeError(`fallbacks name unknown backend ${JSON.stringify(name)}`);
     }
-    this.routeDecisions = new Float64Array(routes.length);
-    this.freeCounts = new Float64Array(this.backends.length);
-    this.primaryFailures = new Float64Array(this.backends.length);
-    this.fallbackServed = new Float64Array(this.backends.length);
+    this.counterOffset = config.counterOffset ?? -1;
+    this.bindCounters();
+    if (this.counterOffset >= 0) this.pages.mem.onRefresh(() => this.bindCounters());
     const ringSize = config.ringSize ?? 256;
     this.ring = new Float64Array(ringSize * RING_FIELDS);
     this.ringSites = new Array(ringSize);
+  }
+
+  /** Bytes of counters a router with these routes and backends keeps. */
+  static counterBytes(routes: number, backends: number): number {
+    return (2 + routes + 3 * backends) * 8;
+  }
+
+  /** (Re)builds the counter views over their store (after the memory's views changed). */
+  private bindCounters(): void {
+    const words = Router.counterBytes(this.routes.length, this.backends.length) / 8;
+    this.store = this.counterOffset < 0
+      ? (this.store ?? new Float64Array(words))
+      : new Float64Array(this.pages.mem.currentBuffer, this.counterOffset, words);
+    this.routeDecisions = this.store.subarray(2, 2 + this.routes.length);
+    const b = this.backends.length;
+    const at = 2 + this.routes.length;
+    this.freeCounts = this.store.subarray(at, at + b);
+    this.primaryFailures = this.store.subarray(at + b, at + 2 * b);
+    this.fallbackServed = this.store.subarray(at + 2 * b, at + 3 * b);
   }
 
   /** The route index for `size` (a non-negative integer). */
@@ -253,7 +279,7 @@ export class Router {
       const index = chain[i];
       const backend = this.backends[index];
       if (size > backend.capabilities.maxSize) continue;
-      this.fallbackTries++;
+      this.store[0]++;
       let ptr: number;
       if (alignment === 0) ptr = backend.alloc(size);
       else ptr = backend.capabilities.alignedAlloc && backend.allocAligned ? backend.allocAligned(size, alignment) : 0;
@@ -262,7 +288,7 @@ export class Router {
         return ptr;
       }
     }
-    this.failures++;
+    this.store[1]++;
     return 0;
   }
 
@@ -365,28 +391,41 @@ export class Router {
 
   // ---- reports ------------------------------------------------------------------
 
-  /** The counters, with per-backend figures derived from the per-route ones. */
-  counters(): RouterCounters {
+  /**
+   * The counters, with per-backend figures derived from the per-route ones.
+   * With `others` (byte offsets of other workers' counter stores in the same
+   * memory), their counts are added: the totals of every worker.
+   */
+  counters(others: number[] = []): RouterCounters {
+    const words = this.store.length;
+    const sum = Float64Array.from(this.store);
+    for (const offset of others) {
+      if (offset === this.counterOffset) continue;
+      const store = new Float64Array(this.pages.mem.currentBuffer, offset, words);
+      for (let i = 0; i < words; i++) sum[i] += store[i];
+    }
+    const b = this.backends.length;
+    const at = 2 + this.routes.length;
     const allocs: Record<string, number> = {};
     const frees: Record<string, number> = {};
     this.backends.forEach((backend, index) => {
-      allocs[backend.capabilities.name] = this.fallbackServed[index] - this.primaryFailures[index];
-      frees[backend.capabilities.name] = this.freeCounts[index];
+      allocs[backend.capabilities.name] = sum[at + 2 * b + index] - sum[at + b + index];
+      frees[backend.capabilities.name] = sum[at + index];
     });
     let total = 0;
     const routes = this.routes.map((route, index) => {
-      const decisions = this.routeDecisions[index];
+      const decisions = sum[2 + index];
       total += decisions;
       allocs[route.backend] += decisions;
       return { ...route, decisions };
     });
-    return { totalRoutes: total, routeFailures: this.failures, fallbackCount: this.fallbackTries, routes, allocs, frees };
+    return { totalRoutes: total, routeFailures: sum[1], fallbackCount: sum[0], routes, allocs, frees };
   }
 
-  /** Each backend's readiness and the totals. */
-  health(): RouterHealth {
+  /** Each backend's readiness and the totals (of every worker in `others`, as in {@linkcode Router.counters}). */
+  health(others: number[] = []): RouterHealth {
     const backends = this.backends.map((backend) => backend.health());
-    const counters = this.counters();
+    const counters = this.counters(others);
     return {
       ready: backends.every((entry) => entry.ready),
       backends,
@@ -398,12 +437,7 @@ export class Router {
 
   /** Sets every counter back to zero. */
   resetCounters(): void {
-    this.routeDecisions.fill(0);
-    this.freeCounts.fill(0);
-    this.primaryFailures.fill(0);
-    this.fallbackServed.fill(0);
-    this.fallbackTries = 0;
-    this.failures = 0;
+    this.store.fill(0);
   }
 }
 
