@@ -3,13 +3,16 @@
  * then the routing table with its decision counts, each backend's health,
  * the throughput and the footprint.
  *
- * Run with `deno task demo` (no permissions needed) or `bun demo.ts`. It reads
- * the routes and backends from the heap itself, so backends added to the
- * registry show up here without changes.
+ * Run with `deno task demo` or `bun demo.ts`. It reads the routes and backends
+ * from the heap itself, so backends added to the registry show up here
+ * without changes. It also saves a picture of the heap, `heap.svg` in the
+ * current directory, where it may write: under Deno only when given
+ * `--allow-write=heap.svg` (it never asks), under Bun always.
  * @module
  */
 
 import { createHeap } from "./mod.ts";
+import { renderHeapSvg } from "./inspect.ts";
 import { Random } from "./testing/random.ts";
 
 const OPERATIONS = 200_000;
@@ -159,6 +162,25 @@ const footprint: Array<[string, string]> = [
   ["overhead", `${liveAtEnd.overhead.toFixed(3)} (footprint / live bytes)`],
 ];
 for (const [name, value] of footprint) console.log(`  ${name.padEnd(15)} ${value}`);
+
+console.log("\nPicture");
+const picture = renderHeapSvg(heap, { title: `hakmem demo: the heap with ${number(heap.stats().liveBlocks)} blocks live` });
+console.log(`  ${await savePicture("heap.svg", picture)}`);
+
+/** Writes the picture where allowed; says what it did. Under Deno it asks for nothing it was not given. */
+async function savePicture(path: string, svg: string): Promise<string> {
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (deno && deno.permissions.querySync({ name: "write", path }).state !== "granted") {
+    return `not saved: run with --allow-write=${path} to get ${path}, a picture of the heap (deno task demo does)`;
+  }
+  try {
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(path, svg);
+    return `wrote ${path} (${bytes(svg.length)}): the memory map by owner and occupancy, tiny's SuperSlabs, pool's spans, mmap blocks`;
+  } catch (error) {
+    return `not saved: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
 
 for (let slot = 0; slot < SLOTS; slot++) if (slots[slot] !== 0) heap.free(slots[slot]);
 const released = heap.trim();

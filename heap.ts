@@ -39,8 +39,19 @@ import { type HeapOptions, type ResolvedOptions, resolveOptions } from "./option
 import type { Backend, BackendFactory, BackendStats, CheckLevel } from "./router/box.ts";
 import { foreignPointer, type Route, Router, type RouterCounters, type RouterHealth } from "./router/router.ts";
 import { builtinBackends, defaultFallbacks, defaultRoutes } from "./backends/registry.ts";
+import { type HeapSvgOptions, renderHeapSvg } from "./inspect.ts";
 
-/** Everything {@linkcode createHeap} accepts: the options, and what to build the heap from. */
+/**
+ * Everything {@linkcode createHeap} accepts: the options, and what to build the heap from.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * const memory = new SharedArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
+ * const heap = createHeap({ memory, maxBytes: 64 << 20, slabSource: "legacy" });
+ * console.log(heap.health().memory); // "SharedArrayBuffer"
+ * ```
+ */
 export interface HeapConfig extends HeapOptions {
   /** The memory to live in. Default: a new resizable ArrayBuffer of `initialBytes` growing to `maxBytes`. */
   memory?: MemorySource;
@@ -52,7 +63,18 @@ export interface HeapConfig extends HeapOptions {
   fallbacks?: Record<string, string[]>;
 }
 
-/** Heap-wide gauges. Footprint counts every page the heap holds, metadata included. */
+/**
+ * Heap-wide gauges. Footprint counts every page the heap holds, metadata included.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * const heap = createHeap();
+ * heap.malloc(1000);
+ * const stats = heap.stats();
+ * console.log(stats.liveBlocks, stats.liveBytes, stats.footprintBytes >= stats.liveBytes); // 1 1024 true
+ * ```
+ */
 export interface HeapStats {
   /** Bytes of the memory (what the engine gave). */
   memoryBytes: number;
@@ -76,7 +98,16 @@ export interface HeapStats {
   pageHeap: PageHeapStats;
 }
 
-/** What the heap's health check reports. */
+/**
+ * What the heap's health check reports.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * const health = createHeap().health();
+ * console.log(health.ready, health.backends.map((backend) => backend.name)); // true [ "tiny", "pool", "mmap" ]
+ * ```
+ */
 export interface HeapHealth extends RouterHealth {
   /** This worker's id. */
   workerId: number;
@@ -90,7 +121,16 @@ export interface HeapHealth extends RouterHealth {
   maxBytes: number;
 }
 
-/** The result of {@linkcode Heap.check}. */
+/**
+ * The result of {@linkcode Heap.check}.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * const report = createHeap().check("cheap");
+ * console.log(report); // { ok: true, level: "cheap", problems: [] }
+ * ```
+ */
 export interface CheckReport {
   /** True when no invariant is broken. */
   ok: boolean;
@@ -100,7 +140,19 @@ export interface CheckReport {
   problems: CheckProblem[];
 }
 
-/** A typed array constructor a view can be made with. */
+/**
+ * A typed array constructor a view can be made with.
+ *
+ * @example
+ * ```ts
+ * import { createHeap, type TypedArrayConstructor } from "./mod.ts";
+ * const heap = createHeap();
+ * function zeroed<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, length: number): T {
+ *   return heap.typed(ctor, heap.calloc(length, ctor.BYTES_PER_ELEMENT), length);
+ * }
+ * console.log(zeroed(Uint16Array, 3)); // Uint16Array(3) [ 0, 0, 0 ]
+ * ```
+ */
 export type TypedArrayConstructor<T> = {
   new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
   readonly BYTES_PER_ELEMENT: number;
@@ -109,6 +161,17 @@ export type TypedArrayConstructor<T> = {
 /**
  * A typed view of one block that stays correct when the memory grows: read
  * `.array` each time you use it (it is rebuilt only when the buffer changed).
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 64 }) });
+ * const ptr = heap.malloc(16);
+ * const view = heap.view(Float64Array, ptr, 2);
+ * heap.free(heap.malloc(1 << 20)); // the memory grows: typed arrays made before are stale now
+ * view.array[1] = 2.5; // .array is rebuilt over the new buffer
+ * console.log(heap.typed(Float64Array, ptr, 2)[1]); // 2.5
+ * ```
  */
 export class BlockView<T extends ArrayBufferView> {
   /** The block's offset. */
@@ -142,6 +205,18 @@ const MEMORY_NAMES = ["ArrayBuffer", "SharedArrayBuffer", "WebAssembly.Memory"];
 /**
  * A heap over one linear memory. Pointers are byte offsets into
  * {@linkcode Heap.buffer}; 0 is NULL.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * const heap = createHeap();
+ * const ptr = heap.calloc(4, 8);
+ * heap.typed(Float64Array, ptr, 4).set([1, 2, 3, 4]);
+ * const bigger = heap.realloc(ptr, 4096);
+ * console.log(heap.typed(Float64Array, bigger, 4)[3]); // 4
+ * heap.free(bigger);
+ * console.log(heap.stats().liveBlocks, heap.check().ok); // 0 true
+ * ```
  */
 export class Heap {
   /** The resolved options. */
@@ -322,13 +397,13 @@ export class Heap {
 
   /** The buffer pointers index into now (a WebAssembly.Memory changes it when it grows). */
   get buffer(): ArrayBuffer | SharedArrayBuffer {
-    this.mem.refresh();
+    this.pages.syncViews();
     return this.mem.currentBuffer;
   }
 
   /** The heap's bytes (rebuilt after a WebAssembly.Memory grows: read it again after allocating). */
   get u8(): Uint8Array {
-    this.mem.refresh();
+    this.pages.syncViews();
     return this.mem.u8;
   }
 
@@ -341,7 +416,10 @@ export class Heap {
    */
   malloc(size: number, site?: string): number {
     if ((size >>> 0) !== size) return this.oversize(size, "malloc");
-    return this.router.alloc(size, site);
+    const ptr = this.router.alloc(size, site);
+    // undefined: the views were detached (a WASM module grew its memory) and
+    // nothing was read or written; refresh and go again.
+    return ptr !== undefined ? ptr : this.afterDetach(size, site);
   }
 
   /**
@@ -351,9 +429,9 @@ export class Heap {
    * is unchanged then.
    */
   free(ptr: number): void {
-    // No bounds check here: the page map answers "free page" for any offset
-    // past the memory, and the router refreshes views before refusing one.
-    if ((ptr >>> 0) !== ptr || ptr === 0) {
+    // One test covers NaN, fractions, negatives, 0 and offsets past the
+    // views (which another worker's growth may have left short).
+    if ((ptr >>> 0) !== ptr || ptr === 0 || ptr >= this.mem.limit) {
       if (ptr === 0) return;
       this.checkPointer(ptr);
     }
@@ -454,6 +532,11 @@ export class Heap {
     this.pages.adoptGrowth();
   }
 
+  private afterDetach(size: number, site: string | undefined): number {
+    this.refresh();
+    return this.router.alloc(size, site);
+  }
+
   private oversize(size: number, what: string): number {
     checkSize(size, `${what} size`);
     return 0; // a safe integer above 4 GiB: no memory holds it
@@ -465,7 +548,7 @@ export class Heap {
     }
     if (ptr === 0) throw new HakmemError("INVALID_POINTER", "pointer 0 (NULL) has no block", ptr);
     if (ptr >= this.mem.u8.length) {
-      this.mem.refresh();
+      this.mem.refresh(true);
       if (ptr >= this.mem.u8.length) throw foreignPointer(ptr);
     }
   }
@@ -491,6 +574,23 @@ export class Heap {
       backends,
       pageHeap,
     };
+  }
+
+  /**
+   * A picture of the heap as an SVG image: page runs by owner, tiny's
+   * SuperSlabs and slabs by class and occupancy, pool spans, free space.
+   * Reads only; see {@linkcode renderHeapSvg}.
+   *
+   * @example
+   * ```ts
+   * import { createHeap } from "./mod.ts";
+   * const heap = createHeap();
+   * heap.malloc(100);
+   * console.log(heap.inspect().startsWith("<svg")); // true
+   * ```
+   */
+  inspect(options?: HeapSvgOptions): string {
+    return renderHeapSvg(this, options);
   }
 
   /** The router's counters (decisions per route, allocs and frees per backend). */

@@ -4,8 +4,9 @@
  * `malloc`, `free`, `calloc`, `realloc`, `alignedAlloc` and `usableSize` over
  * a resizable `ArrayBuffer`, a growable `SharedArrayBuffer` or a
  * `WebAssembly.Memory`. Pointers are byte offsets; 0 is NULL. A Central
- * Router sends each size to a backend (tiny, pool, mmap), counts every
- * decision and reports each backend's health.
+ * Router sends each size to a backend, counts every decision and reports
+ * each backend's health. Exhaustion returns 0; misuse (a bad or double free,
+ * a bad size) throws a {@linkcode HakmemError} and leaves the heap unchanged.
  *
  * @example Quick start
  * ```ts
@@ -18,6 +19,61 @@
  * heap.free(ptr);
  * console.log(heap.health().ready); // true
  * ```
+ *
+ * ## The backends
+ *
+ * | backend | sizes (default routes) | how it serves them | module |
+ * | --- | --- | --- | --- |
+ * | tiny | 1 B .. 1 KiB | 25 size classes; 8 KiB slabs in 64 KiB SuperSlabs, no block header; per-worker caches | `./backends/tiny` |
+ * | ↳ slab source | | `shared_pool` (default): one pool of SuperSlabs for every class; `legacy`: SuperSlabs per class | `./backends/shared_pool`, `./backends/legacy` |
+ * | pool | 1025 B .. 256 KiB | classes rounded to powers of two with bridge classes; spans of a few blocks; sharded lists; prewarm | `./backends/pool` |
+ * | mmap | above 256 KiB | whole page runs from the page heap; realloc in place when the next pages are free | `./backends/mmap` |
+ *
+ * When a backend has no memory the router tries the next (tiny → pool →
+ * mmap), and counts it. `heap.counters()` gives the decisions per route,
+ * `heap.health()` each backend's readiness and counters, `heap.stats()` the
+ * footprint, `heap.check()` the invariants.
+ *
+ * @example Swapping a backend by options
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ *
+ * // Tiny over legacy SuperSlabs without per-worker caches, and pool only up to 64 KiB.
+ * const heap = createHeap({ slabSource: "legacy", tinyCache: false, poolMaxSize: 65536 });
+ * heap.free(heap.malloc(100000)); // mmap now
+ * console.log(heap.counters().routes.map((route) => `${route.backend}:${route.decisions}`)); // [ "tiny:0", "pool:0", "mmap:1" ]
+ * ```
+ *
+ * @example Swapping a backend: your own list, routes and fallbacks
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * import { createPoolBackend } from "./backends/pool/mod.ts";
+ * import { mmapBackend } from "./backends/mmap/mod.ts";
+ *
+ * const heap = createHeap({
+ *   backends: [createPoolBackend({ prewarm: [4096] }), mmapBackend],
+ *   routes: [{ min: 1, max: 262144, backend: "pool" }, { min: 262145, max: Infinity, backend: "mmap" }],
+ *   fallbacks: { pool: ["mmap"] },
+ * });
+ * heap.malloc(100);
+ * console.log(heap.counters().allocs); // { pool: 1, mmap: 0 }
+ * ```
+ *
+ * @example A WebAssembly module's malloc, and a picture of the heap
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * import { wasmImports } from "./wasm.ts";
+ * import { renderHeapSvg } from "./inspect.ts";
+ *
+ * const memory = new WebAssembly.Memory({ initial: 1, maximum: 1024 });
+ * const heap = createHeap({ memory });
+ * const env = wasmImports(heap); // { memory, malloc, free, calloc, realloc, aligned_alloc, malloc_usable_size }
+ * // new WebAssembly.Instance(module, { env }): the module and JavaScript share the heap
+ * const ptr = env.malloc(64);
+ * heap.u8[ptr] = 1;
+ * const svg = renderHeapSvg(heap); // write it to a file and open it in a browser
+ * console.log(svg.includes("tiny")); // true
+ * ```
  * @module
  */
 
@@ -26,5 +82,18 @@ export type { CheckReport, HeapConfig, HeapHealth, HeapStats, TypedArrayConstruc
 export { ErrorCode, HakmemError } from "./errors.ts";
 export type { HeapOptions, ResolvedOptions, SlabSourceMode } from "./options.ts";
 export type { MemorySource } from "./memory/linear_memory.ts";
-export type { Backend, BackendContext, BackendFactory, BackendHealth, BackendStats, Capabilities, CheckLevel, CheckProblem } from "./router/box.ts";
+export type {
+  Backend,
+  BackendContext,
+  BackendFactory,
+  BackendHealth,
+  BackendStats,
+  Capabilities,
+  CheckLevel,
+  CheckProblem,
+} from "./router/box.ts";
 export type { Route, RouteDecision, RouterCounters, RouterHealth } from "./router/router.ts";
+export { wasmImports } from "./wasm.ts";
+export type { WasmAllocatorFunction, WasmImports, WasmImportsOptions } from "./wasm.ts";
+export { renderHeapSvg } from "./inspect.ts";
+export type { HeapSvgOptions } from "./inspect.ts";

@@ -8,10 +8,30 @@
 
 import { HakmemError } from "./errors.ts";
 
-/** Where tiny gets its slabs: `legacy` only, `shared` pool falling back to legacy, or `strict` shared pool. */
+/**
+ * Where tiny gets its slabs: `legacy` only, `shared` pool falling back to legacy, or `strict` shared pool.
+ *
+ * @example
+ * ```ts
+ * import { createHeap, type SlabSourceMode } from "./mod.ts";
+ * for (const slabSource of ["shared", "strict", "legacy"] satisfies SlabSourceMode[]) {
+ *   createHeap({ slabSource }).malloc(32);
+ * }
+ * ```
+ */
 export type SlabSourceMode = "legacy" | "shared" | "strict";
 
-/** Options of {@linkcode createHeap}; every one is optional. */
+/**
+ * Options of {@linkcode createHeap}; every one is optional.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "./mod.ts";
+ * // Tiny over legacy slabs without per-worker caches; pool up to 64 KiB, mmap above.
+ * const heap = createHeap({ slabSource: "legacy", tinyCache: false, poolMaxSize: 65536, maxBytes: 256 << 20 });
+ * console.log(heap.options.poolMaxSize); // 65536
+ * ```
+ */
 export interface HeapOptions {
   /** Most bytes the memory may grow to. Default 1 GiB. `HAKMEM_MAX_BYTES`. */
   maxBytes?: number;
@@ -56,7 +76,8 @@ interface OptionSpec {
 
 const integer = (text: string): number => Number(text);
 const flag = (text: string): boolean => !["0", "false", "off", "no", ""].includes(text.trim().toLowerCase());
-const isInt = (min: number, max: number) => (value: unknown) => typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max;
+const isInt = (min: number, max: number) => (value: unknown) =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max;
 const isBool = (value: unknown): boolean => typeof value === "boolean";
 const GiB = 1 << 30;
 
@@ -149,10 +170,18 @@ export function resolveOptions(options: HeapOptions = {}): ResolvedOptions {
   }
   const result = resolved as ResolvedOptions;
   if (result.initialBytes > result.maxBytes) {
-    throw new HakmemError("INVALID_OPTION", `initialBytes (${result.initialBytes}) must be at most maxBytes (${result.maxBytes})`, result.initialBytes);
+    throw new HakmemError(
+      "INVALID_OPTION",
+      `initialBytes (${result.initialBytes}) must be at most maxBytes (${result.maxBytes})`,
+      result.initialBytes,
+    );
   }
   if (result.poolMaxSize !== 0 && result.poolMaxSize < result.tinyMaxSize) {
-    throw new HakmemError("INVALID_OPTION", `poolMaxSize (${result.poolMaxSize}) must be 0 or at least tinyMaxSize (${result.tinyMaxSize})`, result.poolMaxSize);
+    throw new HakmemError(
+      "INVALID_OPTION",
+      `poolMaxSize (${result.poolMaxSize}) must be 0 or at least tinyMaxSize (${result.tinyMaxSize})`,
+      result.poolMaxSize,
+    );
   }
   return result;
 }

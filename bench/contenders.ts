@@ -224,7 +224,12 @@ interface PoolTop {
   readonly top: number;
 }
 
-/** `@thi.ng/malloc`'s MemPool: first fit over an address-sorted free list; `free` walks the used list. */
+/**
+ * `@thi.ng/malloc`'s MemPool: first fit over an address-sorted free list; `free` walks the used list.
+ * Its own `realloc` is used as is. In 6.1.150, a realloc that has to move the block leaks the old one
+ * (it hands `free` the block's header address, which `free` does not find), so the large workload runs
+ * out of memory: that is the library's behaviour, not the harness's.
+ */
 export class ThingContender extends LinearContender implements Contender {
   /** The contender's name. */
   readonly name = "@thi.ng/malloc";

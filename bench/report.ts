@@ -69,8 +69,8 @@ export function formatWorkloadTable(workload: WorkloadFigures, headingLevel = 3)
       ratio(entry.opsPerSecond, floor),
       ratio(entry.opsPerSecond, hakmem),
       entry.peakFootprintBytes === null ? "-" : formatSize(entry.peakFootprintBytes),
-      entry.overhead === null ? "-" : `${entry.overhead.toFixed(2)}×`,
-      formatSize(entry.peakLiveBytes),
+      failed || entry.overhead === null ? "-" : `${entry.overhead.toFixed(2)}×`, // a stopped run's live bytes are not the workload's
+      failed ? "-" : formatSize(entry.peakLiveBytes),
       ...workload.extraColumns.map((column) => {
         const value = entry.extra[column.key];
         return value === null || value === undefined ? "-" : formatSize(value);

@@ -137,7 +137,7 @@ function slotWorkload(spec: SlotSpec): Workload {
     usesRealloc: false,
     extraColumns: [],
     describe: (quick) => {
-      const sizes = `${formatSize(spec.minSize)}..${formatSize(spec.maxSize)}`;
+      const sizes = `${formatExactSize(spec.minSize)}..${formatExactSize(spec.maxSize)}`;
       const steps = stepsOf(quick).toLocaleString("en-US");
       return `${slotsOf(quick)} slots; each step picks a random slot and frees its block, or, when empty, allocates ${sizes} ` +
         `and writes its first and last byte. ${steps} steps.`;
@@ -407,6 +407,11 @@ export function formatSize(bytes: number): string {
   }
   const text = Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) < 10 ? 2 : 1);
   return `${text} ${units[unit]}`;
+}
+
+/** A request size, exact: "64 KiB" when it is whole KiB or MiB, else "1025 B". */
+function formatExactSize(bytes: number): string {
+  return bytes % 1024 === 0 ? formatSize(bytes) : `${bytes} B`;
 }
 
 /** Every workload, in table order. */

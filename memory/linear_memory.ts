@@ -14,7 +14,20 @@
 import { HakmemError } from "../errors.ts";
 import { PAGE_SIZE } from "./layout.ts";
 
-/** Memory a heap can live in. */
+/**
+ * Memory a heap can live in.
+ *
+ * @example
+ * ```ts
+ * import { createHeap, type MemorySource } from "../mod.ts";
+ * const sources: MemorySource[] = [
+ *   new ArrayBuffer(1 << 20, { maxByteLength: 16 << 20 }),
+ *   new SharedArrayBuffer(1 << 20, { maxByteLength: 16 << 20 }),
+ *   new WebAssembly.Memory({ initial: 16, maximum: 256 }),
+ * ];
+ * console.log(sources.map((memory) => createHeap({ memory, maxBytes: 16 << 20 }).health().memory));
+ * ```
+ */
 export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
 
 /** Memory kinds as stored in the header. */
@@ -33,6 +46,12 @@ export class LinearMemory {
   i32: Int32Array;
   /** The memory as unsigned words (page-map entries, pointers above 2 GiB). */
   u32: Uint32Array;
+  /**
+   * Bytes the views cover now: an offset at or past it needs {@linkcode
+   * LinearMemory.refresh} first (another worker or a WASM module may have
+   * grown the memory). A plain field, cheap to test on the hot path.
+   */
+  limit = 0;
   /** The object the user handed in. */
   readonly source: MemorySource;
   /** 0 ArrayBuffer, 1 SharedArrayBuffer, 2 WebAssembly.Memory. */
@@ -70,6 +89,7 @@ export class LinearMemory {
 
   private makeViews(): void {
     const buffer = this.buffer;
+    this.limit = buffer.byteLength;
     if (this.kind === MemoryKind.arrayBuffer) {
       this.u8 = new Uint8Array(buffer);
       this.i32 = new Int32Array(buffer);
@@ -100,12 +120,20 @@ export class LinearMemory {
   /**
    * Rebuilds the views if the memory grew since they were made (here, by
    * another worker, or by a WASM module's own `memory.grow`). Returns true
-   * when the views changed.
+   * when the views changed. `force` also asks a shared WebAssembly.Memory for
+   * its newest length (for an offset known to lie in the memory).
    */
-  refresh(): boolean {
+  refresh(force = false): boolean {
     if (this.kind === MemoryKind.arrayBuffer) return false;
-    const buffer = this.kind === MemoryKind.wasm ? (this.source as WebAssembly.Memory).buffer : this.buffer;
-    if (buffer === this.buffer && this.u8.byteLength === buffer.byteLength) return false;
+    let buffer = this.kind === MemoryKind.wasm ? (this.source as WebAssembly.Memory).buffer : this.buffer;
+    if (buffer === this.buffer && this.u8.byteLength === buffer.byteLength) {
+      // A shared WebAssembly.Memory grown by another thread may still hand
+      // this one its old buffer until it is told: grow(0) tells it.
+      if (!force || this.kind !== MemoryKind.wasm || !this.shared) return false;
+      (this.source as WebAssembly.Memory).grow(0);
+      buffer = (this.source as WebAssembly.Memory).buffer;
+      if (buffer.byteLength === this.u8.byteLength) return false;
+    }
     this.buffer = buffer;
     this.makeViews();
     for (const listener of this.listeners) listener();
@@ -131,6 +159,7 @@ export class LinearMemory {
         this.refresh();
       } else {
         (this.buffer as ArrayBuffer).resize(bytes);
+        this.limit = bytes;
       }
     } catch {
       return false; // the engine refused (no more memory, or past the memory's own maximum)
@@ -153,6 +182,7 @@ export class LinearMemory {
   shrink(bytes: number): boolean {
     if (!this.canShrink || bytes >= this.byteLength) return false;
     (this.buffer as ArrayBuffer).resize(bytes);
+    this.limit = bytes;
     return true;
   }
 }

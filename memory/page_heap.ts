@@ -151,6 +151,13 @@ export class PageHeap {
     return tag > 0 && tag < END_TAG && (this.ownerOf(page * PAGE_SIZE) & KIND_MASK) !== PageKind.free ? tag : 0;
   }
 
+  /** Refreshes the views, asking harder when the header says the heap reaches past them. */
+  syncViews(): void {
+    const mem = this.mem;
+    if (mem.i32[H_TOP_PAGE] * PAGE_SIZE > mem.limit) mem.refresh(true);
+    else mem.refresh();
+  }
+
   /** The number of pages the heap covers. */
   get top(): number {
     return this.mem.i32[H_TOP_PAGE];
@@ -194,6 +201,7 @@ export class PageHeap {
    * memory cannot grow enough.
    */
   allocRun(pages: number, owner: number, zero = false): number {
+    this.syncViews(); // another worker may have grown the memory
     const shared = this.mem.shared;
     if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
     let page = this.findFit(pages);
@@ -205,6 +213,7 @@ export class PageHeap {
 
   /** Gives the allocated run starting at `page` back; returns its page count. */
   freeRun(page: number): number {
+    this.syncViews(); // another worker may have grown the memory
     const shared = this.mem.shared;
     if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
     const pages = this.tag(page);
@@ -223,6 +232,7 @@ export class PageHeap {
    * Returns false, changing nothing, when it cannot.
    */
   extendRun(page: number, extra: number, zero = false): boolean {
+    this.syncViews(); // another worker may have grown the memory
     const shared = this.mem.shared;
     if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
     const pages = this.tag(page);
@@ -245,6 +255,7 @@ export class PageHeap {
 
   /** Shrinks the allocated run at `page` to `keep` pages, freeing its tail. */
   shrinkRun(page: number, keep: number): void {
+    this.syncViews(); // another worker may have grown the memory
     const shared = this.mem.shared;
     if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
     const pages = this.tag(page);
@@ -260,6 +271,7 @@ export class PageHeap {
 
   /** Frees the first `head` pages of the allocated run at `page`; the rest stays allocated. */
   dropHead(page: number, head: number): void {
+    this.syncViews(); // another worker may have grown the memory
     const shared = this.mem.shared;
     if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
     const pages = this.tag(page);
@@ -502,7 +514,7 @@ export class PageHeap {
     if (!this.mem.grow(generous * PAGE_SIZE) && !this.mem.grow(minimal * PAGE_SIZE)) return false;
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
     this.cover(currentTop, memoryPages);
-    i32[H_GROW_COUNT]++;
+    this.mem.i32[H_GROW_COUNT]++; // i32 may be stale: growing a WebAssembly.Memory replaces the views
     return true;
   }
 
@@ -617,8 +629,11 @@ export class PageHeap {
 
   /**
    * Walks every run from page 0 to the top and checks the tags, the free list
-   * and the counters agree. Calls `visit(firstPage, pages, owner)` for each
-   * allocated run so backends can check their own pages. Changes nothing.
+   * and the counters agree, every page-map leaf sits in metadata pages, and
+   * every page of a backend's run is marked written (so a zeroing allocation
+   * clears it once it is free again). Calls `visit(firstPage, pages, owner)`
+   * for each allocated run so backends can check their own pages. Changes
+   * nothing.
    */
   check(problems: CheckProblem[], visit?: (page: number, pages: number, owner: number) => void): void {
     const i32 = this.mem.i32;
@@ -628,8 +643,11 @@ export class PageHeap {
       problems.push({ where, message: `top page ${top} lies past the memory (${this.mem.byteLength} bytes)` });
       return;
     }
+    if (top > i32[H_MAX_PAGES]) problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[H_MAX_PAGES]}` });
+    if (!this.checkDirectory(problems, top)) return; // without its leaves no page can be read
     let used = 0;
     let free = 0;
+    let metadata = 0;
     const freeStarts: number[] = [];
     let previousFree = false;
     for (let page = 0; page < top;) {
@@ -658,13 +676,21 @@ export class PageHeap {
           return;
         }
         const owner = this.ownerOf(page * PAGE_SIZE);
-        if ((owner & KIND_MASK) === PageKind.free) problems.push({ where, message: `allocated run at page ${page} has no owner` });
+        const kind = owner & KIND_MASK;
+        if (kind === PageKind.free) problems.push({ where, message: `allocated run at page ${page} has no owner` });
         for (let i = 1; i < pages; i++) {
           // Pages of one run may carry different records (a SuperSlab's slabs), never another kind.
-          if ((this.ownerOf((page + i) * PAGE_SIZE) & KIND_MASK) !== (owner & KIND_MASK)) {
+          if ((this.ownerOf((page + i) * PAGE_SIZE) & KIND_MASK) !== kind) {
             problems.push({ where, message: `page ${page + i} of the run at ${page} has an owner of another kind` });
             break;
           }
+        }
+        if (kind === PageKind.metadata) metadata += pages;
+        else if (kind !== PageKind.free && !this.allDirty(page, pages)) {
+          problems.push({
+            where,
+            message: `run at page ${page} (kind ${kind}) has pages marked never written: calloc would not clear them`,
+          });
         }
         visit?.(page, pages, owner);
         used += pages;
@@ -689,5 +715,55 @@ export class PageHeap {
     if (index !== freeStarts.length) problems.push({ where, message: `free list has ${index} runs, the pages ${freeStarts.length}` });
     if (used !== i32[H_USED_PAGES]) problems.push({ where, message: `used pages counted ${i32[H_USED_PAGES]}, found ${used}` });
     if (free !== i32[H_FREE_PAGES]) problems.push({ where, message: `free pages counted ${i32[H_FREE_PAGES]}, found ${free}` });
+    if (i32[H_PEAK_USED_PAGES] < used) {
+      problems.push({ where, message: `peak used pages ${i32[H_PEAK_USED_PAGES]} is below the ${used} used now` });
+    }
+    // Every metadata run is counted where it is taken (header, leaves, records, per-worker pages).
+    const counted = i32[H_METADATA_PAGES];
+    if (counted !== metadata) problems.push({ where, message: `metadata pages counted ${counted}, ${metadata} found in metadata runs` });
+  }
+
+  /**
+   * Checks the page-map directory: every region below the top has a leaf, and
+   * every leaf lies whole in metadata pages below the top. Returns false when
+   * a region lacks its leaf.
+   */
+  private checkDirectory(problems: CheckProblem[], top: number): boolean {
+    const u32 = this.mem.u32;
+    const where = "page map";
+    const regions = (top + REGION_PAGES - 1) >>> REGION_PAGE_SHIFT;
+    let whole = true;
+    for (let region = 0; region < MAX_REGIONS; region++) {
+      const leaf = u32[DIR_WORD + region];
+      if (leaf === 0) {
+        if (region < regions) {
+          problems.push({ where, message: `region ${region} (pages ${region * REGION_PAGES}..) is below the top but has no leaf` });
+          whole = false;
+        }
+        continue;
+      }
+      const first = leaf >>> PAGE_SHIFT;
+      if (leaf % PAGE_SIZE !== 0 || first + LEAF_PAGES > top) {
+        problems.push({ where, message: `leaf of region ${region} at byte ${leaf} is not in whole pages below the top` });
+        if (region < regions) whole = false;
+        continue;
+      }
+      for (let i = 0; i < LEAF_PAGES; i++) {
+        // The leaf of region 0 describes itself; any other leaf lies in a region whose leaf was checked first, or in region 0.
+        if ((first + i) >>> REGION_PAGE_SHIFT > region && u32[DIR_WORD + ((first + i) >>> REGION_PAGE_SHIFT)] === 0) break;
+        if ((this.ownerOf((first + i) * PAGE_SIZE) & KIND_MASK) !== PageKind.metadata) {
+          problems.push({ where, message: `leaf of region ${region} lies in page ${first + i}, which is not a metadata page` });
+          break;
+        }
+      }
+    }
+    return whole;
+  }
+
+  /** True when every page from `page` for `count` pages is marked written. */
+  private allDirty(page: number, count: number): boolean {
+    const u8 = this.mem.u8;
+    for (let i = 0; i < count; i++) if ((u8[this.flagsIndex(page + i)] & PAGE_DIRTY) === 0) return false;
+    return true;
   }
 }

@@ -31,6 +31,7 @@ export class RecordArena {
   /** A zeroed record's byte offset, or 0 when no page can be had for more. */
   alloc(): number {
     const mem = this.pages.mem;
+    mem.refresh(); // records may lie in memory another worker grew
     for (;;) {
       if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
       const i32 = mem.i32;
@@ -62,6 +63,7 @@ export class RecordArena {
   /** Returns a record to the arena. */
   free(record: number): void {
     const mem = this.pages.mem;
+    mem.refresh();
     if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
     const i32 = mem.i32;
     i32[record >>> 2] = i32[H_RECORD_FREE];

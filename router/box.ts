@@ -129,7 +129,27 @@ export interface BackendContext {
   readonly debug: boolean;
 }
 
-/** Builds one backend over a context; listed in a registry by name. */
+/**
+ * Builds one backend over a context; listed in a registry by name.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../mod.ts";
+ * import { mmapBackend } from "../backends/mmap/mod.ts";
+ * import type { BackendContext, BackendFactory } from "./box.ts";
+ * // A factory of one's own: here it wraps mmap's and counts the backends it built.
+ * let built = 0;
+ * const counted: BackendFactory = {
+ *   name: "mmap",
+ *   create: (context: BackendContext) => {
+ *     built++;
+ *     return mmapBackend.create(context);
+ *   },
+ * };
+ * const heap = createHeap({ backends: [counted] });
+ * console.log(built, heap.router.routes); // 1 [ { min: 1, max: Infinity, backend: "mmap" } ]
+ * ```
+ */
 export interface BackendFactory {
   /** Name used in routes. */
   readonly name: string;

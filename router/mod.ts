@@ -13,5 +13,23 @@
  */
 
 export { foreignPointer, Router } from "./router.ts";
-export type { DecisionSink, Route, RouteCount, RouteDecision, RoutedBackend, RouterConfig, RouterCounters, RouterHealth } from "./router.ts";
-export type { Backend, BackendContext, BackendFactory, BackendHealth, BackendStats, Capabilities, CheckLevel, CheckProblem } from "./box.ts";
+export type {
+  DecisionSink,
+  Route,
+  RouteCount,
+  RoutedBackend,
+  RouteDecision,
+  RouterConfig,
+  RouterCounters,
+  RouterHealth,
+} from "./router.ts";
+export type {
+  Backend,
+  BackendContext,
+  BackendFactory,
+  BackendHealth,
+  BackendStats,
+  Capabilities,
+  CheckLevel,
+  CheckProblem,
+} from "./box.ts";

@@ -15,7 +15,20 @@ import { KIND_COUNT, KIND_MASK, PAGE_SHIFT } from "../memory/layout.ts";
 import type { PageHeap } from "../memory/page_heap.ts";
 import type { Backend, BackendHealth } from "./box.ts";
 
-/** One row of the routing table: sizes `min ..= max` go to `backend`. */
+/**
+ * One row of the routing table: sizes `min ..= max` go to `backend`.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../mod.ts";
+ * // Everything up to 512 bytes to tiny, the rest to mmap (no pool).
+ * const heap = createHeap({
+ *   routes: [{ min: 1, max: 512, backend: "tiny" }, { min: 513, max: Infinity, backend: "mmap" }],
+ *   fallbacks: { tiny: ["mmap"] },
+ * });
+ * console.log(heap.usableSize(heap.malloc(600))); // 4096
+ * ```
+ */
 export interface Route {
   /** Smallest size of the route. */
   min: number;
@@ -53,7 +66,17 @@ export interface RouterConfig {
   counterOffset?: number;
 }
 
-/** One logged routing decision. */
+/**
+ * One logged routing decision.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../mod.ts";
+ * const heap = createHeap({ verbose: true });
+ * heap.router.setSink((decision) => console.log(decision.op, decision.size, decision.backend)); // "alloc 100 tiny"
+ * heap.malloc(100);
+ * ```
+ */
 export interface RouteDecision {
   /** "alloc" or "free". */
   op: "alloc" | "free";
@@ -78,7 +101,18 @@ export interface RouteCount extends Route {
   decisions: number;
 }
 
-/** The router's counters: always kept, merged per worker by the heap. */
+/**
+ * The router's counters: always kept, merged per worker by the heap.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../mod.ts";
+ * const heap = createHeap();
+ * heap.free(heap.malloc(2000));
+ * const counters = heap.counters();
+ * console.log(counters.totalRoutes, counters.allocs.pool, counters.frees.pool); // 1 1 1
+ * ```
+ */
 export interface RouterCounters {
   /** Allocations routed, over all routes. */
   totalRoutes: number;
@@ -207,6 +241,7 @@ export class Router {
   /** (Re)builds the counter views over their store (after the memory's views changed). */
   private bindCounters(): void {
     const words = Router.counterBytes(this.routes.length, this.backends.length) / 8;
+    if (this.counterOffset >= 0 && this.counterOffset + words * 8 > this.pages.mem.limit) this.pages.mem.refresh(true);
     this.store = this.counterOffset < 0
       ? (this.store ?? new Float64Array(words))
       : new Float64Array(this.pages.mem.currentBuffer, this.counterOffset, words);
@@ -309,7 +344,7 @@ export class Router {
     const index = this.kindToBackend[entry & KIND_MASK];
     if (index < 0) {
       // A WebAssembly.Memory grown elsewhere leaves our views short: look again once.
-      if (this.pages.mem.refresh()) return this.free(ptr);
+      if (this.pages.mem.refresh(true)) return this.free(ptr);
       throw this.unownedFree(ptr);
     }
     this.backends[index].free(ptr, entry);
@@ -397,6 +432,7 @@ export class Router {
    * memory), their counts are added: the totals of every worker.
    */
   counters(others: number[] = []): RouterCounters {
+    this.pages.mem.refresh(); // other workers' counters may lie in memory they grew
     const words = this.store.length;
     const sum = Float64Array.from(this.store);
     for (const offset of others) {
@@ -445,7 +481,15 @@ function routeError(message: string): HakmemError {
   return new HakmemError("INVALID_ROUTE", `invalid routing table: ${message}`);
 }
 
-/** The error for a pointer in no backend's pages. */
+/**
+ * The error for a pointer in no backend's pages.
+ *
+ * @example
+ * ```ts
+ * import { foreignPointer } from "./router.ts";
+ * console.log(foreignPointer(123).code); // "INVALID_POINTER"
+ * ```
+ */
 export function foreignPointer(ptr: number): HakmemError {
   return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in any block this heap handed out`, ptr);
 }

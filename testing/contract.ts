@@ -39,7 +39,19 @@ export interface BackendUnderTest {
   backend: Backend;
 }
 
-/** Builds `target`'s backend in a heap of its own (memory up to `maxBytes`). */
+/**
+ * Builds `target`'s backend in a heap of its own (memory up to `maxBytes`).
+ *
+ * @example
+ * ```ts
+ * import { buildBackend } from "./contract.ts";
+ * import { mmapBackend } from "../backends/mmap/mod.ts";
+ * const { backend } = buildBackend({ name: "mmap", factory: mmapBackend, sizes: { min: 1, max: 1 << 20 } });
+ * const ptr = backend.alloc(5000);
+ * console.log(backend.usableSize(ptr), backend.owns(ptr)); // 8192 true
+ * backend.free(ptr);
+ * ```
+ */
 export function buildBackend(target: ContractTarget, maxBytes = 64 << 20): BackendUnderTest {
   const name = target.factory.name;
   const alone = name === "mmap";
@@ -84,7 +96,9 @@ function expectCode(fn: () => unknown, codes: string[], what: string): void {
 export function runContractSuite(target: ContractTarget): void {
   const skip = target.skip ?? {};
   const { min, max } = target.sizes;
-  const sizesToTry = [...new Set([min, min + 1, Math.floor((min + max) / 2), max - 1, max].filter((size) => size >= min && size <= max && size > 0))];
+  const sizesToTry = [
+    ...new Set([min, min + 1, Math.floor((min + max) / 2), max - 1, max].filter((size) => size >= min && size <= max && size > 0)),
+  ];
   const run = (name: string, body: () => void) => {
     if (skip[name]) test(`${name} (skipped: ${skip[name]})`, { skip: skip[name] }, () => {});
     else test(name, body);
@@ -124,14 +138,18 @@ export function runContractSuite(target: ContractTarget): void {
           const ptr = [...live.keys()][random.int(live.size)];
           const size = live.get(ptr)!;
           const bytes = u8();
-          for (let i = 0; i < size; i += Math.max(1, size >> 4)) assert.equal(bytes[ptr + i], (ptr + i * 7) & 255, `block ${ptr} byte ${i} changed`);
+          for (let i = 0; i < size; i += Math.max(1, size >> 4)) {
+            assert.equal(bytes[ptr + i], (ptr + i * 7) & 255, `block ${ptr} byte ${i} changed`);
+          }
           backend.free(ptr);
           live.delete(ptr);
         } else {
           const size = min + random.int(Math.min(max, min + 70000) - min + 1);
           const ptr = backend.alloc(size);
           assert.ok(ptr > 0);
-          for (const [other, otherSize] of live) assert.ok(ptr + size <= other || other + otherSize <= ptr, `${ptr}+${size} overlaps ${other}+${otherSize}`);
+          for (const [other, otherSize] of live) {
+            assert.ok(ptr + size <= other || other + otherSize <= ptr, `${ptr}+${size} overlaps ${other}+${otherSize}`);
+          }
           const bytes = u8();
           for (let i = 0; i < size; i += Math.max(1, size >> 4)) bytes[ptr + i] = (ptr + i * 7) & 255;
           live.set(ptr, size);

@@ -435,4 +435,3 @@ describe("pool prewarm", () => {
     expectCode(() => createPoolBackend({ prewarm: [1.5] }), "INVALID_OPTION", "fractional size");
   });
 });
-

@@ -54,7 +54,18 @@ const LG_FAILURES = 263;
 const LG_CLASSES = 288; // per class: [empty-slab list, unused-SuperSlab list]
 const IN_UNUSED = 1;
 
-/** Per-class SuperSlabs, behind the slab-source contract. */
+/**
+ * Per-class SuperSlabs, behind the slab-source contract.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * const heap = createHeap({ slabSource: "legacy" });
+ * heap.free(heap.malloc(24));
+ * const tiny = heap.health().backends.find((backend) => backend.name === "tiny")!;
+ * console.log(tiny.counters["legacy.acquires"]); // 1
+ * ```
+ */
 export class LegacySource implements SlabSource {
   /** The source's name. */
   readonly name = "legacy";
@@ -87,6 +98,7 @@ export class LegacySource implements SlabSource {
   }
 
   acquire(cls: number, owner: number): number {
+    this.mem.refresh(); // records of slabs another worker made may lie in memory it grew
     const a = this.area;
     this.lock();
     let slab = this.empty[cls].pop() || this.takeUnused(cls);
@@ -129,6 +141,7 @@ export class LegacySource implements SlabSource {
   }
 
   release(slab: number): void {
+    this.mem.refresh(); // records of slabs another worker made may lie in memory it grew
     const a = this.area;
     this.lock();
     const i32 = this.mem.i32;

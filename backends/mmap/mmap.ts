@@ -13,7 +13,16 @@
 
 import { describe, HakmemError } from "../../errors.ts";
 import { KIND_MASK, PAGE_SHIFT, PAGE_SIZE } from "../../memory/layout.ts";
-import type { Backend, BackendContext, BackendFactory, BackendHealth, BackendStats, Capabilities, CheckLevel, CheckProblem } from "../../router/box.ts";
+import type {
+  Backend,
+  BackendContext,
+  BackendFactory,
+  BackendHealth,
+  BackendStats,
+  Capabilities,
+  CheckLevel,
+  CheckProblem,
+} from "../../router/box.ts";
 
 // Words of the shared area, from its first word.
 const LIVE_BLOCKS = 0; // blocks allocated and not freed
@@ -23,7 +32,18 @@ const ALLOCS = 3; // blocks handed out
 const FREES = 4; // blocks taken back
 const FAILURES = 5; // allocations the page heap could not serve
 
-/** Page runs for large blocks. */
+/**
+ * Page runs for large blocks.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { MmapBackend, mmapBackend } from "./mmap.ts";
+ * const heap = createHeap({ backends: [mmapBackend] });
+ * const backend = heap.router.backends[0];
+ * console.log(backend instanceof MmapBackend, backend.capabilities.alignment); // true 4096
+ * ```
+ */
 export class MmapBackend implements Backend {
   /** Serves any size, page aligned, and any power-of-two alignment. */
   readonly capabilities: Capabilities;
@@ -93,7 +113,9 @@ export class MmapBackend implements Backend {
       throw new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in an mmap block`, ptr);
     }
     const pages = (ptr & (PAGE_SIZE - 1)) === 0 ? heap.runPages(ptr >>> PAGE_SHIFT) : 0;
-    if (pages === 0) throw new HakmemError("INTERIOR_POINTER", `pointer ${describe(ptr)} points inside an mmap block, not at its start`, ptr);
+    if (pages === 0) {
+      throw new HakmemError("INTERIOR_POINTER", `pointer ${describe(ptr)} points inside an mmap block, not at its start`, ptr);
+    }
     return pages;
   }
 
@@ -167,8 +189,12 @@ export class MmapBackend implements Backend {
       pages += count;
     });
     const i32 = mem.i32;
-    if (blocks !== i32[this.area + LIVE_BLOCKS]) problems.push({ where: "mmap", message: `live blocks counted ${i32[this.area + LIVE_BLOCKS]}, runs found ${blocks}` });
-    if (pages !== i32[this.area + LIVE_PAGES]) problems.push({ where: "mmap", message: `live pages counted ${i32[this.area + LIVE_PAGES]}, found ${pages}` });
+    if (blocks !== i32[this.area + LIVE_BLOCKS]) {
+      problems.push({ where: "mmap", message: `live blocks counted ${i32[this.area + LIVE_BLOCKS]}, runs found ${blocks}` });
+    }
+    if (pages !== i32[this.area + LIVE_PAGES]) {
+      problems.push({ where: "mmap", message: `live pages counted ${i32[this.area + LIVE_PAGES]}, found ${pages}` });
+    }
   }
 }
 
@@ -176,7 +202,17 @@ function pagesFor(size: number): number {
   return Math.max(1, Math.ceil(size / PAGE_SIZE));
 }
 
-/** Builds the mmap backend. */
+/**
+ * Builds the mmap backend.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { mmapBackend } from "./mmap.ts";
+ * const heap = createHeap({ backends: [mmapBackend] }); // every size as whole pages
+ * console.log(heap.usableSize(heap.malloc(10))); // 4096
+ * ```
+ */
 export const mmapBackend: BackendFactory = {
   name: "mmap",
   create: (context: BackendContext): Backend => new MmapBackend(context),

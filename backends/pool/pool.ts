@@ -87,7 +87,15 @@ import {
   poolClassOf,
 } from "./pool_classes.ts";
 
-/** Free-list shards per class; a worker uses shard `workerId & (POOL_SHARDS - 1)`. */
+/**
+ * Free-list shards per class; a worker uses shard `workerId & (POOL_SHARDS - 1)`.
+ *
+ * @example
+ * ```ts
+ * import { POOL_SHARDS } from "./pool.ts";
+ * console.log(POOL_SHARDS); // 4
+ * ```
+ */
 export const POOL_SHARDS = 4;
 
 // Words of the shared area, from its first word.
@@ -178,7 +186,18 @@ export interface PoolBackendOptions {
   prewarm?: number[];
 }
 
-/** Mid-size blocks in class-rounded spans with sharded free lists. */
+/**
+ * Mid-size blocks in class-rounded spans with sharded free lists.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { PoolBackend } from "./pool.ts";
+ * const heap = createHeap({ poolPrewarm: [40000] });
+ * const pool = heap.router.backends.find((backend) => backend instanceof PoolBackend) as PoolBackend;
+ * console.log(pool.prewarmReport()); // { requested: 1, succeeded: 1, failed: 0 }
+ * ```
+ */
 export class PoolBackend implements Backend {
   /** Sizes 1025 .. 262144, 256-byte aligned, safe on shared memory. */
   readonly capabilities: Capabilities;
@@ -355,7 +374,11 @@ export class PoolBackend implements Backend {
     const i32 = mem.i32;
     const cls = i32[r + R_CLASS];
     const index = blockIndex(ptr - mem.u32[r + R_BASE], POOL_CLASS_SIZES[cls]);
-    if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
+    if (index < 0 || index >= i32[r + R_CAPACITY]) {
+      // The span's record may lie in memory another worker grew: look again once.
+      if (mem.refresh(true)) return this.free(ptr, entry);
+      throw this.notABlock(ptr, record);
+    }
     const list = this.listOf(cls, i32[r + R_SHARD]);
     const shared = mem.shared;
     if (shared) lockWord(i32, list + L_LOCK);
@@ -737,6 +760,16 @@ function notLive(ptr: number, neverHandedOut: boolean): HakmemError {
  * Builds a pool backend factory. `prewarm` lists sizes whose class gets one
  * span when a heap is created (not when one is attached).
  * Throws `INVALID_OPTION` for a size outside 1 .. 262144.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { mmapBackend } from "../mmap/mod.ts";
+ * import { createPoolBackend } from "./pool.ts";
+ * const heap = createHeap({ backends: [createPoolBackend({ prewarm: [4096, 65536] }), mmapBackend] });
+ * const pool = heap.health().backends.find((backend) => backend.name === "pool")!;
+ * console.log(pool.counters.prewarmSucceeded); // 2
+ * ```
  */
 export function createPoolBackend(options: PoolBackendOptions = {}): BackendFactory {
   const prewarm = [...(options.prewarm ?? [])];
@@ -755,5 +788,16 @@ export function createPoolBackend(options: PoolBackendOptions = {}): BackendFact
   };
 }
 
-/** Builds the pool backend without prewarm. */
+/**
+ * Builds the pool backend without prewarm.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { mmapBackend } from "../mmap/mod.ts";
+ * import { poolBackend } from "./pool.ts";
+ * const heap = createHeap({ backends: [poolBackend, mmapBackend] }); // pool from 1 byte up to 256 KiB
+ * console.log(heap.usableSize(heap.malloc(3000))); // 3072
+ * ```
+ */
 export const poolBackend: BackendFactory = createPoolBackend();

@@ -22,11 +22,35 @@
 
 import { PAGE_SIZE } from "../../memory/layout.ts";
 
-/** Smallest size the pool serves exactly (smaller sizes round up to the first class). */
+/**
+ * Smallest size the pool serves exactly (smaller sizes round up to the first class).
+ *
+ * @example
+ * ```ts
+ * import { POOL_MAX_SIZE, POOL_MIN_SIZE } from "./pool_classes.ts";
+ * console.log(POOL_MIN_SIZE, POOL_MAX_SIZE); // 1025 262144
+ * ```
+ */
 export const POOL_MIN_SIZE = 1025;
-/** Largest size the pool serves: its last class. */
+/**
+ * Largest size the pool serves: its last class.
+ *
+ * @example
+ * ```ts
+ * import { POOL_MAX_SIZE } from "./pool_classes.ts";
+ * console.log(POOL_MAX_SIZE / 1024); // 256
+ * ```
+ */
 export const POOL_MAX_SIZE = 262144;
-/** Every class is a multiple of this (and so is every block's offset in its span). */
+/**
+ * Every class is a multiple of this (and so is every block's offset in its span).
+ *
+ * @example
+ * ```ts
+ * import { POOL_CLASS_SIZES, POOL_GRANULE } from "./pool_classes.ts";
+ * console.log(POOL_CLASS_SIZES.every((size) => size % POOL_GRANULE === 0)); // true
+ * ```
+ */
 export const POOL_GRANULE = 256;
 
 const GRANULE_SHIFT = 8; // log2(POOL_GRANULE)
@@ -44,9 +68,25 @@ function buildClasses(): number[] {
   return sizes;
 }
 
-/** Block size of each class, smallest first. */
+/**
+ * Block size of each class, smallest first.
+ *
+ * @example
+ * ```ts
+ * import { POOL_CLASS_SIZES } from "./pool_classes.ts";
+ * console.log([...POOL_CLASS_SIZES.slice(0, 4)]); // [ 1280, 1536, 1792, 2048 ]
+ * ```
+ */
 export const POOL_CLASS_SIZES: Int32Array = Int32Array.from(buildClasses());
-/** Number of classes. */
+/**
+ * Number of classes.
+ *
+ * @example
+ * ```ts
+ * import { POOL_CLASS_COUNT } from "./pool_classes.ts";
+ * console.log(POOL_CLASS_COUNT); // 32
+ * ```
+ */
 export const POOL_CLASS_COUNT: number = POOL_CLASS_SIZES.length;
 
 /** Class index by 256-byte unit of size: `CLASS_OF_UNIT[(size + 255) >>> 8]`. */
@@ -63,6 +103,12 @@ const CLASS_OF_UNIT: Uint8Array = (() => {
 /**
  * The class a size rounds up to: the smallest class of at least `size`
  * bytes. `size` must be an integer from 0 to {@linkcode POOL_MAX_SIZE}.
+ *
+ * @example
+ * ```ts
+ * import { POOL_CLASS_SIZES, poolClassOf } from "./pool_classes.ts";
+ * console.log(POOL_CLASS_SIZES[poolClassOf(33000)]); // 40960
+ * ```
  */
 export function poolClassOf(size: number): number {
   return CLASS_OF_UNIT[(size + POOL_GRANULE - 1) >>> GRANULE_SHIFT];
@@ -76,7 +122,24 @@ function spanPagesFor(size: number): number {
   return pages;
 }
 
-/** Pages in one span of each class. */
+/**
+ * Pages in one span of each class.
+ *
+ * @example
+ * ```ts
+ * import { poolClassOf, POOL_SPAN_BLOCKS, POOL_SPAN_PAGES } from "./pool_classes.ts";
+ * const cls = poolClassOf(40000);
+ * console.log(POOL_SPAN_PAGES[cls], POOL_SPAN_BLOCKS[cls]); // 60 6
+ * ```
+ */
 export const POOL_SPAN_PAGES: Int32Array = POOL_CLASS_SIZES.map(spanPagesFor);
-/** Blocks in one span of each class. */
+/**
+ * Blocks in one span of each class.
+ *
+ * @example
+ * ```ts
+ * import { POOL_CLASS_SIZES, POOL_SPAN_BLOCKS } from "./pool_classes.ts";
+ * console.log(POOL_SPAN_BLOCKS[0], POOL_CLASS_SIZES[0]); // 51 1280
+ * ```
+ */
 export const POOL_SPAN_BLOCKS: Int32Array = POOL_CLASS_SIZES.map((size, index) => Math.floor((POOL_SPAN_PAGES[index] * PAGE_SIZE) / size));

@@ -85,7 +85,19 @@ export interface SharedPoolConfig {
   fallback?: SlabSource;
 }
 
-/** The shared SuperSlab pool, behind the slab-source contract. */
+/**
+ * The shared SuperSlab pool, behind the slab-source contract.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { TinyBackend } from "../tiny/mod.ts";
+ * const heap = createHeap();
+ * heap.malloc(64);
+ * const tiny = heap.router.backends.find((backend) => backend instanceof TinyBackend) as TinyBackend;
+ * console.log(tiny.slabSource.name, tiny.slabSource.stats().superslabs); // "shared_pool" 1
+ * ```
+ */
 export class SharedPool implements SlabSource {
   /** The source's name. */
   readonly name = "shared_pool";
@@ -120,6 +132,7 @@ export class SharedPool implements SlabSource {
   }
 
   acquire(cls: number, owner: number): number {
+    this.mem.refresh(); // records of slabs another worker made may lie in memory it grew
     const a = this.area;
     this.lock();
     let i32 = this.mem.i32;
@@ -212,6 +225,7 @@ export class SharedPool implements SlabSource {
   }
 
   release(slab: number): void {
+    this.mem.refresh(); // records of slabs another worker made may lie in memory it grew
     const a = this.area;
     this.lock();
     const i32 = this.mem.i32;

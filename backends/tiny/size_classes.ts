@@ -10,7 +10,15 @@
  * @module
  */
 
-/** Every class's block size, smallest first. */
+/**
+ * Every class's block size, smallest first.
+ *
+ * @example
+ * ```ts
+ * import { CLASS_SIZES } from "./size_classes.ts";
+ * console.log([...CLASS_SIZES.slice(0, 8)]); // [ 16, 20, 24, 28, 32, 40, 48, 56 ]
+ * ```
+ */
 export const CLASS_SIZES: Int32Array = Int32Array.from([
   16,
   20,
@@ -39,13 +47,37 @@ export const CLASS_SIZES: Int32Array = Int32Array.from([
   1024,
 ]);
 
-/** Number of classes. */
+/**
+ * Number of classes.
+ *
+ * @example
+ * ```ts
+ * import { CLASS_COUNT } from "./size_classes.ts";
+ * console.log(CLASS_COUNT); // 25
+ * ```
+ */
 export const CLASS_COUNT: number = CLASS_SIZES.length;
 
-/** Largest size tiny serves. */
+/**
+ * Largest size tiny serves.
+ *
+ * @example
+ * ```ts
+ * import { TINY_MAX_SIZE } from "./size_classes.ts";
+ * console.log(TINY_MAX_SIZE); // 1024
+ * ```
+ */
 export const TINY_MAX_SIZE = 1024;
 
-/** Size (0 .. 1024) → class index: the smallest class that fits. */
+/**
+ * Size (0 .. 1024) → class index: the smallest class that fits.
+ *
+ * @example
+ * ```ts
+ * import { CLASS_SIZES, SIZE_TO_CLASS } from "./size_classes.ts";
+ * console.log(CLASS_SIZES[SIZE_TO_CLASS[100]]); // 112
+ * ```
+ */
 export const SIZE_TO_CLASS: Uint8Array = (() => {
   const table = new Uint8Array(TINY_MAX_SIZE + 1);
   let cls = 0;
@@ -56,7 +88,15 @@ export const SIZE_TO_CLASS: Uint8Array = (() => {
   return table;
 })();
 
-/** The alignment every block of class `cls` has. */
+/**
+ * The alignment every block of class `cls` has.
+ *
+ * @example
+ * ```ts
+ * import { classAlignment, SIZE_TO_CLASS } from "./size_classes.ts";
+ * console.log(classAlignment(SIZE_TO_CLASS[24]), classAlignment(SIZE_TO_CLASS[100])); // 8 16
+ * ```
+ */
 export function classAlignment(cls: number): number {
   const size = CLASS_SIZES[cls];
   return size & -size;

@@ -38,11 +38,36 @@ import type { PageHeap } from "../../memory/page_heap.ts";
 import type { RecordArena } from "../../memory/records.ts";
 import { CLASS_SIZES } from "./size_classes.ts";
 
-/** Bytes in one slab. Small, so a heap with every class in use stays small. */
+/**
+ * Bytes in one slab. Small, so a heap with every class in use stays small.
+ *
+ * @example
+ * ```ts
+ * import { CLASS_SIZES } from "./size_classes.ts";
+ * import { SLAB_BYTES } from "./slab.ts";
+ * console.log(Math.floor(SLAB_BYTES / CLASS_SIZES[0])); // 512 blocks of 16 bytes in a slab
+ * ```
+ */
 export const SLAB_BYTES = 8192;
-/** Slabs in one SuperSlab. */
+/**
+ * Slabs in one SuperSlab.
+ *
+ * @example
+ * ```ts
+ * import { SLAB_BYTES, SLABS_PER_SUPERSLAB, SUPERSLAB_BYTES } from "./slab.ts";
+ * console.log(SLABS_PER_SUPERSLAB * SLAB_BYTES === SUPERSLAB_BYTES); // true
+ * ```
+ */
 export const SLABS_PER_SUPERSLAB = 8;
-/** Bytes in one SuperSlab. */
+/**
+ * Bytes in one SuperSlab.
+ *
+ * @example
+ * ```ts
+ * import { SUPERSLAB_BYTES } from "./slab.ts";
+ * console.log(SUPERSLAB_BYTES / 1024); // 64
+ * ```
+ */
 export const SUPERSLAB_BYTES = SLAB_BYTES * SLABS_PER_SUPERSLAB;
 /** Pages in one SuperSlab. */
 export const SUPERSLAB_PAGES = SUPERSLAB_BYTES / PAGE_SIZE;

@@ -135,9 +135,30 @@ const C_FAILURES = 4;
 const C_REMOTE_FREES = 5;
 const C_REMOTE_COLLECTED = 6;
 const C_ADOPTED = 7;
-const COUNTER_NAMES = ["refills", "spills", "slabsAcquired", "slabsReleased", "failures", "remoteFrees", "remoteCollected", "orphansAdopted"];
+const COUNTER_NAMES = [
+  "refills",
+  "spills",
+  "slabsAcquired",
+  "slabsReleased",
+  "failures",
+  "remoteFrees",
+  "remoteCollected",
+  "orphansAdopted",
+];
 
-/** Tiny: size classes up to 1 KiB over a slab source. */
+/**
+ * Tiny: size classes up to 1 KiB over a slab source.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { TinyBackend } from "./tiny.ts";
+ * const heap = createHeap();
+ * heap.malloc(64);
+ * const tiny = heap.router.backends.find((backend) => backend instanceof TinyBackend) as TinyBackend;
+ * console.log(tiny.capabilities.maxSize, tiny.stats().liveBlocks); // 1024 1
+ * ```
+ */
 export class TinyBackend implements Backend {
   /** Sizes 1..1024; see size_classes.ts for the alignment rule. */
   readonly capabilities: Capabilities;
@@ -341,6 +362,7 @@ export class TinyBackend implements Backend {
    * or 0 when the source has none.
    */
   private nextSlab(cls: number): number {
+    this.mem.refresh();
     const i32 = this.mem.i32;
     const old = this.current[cls];
     if (old !== 0) {
@@ -426,7 +448,11 @@ export class TinyBackend implements Backend {
     const entry = pageEntry === undefined ? this.pages.ownerOf(ptr) : pageEntry;
     if ((entry & KIND_MASK) !== this.kind) throw this.notOurs(ptr);
     const r = (entry - this.kind) >>> 2;
-    if (!this.isHandedOutBlock(ptr, r)) throw this.badBlock(ptr, r);
+    if (!this.isHandedOutBlock(ptr, r)) {
+      // The slab's record may lie in memory another worker grew: look again once.
+      if (this.mem.refresh(true)) return this.free(ptr, entry);
+      throw this.badBlock(ptr, r);
+    }
     const mark = markSlot(ptr);
     if (i32[mark] === (ptr ^ FREE_MARK) && this.isFree(ptr, r)) throw doubleFree(ptr);
     i32[mark] = ptr ^ FREE_MARK;
@@ -613,6 +639,7 @@ export class TinyBackend implements Backend {
     const i32 = this.mem.i32;
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
       if (this.shared) {
+        this.adoptAll(cls);
         this.collectAllFull(cls);
         if (this.current[cls] !== 0) this.collectRemote(this.current[cls]);
       }
@@ -624,6 +651,27 @@ export class TinyBackend implements Backend {
     }
     for (const source of this.sources) source.trim();
     return Math.max(0, before - this.pages.stats().usedPages) << PAGE_SHIFT;
+  }
+
+  /**
+   * Adopts every orphan of a class (trim: orphans emptied by remote frees
+   * would otherwise wait for an allocation of their class). Each goes to the
+   * source when empty, else to this worker's lists.
+   */
+  private adoptAll(cls: number): void {
+    for (let slab = this.adopt(cls); slab !== 0; slab = this.adopt(cls)) {
+      const i32 = this.mem.i32;
+      const r = slab >>> 2;
+      if (i32[r + S_USED] === 0) {
+        this.releaseSlab(slab);
+      } else if (i32[r + S_FREE] !== 0 || i32[r + S_BUMP] < i32[r + S_CAPACITY]) {
+        i32[r + S_STATE] = SlabState.partial;
+        listPush(i32, this.partial, cls, slab);
+      } else {
+        i32[r + S_STATE] = SlabState.full;
+        listPush(i32, this.full, cls, slab);
+      }
+    }
   }
 
   /** Collects the remote frees of every used-up slab of a class, moving or releasing those that got some. */
@@ -811,7 +859,14 @@ export class TinyBackend implements Backend {
       liveBytes,
       footprintBytes: superslabs * SUPERSLAB_BYTES,
       cachedBytes,
-      detail: { superslabs, slabsAssigned: assigned, slabsEmptyButCached: emptyButCached, cachedBlocks, orphanSlabs: orphans, remoteBlocks },
+      detail: {
+        superslabs,
+        slabsAssigned: assigned,
+        slabsEmptyButCached: emptyButCached,
+        cachedBlocks,
+        orphanSlabs: orphans,
+        remoteBlocks,
+      },
     };
   }
 
@@ -825,7 +880,10 @@ export class TinyBackend implements Backend {
       }
       const slab = this.current[cls];
       if (slab !== 0 && (i32[(slab >>> 2) + S_STATE] !== SlabState.current || i32[(slab >>> 2) + S_CLASS] !== cls)) {
-        problems.push({ where, message: `class ${cls}'s current slab ${slab} is in state ${i32[(slab >>> 2) + S_STATE]} of class ${i32[(slab >>> 2) + S_CLASS]}` });
+        problems.push({
+          where,
+          message: `class ${cls}'s current slab ${slab} is in state ${i32[(slab >>> 2) + S_STATE]} of class ${i32[(slab >>> 2) + S_CLASS]}`,
+        });
       }
     }
     if (level === "full") this.checkSlabs(problems);
@@ -850,7 +908,9 @@ export class TinyBackend implements Backend {
       if (cachedBlocks.has(ptr)) problems.push({ where, message: `block ${ptr} is cached twice` });
       cachedBlocks.add(ptr);
       const slab = this.blockSlab(ptr);
-      if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
+      if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) {
+        problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
+      }
     }
     const listed = new Set<number>();
     const lists: [Float64Array, number][] = [[this.partial, SlabState.partial], [this.full, SlabState.full]];
@@ -910,7 +970,9 @@ export class TinyBackend implements Backend {
             problems.push({ where, message: `slab ${slab}'s ${list} list has a cycle or repeat at ${block}` });
             break;
           }
-          if (cachedBlocks.has(block)) problems.push({ where, message: `block ${block} is both cached and on slab ${slab}'s ${list} list` });
+          if (cachedBlocks.has(block)) {
+            problems.push({ where, message: `block ${block} is both cached and on slab ${slab}'s ${list} list` });
+          }
           seen.add(block);
           block = i32[linkSlot(block)] >>> 0;
         }
@@ -931,7 +993,10 @@ export class TinyBackend implements Backend {
       const superslab = i32[((owner - this.kind) >>> 2) + S_SUPERSLAB] >>> 0;
       const active = activePerSuperslab.get(superslab) ?? 0;
       if (i32[(superslab >>> 2) + SS_ACTIVE] !== active) {
-        problems.push({ where, message: `SuperSlab ${superslab} counts ${i32[(superslab >>> 2) + SS_ACTIVE]} active slabs, has ${active}` });
+        problems.push({
+          where,
+          message: `SuperSlab ${superslab} counts ${i32[(superslab >>> 2) + SS_ACTIVE]} active slabs, has ${active}`,
+        });
       }
     });
   }
@@ -980,5 +1045,16 @@ export function createTinyBackend(options: TinyOptions = {}): BackendFactory {
   return { name: "tiny", create: (context: BackendContext): Backend => new TinyBackend(context, options) };
 }
 
-/** Tiny with the default options: caches on, shared pool with legacy fallback. */
+/**
+ * Tiny with the default options: caches on, shared pool with legacy fallback.
+ *
+ * @example
+ * ```ts
+ * import { createHeap } from "../../mod.ts";
+ * import { mmapBackend } from "../mmap/mod.ts";
+ * import { tinyBackend } from "./tiny.ts";
+ * const heap = createHeap({ backends: [tinyBackend, mmapBackend] }); // tiny up to 1 KiB, mmap above
+ * console.log(heap.usableSize(heap.malloc(100))); // 112
+ * ```
+ */
 export const tinyBackend: BackendFactory = createTinyBackend();

@@ -1,0 +1,83 @@
+/**
+ * A small bounded queue of (pointer, size, tag) entries in a
+ * SharedArrayBuffer, for handing blocks between workers in tests, examples
+ * and benchmarks. One spin lock guards it: simple, and fast enough for that.
+ * @module
+ */
+
+const LOCK = 0;
+const HEAD = 1; // next entry to pop
+const TAIL = 2; // next free place
+const CAPACITY = 3;
+const ENTRIES = 4; // then 3 words per entry
+
+/**
+ * A bounded multi-producer, multi-consumer queue over shared memory.
+ *
+ * @example
+ * ```ts
+ * import { SharedQueue } from "./shared_queue.ts";
+ * const queue = new SharedQueue(SharedQueue.create(16));
+ * queue.tryPush(4096, 64, 7);
+ * console.log(queue.tryPop()); // [ 4096, 64, 7 ]
+ * ```
+ */
+export class SharedQueue {
+  private readonly words: Int32Array;
+
+  /** Opens a queue made by {@linkcode SharedQueue.create} (in this or another worker). */
+  constructor(buffer: SharedArrayBuffer) {
+    this.words = new Int32Array(buffer);
+  }
+
+  /** A buffer holding an empty queue of `capacity` entries. */
+  static create(capacity: number): SharedArrayBuffer {
+    const buffer = new SharedArrayBuffer((ENTRIES + 3 * capacity) * 4);
+    new Int32Array(buffer)[CAPACITY] = capacity;
+    return buffer;
+  }
+
+  private lock(): void {
+    while (Atomics.compareExchange(this.words, LOCK, 0, 1) !== 0) { /* spin: held for a few stores */ }
+  }
+
+  private unlock(): void {
+    Atomics.store(this.words, LOCK, 0);
+  }
+
+  /** Adds an entry; false when the queue is full. */
+  tryPush(ptr: number, size: number, tag: number): boolean {
+    const w = this.words;
+    this.lock();
+    const capacity = w[CAPACITY];
+    const ok = w[TAIL] - w[HEAD] < capacity;
+    if (ok) {
+      const at = ENTRIES + 3 * (w[TAIL] % capacity);
+      w[at] = ptr | 0;
+      w[at + 1] = size;
+      w[at + 2] = tag;
+      w[TAIL]++;
+    }
+    this.unlock();
+    return ok;
+  }
+
+  /** Takes the oldest entry as [ptr, size, tag], or null when empty. */
+  tryPop(): [number, number, number] | null {
+    const w = this.words;
+    this.lock();
+    let entry: [number, number, number] | null = null;
+    if (w[HEAD] !== w[TAIL]) {
+      const at = ENTRIES + 3 * (w[HEAD] % w[CAPACITY]);
+      entry = [w[at] >>> 0, w[at + 1], w[at + 2]];
+      w[HEAD]++;
+    }
+    this.unlock();
+    return entry;
+  }
+
+  /** Entries waiting. */
+  get length(): number {
+    return Atomics.load(this.words, TAIL) - Atomics.load(this.words, HEAD);
+  }
+}
