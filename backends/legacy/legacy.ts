@@ -30,6 +30,7 @@ import {
   S_STATE,
   S_SUPERSLAB,
   slabOf,
+  takeUnusedSlab,
   SLABS_PER_SUPERSLAB,
   SlabState,
   SS_ACTIVE,
@@ -127,17 +128,7 @@ export class LegacySource implements SlabSource {
   }
 
   private takeUnused(cls: number): number {
-    const list = this.unused[cls];
-    const superslab = list.first();
-    if (superslab === 0) return 0;
-    const i32 = this.mem.i32;
-    const s = superslab >>> 2;
-    const slab = slabOf(this.pages, superslab, i32[s + SS_UNUSED], this.kind);
-    if (i32[s + SS_UNUSED] + 1 >= SLABS_PER_SUPERSLAB) {
-      list.remove(superslab);
-      i32[s + SS_LIST] = 0;
-    }
-    return slab;
+    return takeUnusedSlab(this.pages, this.unused[cls], this.kind);
   }
 
   release(slab: number): void {

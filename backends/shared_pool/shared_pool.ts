@@ -40,6 +40,7 @@ import {
   S_STATE,
   S_SUPERSLAB,
   slabOf,
+  takeUnusedSlab,
   SLABS_PER_SUPERSLAB,
   SlabState,
   SS_ACTIVE,
@@ -194,16 +195,7 @@ export class SharedPool implements SlabSource {
 
   /** The next never-used slab of the first SuperSlab that has one (lock held). */
   private takeUnused(): number {
-    const superslab = this.unused.first();
-    if (superslab === 0) return 0;
-    const i32 = this.mem.i32;
-    const s = superslab >>> 2;
-    const slab = slabOf(this.pages, superslab, i32[s + SS_UNUSED], this.kind);
-    if (i32[s + SS_UNUSED] + 1 >= SLABS_PER_SUPERSLAB) {
-      this.unused.remove(superslab);
-      i32[s + SS_LIST] = 0;
-    }
-    return slab;
+    return takeUnusedSlab(this.pages, this.unused, this.kind);
   }
 
   /** Puts an LRU SuperSlab back in use; returns one of its slabs (lock held). */

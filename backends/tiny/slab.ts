@@ -218,6 +218,24 @@ export function slabOf(pages: PageHeap, superslab: number, index: number, kind: 
   return pages.ownerOf(slabBase(pages.mem.i32[(superslab >>> 2) + SS_BASE], index)) - kind;
 }
 
+/**
+ * The next never-used slab of the first SuperSlab in `list` (SuperSlabs with
+ * unused slabs); a SuperSlab leaves the list with its last unused slab.
+ * Returns 0 when the list is empty. Called with the source's lock held.
+ */
+export function takeUnusedSlab(pages: PageHeap, list: RecordList, kind: number): number {
+  const superslab = list.first();
+  if (superslab === 0) return 0;
+  const i32 = pages.mem.i32;
+  const s = superslab >>> 2;
+  const slab = slabOf(pages, superslab, i32[s + SS_UNUSED], kind);
+  if (i32[s + SS_UNUSED] + 1 >= SLABS_PER_SUPERSLAB) {
+    list.remove(superslab);
+    i32[s + SS_LIST] = 0;
+  }
+  return slab;
+}
+
 /** Returns a SuperSlab's run and records. All its slabs must be EMPTY or UNUSED. */
 export function destroySuperSlab(pages: PageHeap, records: RecordArena, superslab: number, kind: number): number {
   const slabs: number[] = [];
