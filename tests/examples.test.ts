@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 import { runParticles } from "../examples/particles.ts";
 import { runWasmInterop } from "../examples/wasm_interop.ts";
 import { CONFIGURATIONS, runBackendSwap } from "../examples/backend_swap.ts";
+import { runSharedQueue } from "../examples/shared_queue.ts";
 
 describe("examples", () => {
   test("particles: records off the garbage-collected heap, reused as they die and are born", () => {
@@ -59,5 +60,15 @@ describe("examples", () => {
     assert.match(table, /tiny\.legacy\.created/);
     assert.equal(pictures.length, CONFIGURATIONS.length);
     assert.match(pictures[1], /legacy 32 B/, "the legacy heap's picture shows SuperSlabs dedicated to a class");
+  });
+  test("a queue shared by workers: every message consumed, every free remote, nothing leaked", async () => {
+    const producers = 2;
+    const messages = 5000;
+    const result = await runSharedQueue(producers, 2, messages);
+    assert.equal(result.messages, producers * messages);
+    assert.equal(result.sequenceSum, producers * (messages * (messages - 1)) / 2, "every sequence number arrived once");
+    assert.ok(result.remoteFrees > 0);
+    assert.equal(result.liveBlocks, 0);
+    assert.deepEqual(result.problems, []);
   });
 });
