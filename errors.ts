@@ -18,17 +18,17 @@
  * ```
  */
 export const ErrorCode = {
-  /** A size or count that is not a non-negative safe integer (NaN, Infinity, negative, fractional). */
+  /** A size or count that is not a non-negative safe integer (NaN, Infinity, negative, fractional); or a typed view longer than its block. */
   INVALID_SIZE: "INVALID_SIZE",
-  /** An alignment that is not a power of two, or larger than a page run can honour. */
+  /** An alignment that is not a power of two from 1 to 2^31; or a typed view whose element size the block's address is not a multiple of. */
   INVALID_ALIGNMENT: "INVALID_ALIGNMENT",
-  /** A pointer that is not a non-negative integer, or lies outside every block the heap handed out. */
+  /** A pointer that is not a non-negative integer, lies outside every block the heap handed out, or names a freed block (anywhere but `free`). */
   INVALID_POINTER: "INVALID_POINTER",
   /** A pointer into the middle of a block rather than to its start. */
   INTERIOR_POINTER: "INTERIOR_POINTER",
   /** A block freed a second time. */
   DOUBLE_FREE: "DOUBLE_FREE",
-  /** Debug mode: bytes past the end of a block were overwritten. */
+  /** Debug mode: bytes past the end of a block (its guard, or its trailer) were overwritten. */
   BUFFER_OVERFLOW: "BUFFER_OVERFLOW",
   /** The memory holds no hakmem heap (wrong magic number). */
   NOT_A_HEAP: "NOT_A_HEAP",
@@ -82,4 +82,25 @@ export function describe(value: unknown): string {
   if (typeof value === "number") return Number.isInteger(value) && value > 0xffff ? `${value} (0x${value.toString(16)})` : String(value);
   if (typeof value === "string") return JSON.stringify(value);
   return typeof value === "object" ? (value === null ? "null" : "an object") : String(value);
+}
+
+/**
+ * Throws `INVALID_SIZE` unless `size` is a non-negative safe integer; `what`
+ * names the argument in the message ("malloc size", "calloc count").
+ *
+ * @example
+ * ```ts
+ * import { checkSize } from "./errors.ts";
+ * checkSize(24, "malloc size"); // fine
+ * try {
+ *   checkSize(1.5, "malloc size");
+ * } catch (error) {
+ *   console.log((error as Error).message); // "malloc size must be a non-negative safe integer, got 1.5"
+ * }
+ * ```
+ */
+export function checkSize(size: number, what: string): void {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new HakmemError("INVALID_SIZE", `${what} must be a non-negative safe integer, got ${describe(size)}`, size);
+  }
 }

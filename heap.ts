@@ -5,9 +5,10 @@
  * @module
  */
 
-import { describe, HakmemError } from "./errors.ts";
+import { checkSize, describe, HakmemError } from "./errors.ts";
 import {
   backendAreaWord,
+  H_FLAGS,
   H_HEADER_PAGES,
   H_MAGIC,
   H_MEMORY_KIND,
@@ -15,6 +16,7 @@ import {
   H_VERSION,
   H_WORKER_LOCK,
   HEADER_PAGES,
+  HEAP_FLAG_DEBUG,
   LAYOUT_VERSION,
   LEAF_PAGES,
   MAGIC,
@@ -40,6 +42,7 @@ import type { Backend, BackendFactory, BackendStats, CheckLevel } from "./router
 import { foreignPointer, type Route, Router, type RouterCounters, type RouterHealth } from "./router/router.ts";
 import { builtinBackends, defaultFallbacks, defaultRoutes } from "./backends/registry.ts";
 import { type HeapSvgOptions, renderHeapSvg } from "./inspect.ts";
+import { type DebugLayer, installDebugLayer } from "./debug.ts";
 
 /**
  * Everything {@linkcode createHeap} accepts: the options, and what to build the heap from.
@@ -230,6 +233,8 @@ export class Heap {
   /** @internal Page runs and the page map. */
   readonly pages: PageHeap;
   private readonly backendList: Backend[];
+  /** Debug mode's layer (see debug.ts), when the heap is in debug mode. */
+  private readonly debugLayer: DebugLayer | undefined;
 
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
@@ -244,6 +249,10 @@ export class Heap {
     this.pages = new PageHeap(this.mem);
     if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem);
+    if (!fresh && ((this.mem.i32[H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
+      // Debug mode belongs to the heap (its blocks carry guards): an attached heap follows the header.
+      this.options = options = { ...options, debug: !options.debug };
+    }
     this.workerId = this.claimWorkerSlot();
     const counterOffset = this.counterPage();
     const records = new RecordArena(this.pages);
@@ -275,6 +284,7 @@ export class Heap {
       counterOffset,
     });
     this.router.setVerbose(options.verbose);
+    this.debugLayer = options.debug ? installDebugLayer(this) : undefined;
   }
 
   /** Takes the lowest free worker slot (slot 0 is the creator's). */
@@ -391,6 +401,7 @@ export class Heap {
     i32[H_MEMORY_KIND] = mem.kind;
     const maxPages = Math.floor(mem.maxBytes / PAGE_SIZE);
     this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)), handedIn);
+    i32[H_FLAGS] = this.options.debug ? HEAP_FLAG_DEBUG : 0;
     // The magic goes last: a heap is only a heap once it is whole.
     Atomics.store(i32, H_MAGIC, MAGIC);
   }
@@ -474,7 +485,12 @@ export class Heap {
     if (fresh === 0) return 0;
     const u8 = this.mem.u8;
     u8.copyWithin(fresh, ptr, ptr + Math.min(old, size));
-    this.router.free(ptr);
+    try {
+      this.router.free(ptr);
+    } catch (error) {
+      this.router.free(fresh); // the old block was refused (freed already): leave the heap as it was
+      throw error;
+    }
     return fresh;
   }
 
@@ -514,14 +530,42 @@ export class Heap {
     return this.router.usableSize(ptr);
   }
 
-  /** A fresh typed array over `length` elements of the block at `ptr` (stale after a WebAssembly.Memory grows). */
+  /**
+   * A fresh typed array over `length` elements of the block at `ptr` (stale
+   * after a WebAssembly.Memory grows). `ptr` must be a live block's start
+   * (else the error `usableSize` gives), `length` elements must fit its
+   * usable size (else `INVALID_SIZE`) and `ptr` must be a multiple of the
+   * element size (else `INVALID_ALIGNMENT`, checked before the length).
+   */
   typed<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, ptr: number, length: number): T {
+    this.checkView(ctor, ptr, length);
     return new ctor(this.buffer, ptr, length);
   }
 
-  /** A view of the block at `ptr` that stays correct after the memory grows. */
+  /** A view of the block at `ptr` that stays correct after the memory grows; checked as {@linkcode Heap.typed}. */
   view<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, ptr: number, length: number): BlockView<T> {
+    this.checkView(ctor, ptr, length);
     return new BlockView(this, ctor, ptr, length);
+  }
+
+  private checkView(ctor: TypedArrayConstructor<unknown>, ptr: number, length: number): void {
+    const usable = this.usableSize(ptr);
+    if (ptr % ctor.BYTES_PER_ELEMENT !== 0) {
+      throw new HakmemError(
+        "INVALID_ALIGNMENT",
+        `block ${describe(ptr)} is not aligned to the ${ctor.BYTES_PER_ELEMENT} bytes of a view's elements`,
+        ptr,
+      );
+    }
+    checkSize(length, "view length");
+    const bytes = length * ctor.BYTES_PER_ELEMENT;
+    if (bytes > usable) {
+      throw new HakmemError(
+        "INVALID_SIZE",
+        `a view of ${length} elements (${bytes} bytes) does not fit block ${describe(ptr)} (${usable} usable bytes)`,
+        length,
+      );
+    }
   }
 
   /**
@@ -632,6 +676,7 @@ export class Heap {
     const problems: CheckProblem[] = [];
     if (level === "full") this.pages.check(problems);
     for (const backend of this.backendList) backend.check(level, problems);
+    this.debugLayer?.check(level, problems);
     const counters = this.router.counters(this.counterOffsets());
     for (const backend of this.backendList) {
       const name = backend.capabilities.name;
@@ -653,9 +698,20 @@ export class Heap {
 /** The page kinds of the built-in backends (user backends get 5, 6, 7). */
 const BUILTIN_KINDS: Record<string, number> = { mmap: PageKind.mmap, tiny: PageKind.tiny, pool: PageKind.pool };
 
-function checkSize(size: number, what: string): void {
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw new HakmemError("INVALID_SIZE", `${what} must be a non-negative safe integer, got ${describe(size)}`, size);
+/** Refuses a configuration that is not an object, or whose backends, routes or fallbacks have the wrong shape. */
+function checkConfig(config: unknown): void {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new HakmemError("INVALID_OPTION", `heap options must be an object, got ${describe(config)}`, config);
+  }
+  const { backends, routes, fallbacks } = config as HeapConfig;
+  if (backends !== undefined && (!Array.isArray(backends) || backends.some((factory) => typeof factory?.create !== "function"))) {
+    throw new HakmemError("INVALID_OPTION", "option backends must be an array of backend factories ({ name, create })", backends);
+  }
+  if (routes !== undefined && !Array.isArray(routes)) {
+    throw new HakmemError("INVALID_ROUTE", "option routes must be an array of routes", routes);
+  }
+  if (fallbacks !== undefined && (typeof fallbacks !== "object" || fallbacks === null || Array.isArray(fallbacks))) {
+    throw new HakmemError("INVALID_ROUTE", "option fallbacks must be an object of backend names to arrays of names", fallbacks);
   }
 }
 
@@ -687,6 +743,7 @@ function verifyHeader(mem: LinearMemory): void {
  * ```
  */
 export function createHeap(config: HeapConfig = {}): Heap {
+  checkConfig(config);
   return new Heap(config, resolveOptions(config), true);
 }
 
@@ -694,7 +751,8 @@ export function createHeap(config: HeapConfig = {}): Heap {
  * Opens a heap that already lives in `memory` (created by
  * {@linkcode createHeap} elsewhere, for example in another worker). Throws
  * `NOT_A_HEAP` or `LAYOUT_MISMATCH` when the memory holds no heap of this
- * layout version.
+ * layout version. Debug mode is the heap's: the attached heap is in debug
+ * mode exactly when the heap was created in it, whatever `config.debug` says.
  *
  * @example
  * ```ts
@@ -707,5 +765,9 @@ export function createHeap(config: HeapConfig = {}): Heap {
  * ```
  */
 export function attachHeap(memory: MemorySource, config: Omit<HeapConfig, "memory"> = {}): Heap {
+  checkConfig(config);
+  if (memory === undefined || memory === null) {
+    throw new HakmemError("INVALID_MEMORY", `attachHeap needs the memory a heap lives in, got ${describe(memory)}`, memory);
+  }
   return new Heap({ ...config, memory }, resolveOptions(config), false);
 }

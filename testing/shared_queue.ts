@@ -76,6 +76,65 @@ export class SharedQueue {
     return entry;
   }
 
+  /**
+   * Adds `count` entries at once under one lock: the pointers
+   * `ptrs[from .. from + count)`, each with `size` and `tag`. Returns how many
+   * fit (0 when the queue is full).
+   *
+   * @example
+   * ```ts
+   * import { SharedQueue } from "./shared_queue.ts";
+   * const queue = new SharedQueue(SharedQueue.create(2));
+   * console.log(queue.tryPushMany(new Float64Array([64, 128, 192]), 0, 3, 64, 1)); // 2
+   * ```
+   */
+  tryPushMany(ptrs: Float64Array, from: number, count: number, size: number, tag: number): number {
+    const w = this.words;
+    this.lock();
+    const capacity = w[CAPACITY];
+    const pushed = Math.max(0, Math.min(count, capacity - (w[TAIL] - w[HEAD])));
+    let tail = w[TAIL];
+    for (let i = 0; i < pushed; i++, tail++) {
+      const at = ENTRIES + 3 * (tail % capacity);
+      w[at] = ptrs[from + i] | 0;
+      w[at + 1] = size;
+      w[at + 2] = tag;
+    }
+    w[TAIL] = tail;
+    this.unlock();
+    return pushed;
+  }
+
+  /**
+   * Takes up to `ptrs.length` (and `tags.length`) of the oldest entries under one lock, writing
+   * their pointers to `ptrs` and their tags to `tags` (sizes are dropped).
+   * Returns how many it took (0 when the queue is empty). Allocates nothing.
+   *
+   * @example
+   * ```ts
+   * import { SharedQueue } from "./shared_queue.ts";
+   * const queue = new SharedQueue(SharedQueue.create(8));
+   * queue.tryPush(4096, 64, 7);
+   * const ptrs = new Float64Array(4), tags = new Int32Array(4);
+   * console.log(queue.popMany(ptrs, tags), ptrs[0], tags[0]); // 1 4096 7
+   * ```
+   */
+  popMany(ptrs: Float64Array, tags: Int32Array): number {
+    const w = this.words;
+    this.lock();
+    const capacity = w[CAPACITY];
+    const taken = Math.min(ptrs.length, tags.length, w[TAIL] - w[HEAD]);
+    let head = w[HEAD];
+    for (let i = 0; i < taken; i++, head++) {
+      const at = ENTRIES + 3 * (head % capacity);
+      ptrs[i] = w[at] >>> 0;
+      tags[i] = w[at + 2];
+    }
+    w[HEAD] = head;
+    this.unlock();
+    return taken;
+  }
+
   /** Entries waiting. */
   get length(): number {
     return Atomics.load(this.words, TAIL) - Atomics.load(this.words, HEAD);

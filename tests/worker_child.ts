@@ -1,12 +1,16 @@
 // The worker side of tests/workers.test.ts and bench/workers.ts: attaches to the
-// heap it is handed and runs one of the scripted jobs, then reports.
+// heap it is handed and runs one of the scripted jobs, then reports. A worker
+// may be handed one job after another. With a start flag, the worker prepares
+// (attaches, draws its trace), says it is ready, waits for the flag, and
+// times its loop alone.
 import { attachHeap, type Heap } from "../mod.ts";
 import { Random } from "../testing/random.ts";
 import { SharedQueue } from "../testing/shared_queue.ts";
+import { awaitStart, type RandomMixedTrace, randomMixedTrace } from "../bench/worker_tools.ts";
 
 /** What the parent sends. */
 export interface Job {
-  kind: "mixed" | "produce" | "consume" | "random_mixed";
+  kind: "mixed" | "produce" | "consume" | "produce_batch" | "consume_batch" | "random_mixed" | "cpu_only";
   memory: SharedArrayBuffer | WebAssembly.Memory;
   queue: SharedArrayBuffer;
   seed: number;
@@ -16,6 +20,14 @@ export interface Job {
   /** "mixed": leave without detaching (the parent reclaims). */
   noDetach?: boolean;
   slots?: number;
+  /** "produce_batch" / "consume_batch": blocks allocated, then handed over, per queue operation (default 64). */
+  batch?: number;
+  /**
+   * A start flag (bench/worker_tools.ts `createStartFlag`): the worker adds 1 to
+   * its ready count once prepared, waits until the flag is raised, and then
+   * times only its loop. Without it, the time counts from the job's arrival.
+   */
+  start?: SharedArrayBuffer;
 }
 
 /** What the worker answers. */
@@ -103,19 +115,36 @@ function mixed(heap: Heap, job: Job, queue: SharedQueue, report: Report): void {
   for (let slot = 0; slot < slots; slot++) if (ptrs[slot] !== 0) heap.free(ptrs[slot]);
 }
 
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * The other side of the queue is behind: spin a while, then sleep 50 µs at a
+ * time, so that a core shared with it (a busy machine) goes to it instead of
+ * to our spinning. Returns the new idle count; progress resets it to 0.
+ */
+function waitTurn(idle: number): number {
+  if (idle >= 128) Atomics.wait(nap, 0, 0, 0.05);
+  return idle + 1;
+}
+
 function produce(heap: Heap, job: Job, queue: SharedQueue): void {
   for (let op = 0; op < job.ops; op++) {
     const ptr = heap.malloc(64);
     heap.u8[ptr] = 0xab;
-    while (!queue.tryPush(ptr, 64, 0xab)) { /* the consumer is behind: wait */ }
+    for (let idle = 0; !queue.tryPush(ptr, 64, 0xab);) idle = waitTurn(idle); // the consumer is behind
   }
-  while (!queue.tryPush(0, 0, 0)) { /* end marker */ }
+  for (let idle = 0; !queue.tryPush(0, 0, 0);) idle = waitTurn(idle); // end marker
 }
 
 function consume(heap: Heap, report: Report, queue: SharedQueue): void {
-  for (;;) {
-    const entry = queue.tryPop();
-    if (entry === null) continue;
+  for (let idle = 0;;) {
+    // Looking at the length takes no lock: an empty queue is polled without slowing the producer.
+    const entry = queue.length === 0 ? null : queue.tryPop();
+    if (entry === null) {
+      idle = waitTurn(idle);
+      continue;
+    }
+    idle = 0;
     const [ptr, , tag] = entry;
     if (ptr === 0) return;
     if (heap.u8[ptr] !== tag) report.errors.push(`block ${ptr} lost its byte`);
@@ -124,18 +153,64 @@ function consume(heap: Heap, report: Report, queue: SharedQueue): void {
   }
 }
 
-function randomMixed(heap: Heap, job: Job): void {
-  const random = new Random(job.seed);
-  const slots = job.slots ?? 256;
-  const ptrs = new Float64Array(slots);
-  const picks = new Int32Array(job.ops);
-  const sizes = new Int32Array(job.ops);
-  for (let i = 0; i < job.ops; i++) {
-    picks[i] = random.int(slots);
-    sizes[i] = 16 + random.int(1009);
+/** Allocates `batch` blocks of 64 bytes, then hands them over with one queue operation. */
+function produceBatch(heap: Heap, job: Job, queue: SharedQueue): void {
+  const batch = job.batch ?? 64;
+  const ptrs = new Float64Array(batch);
+  for (let done = 0; done < job.ops;) {
+    const count = Math.min(batch, job.ops - done);
+    for (let i = 0; i < count; i++) ptrs[i] = heap.malloc(64);
+    const u8 = heap.u8; // after the mallocs: one of them may have grown the memory
+    for (let i = 0; i < count; i++) u8[ptrs[i]] = 0xab;
+    for (let pushed = 0, idle = 0; pushed < count;) {
+      const more = queue.tryPushMany(ptrs, pushed, count - pushed, 64, 0xab);
+      pushed += more;
+      idle = more === 0 ? waitTurn(idle) : 0;
+    }
+    done += count;
   }
-  const u8 = heap.u8;
+  for (let idle = 0; !queue.tryPush(0, 0, 0);) idle = waitTurn(idle); // end marker
+}
+
+/** Takes up to `batch` blocks per queue operation and frees them all (every free is remote). */
+function consumeBatch(heap: Heap, job: Job, report: Report, queue: SharedQueue): void {
+  const batch = job.batch ?? 64;
+  const ptrs = new Float64Array(batch);
+  const tags = new Int32Array(batch);
+  for (let idle = 0;;) {
+    const count = queue.length === 0 ? 0 : queue.popMany(ptrs, tags);
+    if (count === 0) {
+      idle = waitTurn(idle);
+      continue;
+    }
+    idle = 0;
+    const u8 = heap.u8;
+    for (let i = 0; i < count; i++) {
+      const ptr = ptrs[i];
+      if (ptr === 0) return; // the end marker comes last
+      if (u8[ptr] !== tags[i]) report.errors.push(`block ${ptr} lost its byte`);
+      heap.free(ptr);
+      report.received++;
+    }
+  }
+}
+
+/** The benchmark's control: `ops` steps of a xorshift, touching no memory, to show how many cores the machine gives. */
+function cpuOnly(job: Job, report: Report): void {
+  let x = job.seed | 1;
   for (let i = 0; i < job.ops; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+  }
+  report.passed = x; // used, so the loop cannot be dropped
+}
+
+function randomMixed(heap: Heap, trace: RandomMixedTrace): void {
+  const { picks, sizes, slots } = trace;
+  const ptrs = new Float64Array(slots);
+  const u8 = heap.u8;
+  for (let i = 0; i < picks.length; i++) {
     const slot = picks[i];
     const ptr = ptrs[slot];
     if (ptr !== 0) {
@@ -157,12 +232,17 @@ scope.onmessage = (event: MessageEvent<Job>) => {
   const heap = attachHeap(job.memory, { maxBytes: 1 << 30 });
   const queue = new SharedQueue(job.queue);
   const report: Report = { workerId: heap.workerId, ops: job.ops, seconds: 0, errors: [], passed: 0, received: 0 };
+  const trace = job.kind === "random_mixed" ? randomMixedTrace(job.seed, job.ops, job.slots ?? 256) : null;
+  if (job.start) awaitStart(job.start);
   const start = performance.now();
   try {
     if (job.kind === "mixed") mixed(heap, job, queue, report);
     else if (job.kind === "produce") produce(heap, job, queue);
     else if (job.kind === "consume") consume(heap, report, queue);
-    else randomMixed(heap, job);
+    else if (job.kind === "produce_batch") produceBatch(heap, job, queue);
+    else if (job.kind === "consume_batch") consumeBatch(heap, job, report, queue);
+    else if (job.kind === "cpu_only") cpuOnly(job, report);
+    else randomMixed(heap, trace!);
   } catch (error) {
     report.errors.push(String((error as Error)?.stack ?? error));
   }

@@ -51,7 +51,7 @@ function clean(heap: Heap): void {
 }
 
 describe("workers", () => {
-  test(`four workers, ${OPS} random operations each, blocks freed by other workers`, async () => {
+  test(`four workers, ${OPS} random operations each, blocks freed by other workers`, { timeout: 300_000 }, async () => {
     const memory = growableShared(1 << 20);
     const heap = createHeap({ memory, maxBytes: 1 << 30 });
     const start = heap.stats().footprintBytes - heap.stats().metadataBytes;
@@ -84,7 +84,7 @@ describe("workers", () => {
     assert.ok(counters.totalRoutes > OPS, "counters of every worker are merged");
   });
 
-  test("producer and consumer: every free is remote, and the memory grows meanwhile", async () => {
+  test("producer and consumer: every free is remote, and the memory grows meanwhile", { timeout: 300_000 }, async () => {
     const memory = growableShared(64 * 1024);
     const heap = createHeap({ memory, maxBytes: 1 << 30 });
     const queueBuffer = SharedQueue.create(1 << 16);
@@ -103,7 +103,7 @@ describe("workers", () => {
     clean(heap);
   });
 
-  test("a worker terminated without detaching is reclaimed by another", async () => {
+  test("a worker terminated without detaching is reclaimed by another", { timeout: 300_000 }, async () => {
     const memory = growableShared(1 << 20);
     const heap = createHeap({ memory, maxBytes: 1 << 30 });
     const queueBuffer = SharedQueue.create(4096);
@@ -121,7 +121,7 @@ describe("workers", () => {
     assert.throws(() => heap.reclaim(report.workerId), (error: unknown) => error instanceof HakmemError && error.code === "WORKER");
   });
 
-  test("two workers on a shared WebAssembly.Memory", async () => {
+  test("two workers on a shared WebAssembly.Memory", { timeout: 300_000 }, async () => {
     const memory = new WebAssembly.Memory({ initial: 4, maximum: 4096, shared: true });
     const heap = createHeap({ memory, maxBytes: 4096 * 65536 });
     const queueBuffer = SharedQueue.create(4096);

@@ -30,7 +30,6 @@ import {
   S_STATE,
   S_SUPERSLAB,
   slabOf,
-  takeUnusedSlab,
   SLABS_PER_SUPERSLAB,
   SlabState,
   SS_ACTIVE,
@@ -40,6 +39,7 @@ import {
   SS_PREV,
   SS_UNUSED,
   SUPERSLAB_BYTES,
+  takeUnusedSlab,
   unassignSlab,
 } from "../tiny/slab.ts";
 

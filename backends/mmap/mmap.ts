@@ -179,22 +179,44 @@ export class MmapBackend implements Backend {
     return 0;
   }
 
-  check(_level: CheckLevel, problems: CheckProblem[]): void {
+  /**
+   * Cheap: the counters agree with each other (live = allocs - frees, the
+   * peak is at least what is live, every block at least a page). Full: also
+   * walks the page heap's runs: the runs of this kind are the live blocks,
+   * each page mapped to this kind alone (mmap pages carry no record).
+   */
+  check(level: CheckLevel, problems: CheckProblem[]): void {
     const { pages: heap, kind, mem } = this.context;
+    const i32 = mem.i32;
+    const a = this.area;
+    const where = "mmap";
+    const live = i32[a + LIVE_BLOCKS];
+    const livePages = i32[a + LIVE_PAGES];
+    if (((i32[a + ALLOCS] - i32[a + FREES]) | 0) !== live) {
+      problems.push({ where, message: `${i32[a + ALLOCS]} allocs - ${i32[a + FREES]} frees != ${live} live blocks` });
+    }
+    if (live < 0 || livePages < live) problems.push({ where, message: `${live} live blocks in ${livePages} live pages` });
+    if (i32[a + PEAK_PAGES] < livePages) problems.push({ where, message: `peak pages ${i32[a + PEAK_PAGES]} below the ${livePages} live` });
+    if (level !== "full") return;
     let blocks = 0;
     let pages = 0;
-    heap.forEachRun((_page, count, owner) => {
+    heap.forEachRun((page, count, owner) => {
       if ((owner & KIND_MASK) !== kind) return;
       blocks++;
       pages += count;
+      for (let i = 0; i < count; i++) {
+        const entry = heap.ownerOf((page + i) * PAGE_SIZE);
+        if (entry !== kind) {
+          problems.push({
+            where,
+            message: `page ${page + i} of the block at page ${page} maps to ${describe(entry)}, not to mmap (${kind})`,
+          });
+          break;
+        }
+      }
     });
-    const i32 = mem.i32;
-    if (blocks !== i32[this.area + LIVE_BLOCKS]) {
-      problems.push({ where: "mmap", message: `live blocks counted ${i32[this.area + LIVE_BLOCKS]}, runs found ${blocks}` });
-    }
-    if (pages !== i32[this.area + LIVE_PAGES]) {
-      problems.push({ where: "mmap", message: `live pages counted ${i32[this.area + LIVE_PAGES]}, found ${pages}` });
-    }
+    if (blocks !== live) problems.push({ where, message: `live blocks counted ${live}, runs found ${blocks}` });
+    if (pages !== livePages) problems.push({ where, message: `live pages counted ${livePages}, found ${pages}` });
   }
 }
 

@@ -44,7 +44,8 @@
  * freed block carries a marker word; only when the marker matches is the
  * span's free list walked to confirm (a live block may hold that value by
  * chance). In debug mode the list is always walked, so a double free is
- * caught even after a write-after-free wiped the marker.
+ * caught even after a write-after-free wiped the marker. `usableSize` and
+ * `resizeInPlace` refuse a freed block by the same test.
  *
  * Locking (shared memory only; a private heap takes no lock and uses no
  * Atomics). Each class × shard list has a lock word in the area; it guards
@@ -62,7 +63,7 @@
  */
 
 import { describe, HakmemError } from "../../errors.ts";
-import { BACKEND_AREA_WORDS, KIND_MASK, PAGE_SHIFT, PAGE_SIZE } from "../../memory/layout.ts";
+import { BACKEND_AREA_WORDS, KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import { type LinearMemory, lockWord, unlockWord } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
@@ -453,7 +454,22 @@ export class PoolBackend implements Backend {
     const index = blockIndex(ptr - this.mem.u32[r + R_BASE], POOL_CLASS_SIZES[i32[r + R_CLASS]]);
     if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
     if (index >= i32[r + R_BUMP]) throw notLive(ptr, true);
+    // A freed block has no size and may not be resized: the same test as free's.
+    if ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.isFreeBlock(record, ptr)) {
+      throw new HakmemError("INVALID_POINTER", `pool block ${describe(ptr)} is free: used after it was freed`, ptr);
+    }
     return record;
+  }
+
+  /** True when `block` of span `record` is on the span's free list (takes the list's lock). */
+  private isFreeBlock(record: number, block: number): boolean {
+    const mem = this.mem;
+    const r = record >>> 2;
+    const list = this.listOf(mem.i32[r + R_CLASS], mem.i32[r + R_SHARD]);
+    if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+    const free = this.onFreeList(record, block);
+    if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+    return free;
   }
 
   // ---- queries ------------------------------------------------------------------------
@@ -630,15 +646,24 @@ export class PoolBackend implements Backend {
         message: `prewarm counted ${i32[a + PREWARM_SUCCEEDED]} got and ${i32[a + PREWARM_FAILED]} failed of ${i32[a + PREWARM_REQUESTED]}`,
       });
     }
+    let listed = 0;
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       for (let shard = 0; shard < POOL_SHARDS; shard++) {
         const list = this.listOf(cls, shard);
         const spans = i32[list + L_SPANS];
         const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
+        listed += spans;
         if (spans < 0 || live < 0 || live > spans * POOL_SPAN_BLOCKS[cls]) {
           problems.push({ where, message: `class ${POOL_CLASS_SIZES[cls]} shard ${shard}: ${live} live blocks in ${spans} spans` });
         }
       }
+    }
+    const held = (i32[a + SPANS_CREATED] - i32[a + SPANS_RELEASED]) | 0;
+    if (held !== listed) {
+      problems.push({
+        where,
+        message: `${i32[a + SPANS_CREATED]} spans created - ${i32[a + SPANS_RELEASED]} released != ${listed} in the lists`,
+      });
     }
     if (level === "full") this.checkSpans(problems);
   }
@@ -655,7 +680,10 @@ export class PoolBackend implements Backend {
           const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard} ${LIST_NAMES[state]} list`;
           let prev = 0;
           for (let record = this.mem.u32[list + state]; record !== 0; record = this.mem.u32[(record >>> 2) + R_NEXT]) {
-            if (record % RECORD_BYTES !== 0 || record + RECORD_BYTES > this.mem.byteLength) {
+            if (
+              record % RECORD_BYTES !== 0 || record + RECORD_BYTES > this.mem.byteLength ||
+              (this.pages.ownerOf(record) & KIND_MASK) !== PageKind.metadata
+            ) {
               problems.push({ where, message: `holds ${describe(record)}, which is no record` });
               break;
             }
@@ -681,6 +709,11 @@ export class PoolBackend implements Backend {
       if ((owner & KIND_MASK) !== this.kind) return;
       if (!seen.has(recordOf(owner))) {
         problems.push({ where: "pool", message: `span at page ${page} (record ${describe(recordOf(owner))}) is in no list` });
+      } else if (this.mem.u32[(recordOf(owner) >>> 2) + R_BASE] !== page * PAGE_SIZE) {
+        problems.push({
+          where: "pool",
+          message: `run at page ${page} maps to span record ${describe(recordOf(owner))}, which starts elsewhere`,
+        });
       }
     });
   }

@@ -40,7 +40,6 @@ import {
   S_STATE,
   S_SUPERSLAB,
   slabOf,
-  takeUnusedSlab,
   SLABS_PER_SUPERSLAB,
   SlabState,
   SS_ACTIVE,
@@ -50,6 +49,7 @@ import {
   SS_STAMP,
   SS_UNUSED,
   SUPERSLAB_BYTES,
+  takeUnusedSlab,
   unassignSlab,
 } from "../tiny/slab.ts";
 
