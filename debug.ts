@@ -263,8 +263,15 @@ export class DebugLayer {
     try {
       usable = this.raw.usableSize(ptr);
     } catch (error) {
-      // No block starts here: free's own checks tell a double free (a freed
-      // page run) from a foreign pointer; they throw, changing nothing.
+      // No live block starts here. A block this worker freed is named with
+      // its allocation site; otherwise free's own checks tell a double free
+      // (a freed page run) from a foreign pointer, and throw, changing nothing.
+      const freed = ptr < this.heap.u8.length ? this.freed.get(ptr) : undefined;
+      if (freed) {
+        const sites = ` (a block of ${freed.size} bytes allocated at ${siteText(freed.site)})`;
+        if (op === "free") throw new HakmemError("DOUBLE_FREE", `block ${describe(ptr)} is already free${sites}`, ptr);
+        throw new HakmemError("INVALID_POINTER", `${op} of block ${describe(ptr)}, which was freed (a use after free)${sites}`, ptr);
+      }
       if (op === "free") this.raw.free(ptr);
       throw error;
     }

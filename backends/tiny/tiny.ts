@@ -338,7 +338,11 @@ export class TinyBackend implements Backend {
         let bump = i32[r + S_BUMP];
         const end = Math.min(i32[r + S_CAPACITY], bump + want - got);
         // Highest address first into the stack, so pops come out ascending.
-        for (let index = end - 1; index >= bump; index--) cache[at + got++] = blockAddress(base, size, index);
+        for (let index = end - 1; index >= bump; index--) {
+          const block = blockAddress(base, size, index);
+          i32[markSlot(block)] = block ^ FREE_MARK; // cached means free: a free of it is caught
+          cache[at + got++] = block;
+        }
         taken += end - bump;
         bump = end;
         i32[r + S_BUMP] = bump;
@@ -557,6 +561,9 @@ export class TinyBackend implements Backend {
   /** The error for a pointer inside a tiny slab that is not a live block's start. */
   private badBlock(ptr: number, r: number): HakmemError {
     const i32 = this.mem.i32;
+    if (i32[r + S_STATE] === SlabState.unused) {
+      return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} lies in a tiny slab that never handed out a block`, ptr);
+    }
     if (i32[r + S_STATE] < SlabState.current) return doubleFree(ptr);
     const offset = ptr - (i32[r + S_BASE] >>> 0);
     const size = i32[r + S_SIZE];
@@ -592,22 +599,32 @@ export class TinyBackend implements Backend {
     return this.isHandedOutBlock(ptr, slab >>> 2) ? slab : 0;
   }
 
+  /** The slab record of a live block (handed out and not free), or 0. Slow: for queries, not the hot path. */
+  private liveBlockSlab(ptr: number): number {
+    const slab = this.blockSlab(ptr);
+    if (slab === 0) return 0;
+    const free = this.mem.i32[markSlot(ptr)] === (ptr ^ FREE_MARK) && this.isFree(ptr, slab >>> 2);
+    return free ? 0 : slab;
+  }
+
   owns(ptr: number): boolean {
     return this.blockSlab(ptr) !== 0;
   }
 
   usableSize(ptr: number): number {
-    const slab = this.blockSlab(ptr);
+    const slab = this.liveBlockSlab(ptr);
     if (slab === 0) {
       const entry = this.pages.ownerOf(ptr);
       if ((entry & KIND_MASK) !== this.kind) throw this.notOurs(ptr);
-      throw this.badBlock(ptr, (entry - this.kind) >>> 2);
+      const r = (entry - this.kind) >>> 2;
+      if (this.isHandedOutBlock(ptr, r)) throw new HakmemError("INVALID_POINTER", `tiny block ${describe(ptr)} is free`, ptr);
+      throw this.badBlock(ptr, r);
     }
     return this.mem.i32[(slab >>> 2) + S_SIZE];
   }
 
   resizeInPlace(ptr: number, size: number): boolean {
-    const slab = this.blockSlab(ptr);
+    const slab = this.liveBlockSlab(ptr);
     return slab !== 0 && size <= TINY_MAX_SIZE && SIZE_TO_CLASS[size] === this.mem.i32[(slab >>> 2) + S_CLASS];
   }
 
