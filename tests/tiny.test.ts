@@ -203,3 +203,20 @@ describe("scaling footprint", () => {
     clean(heap);
   });
 });
+
+describe("tiny check()", () => {
+  test("a write into a free block is reported, and a slab page mapping elsewhere too", () => {
+    for (const tinyCache of [false, true]) {
+      const heap = createHeap({ tinyCache });
+      const keep = heap.malloc(64);
+      const ptr = heap.malloc(64);
+      heap.free(ptr);
+      assert.deepEqual(heap.check().problems, []);
+      heap.u8[ptr + 5] ^= 0xff; // a use after free hits the free mark
+      assert.ok(heap.check().problems.some((problem) => /lost its free mark/.test(problem.message)), `cache ${tinyCache}`);
+      heap.u8[ptr + 5] ^= 0xff;
+      assert.deepEqual(heap.check().problems, []);
+      heap.free(keep);
+    }
+  });
+});

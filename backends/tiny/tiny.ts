@@ -65,6 +65,7 @@ import { SharedPool } from "../shared_pool/shared_pool.ts";
 import { CLASS_COUNT, CLASS_SIZES, SIZE_TO_CLASS, TINY_MAX_SIZE } from "./size_classes.ts";
 import {
   blockAddress,
+  blockDivisor,
   blockIndex,
   FREE_MARK,
   linkSlot,
@@ -85,6 +86,7 @@ import {
   S_STATE,
   S_SUPERSLAB,
   S_USED,
+  SLAB_BYTES,
   slabBase,
   SLABS_PER_SUPERSLAB,
   SlabState,
@@ -928,6 +930,9 @@ export class TinyBackend implements Backend {
       if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) {
         problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
       }
+      if (i32[markSlot(ptr)] !== (ptr ^ FREE_MARK)) {
+        problems.push({ where, message: `cached block ${ptr} lost its free mark (written after free?)` });
+      }
     }
     const listed = new Set<number>();
     const lists: [Float64Array, number][] = [[this.partial, SlabState.partial], [this.full, SlabState.full]];
@@ -940,6 +945,14 @@ export class TinyBackend implements Backend {
           if (i32[(slab >>> 2) + S_STATE] !== state || i32[(slab >>> 2) + S_CLASS] !== cls) {
             problems.push({ where, message: `slab ${slab} in class ${cls}'s list is in state ${i32[(slab >>> 2) + S_STATE]}` });
           }
+        }
+      }
+    }
+    for (let cls = 0; cls < CLASS_COUNT; cls++) {
+      let steps = 0;
+      for (let slab = this.orphans[cls].first(); slab !== 0 && steps < 1 << 20; slab = this.orphans[cls].next(slab), steps++) {
+        if (i32[(slab >>> 2) + S_STATE] !== SlabState.orphan || i32[(slab >>> 2) + S_CLASS] !== cls) {
+          problems.push({ where, message: `slab ${slab} in class ${cls}'s orphan list is in state ${i32[(slab >>> 2) + S_STATE]}` });
         }
       }
     }
@@ -956,15 +969,34 @@ export class TinyBackend implements Backend {
       if (state === SlabState.unused && index < i32[s + SS_UNUSED]) {
         problems.push({ where, message: `slab ${slab} is unused below its SuperSlab's unused mark` });
       }
-      if (state < SlabState.current) return;
+      // Every page of the slab maps to its record.
+      const firstPage = (i32[r + S_BASE] >>> 0) >>> PAGE_SHIFT;
+      for (let page = firstPage; page < firstPage + SLAB_BYTES / PAGE_SIZE; page++) {
+        if (this.pages.ownerOf(page << PAGE_SHIFT) !== (slab | this.kind)) {
+          problems.push({ where, message: `page ${page} of slab ${slab} maps to another record` });
+        }
+      }
+      if (state < SlabState.current) {
+        // A slab without a class has nothing handed out, listed or owned.
+        if (i32[r + S_BUMP] !== 0 || i32[r + S_FREE] !== 0 || i32[r + S_OWNER] !== 0 || i32[r + S_REMOTE] !== 0) {
+          problems.push({ where, message: `slab ${slab} has no class but holds bump, free, owner or remote state` });
+        }
+        return;
+      }
       activePerSuperslab.set(superslab, (activePerSuperslab.get(superslab) ?? 0) + 1);
       const cls = i32[r + S_CLASS];
       const size = i32[r + S_SIZE];
+      const ours = i32[r + S_OWNER] === this.owner;
       if (cls < 0 || cls >= CLASS_COUNT || size !== CLASS_SIZES[cls]) {
         problems.push({ where, message: `slab ${slab} has class ${cls} with block size ${size}` });
         return;
       }
-      const ours = i32[r + S_OWNER] === this.owner;
+      if (i32[r + S_CAPACITY] !== Math.floor(SLAB_BYTES / size) || i32[r + S_DIVISOR] !== blockDivisor(size)) {
+        problems.push({ where, message: `slab ${slab}'s capacity or divisor does not match its class ${size}` });
+      }
+      if (state === SlabState.current && ours && this.current[cls] !== slab) {
+        problems.push({ where, message: `slab ${slab} is CURRENT for this worker but not its current slab of class ${size}` });
+      }
       if (ours && (state === SlabState.partial || state === SlabState.full) && !listed.has(slab)) {
         problems.push({ where, message: `slab ${slab} (state ${state}) is in none of its owner's lists` });
       }
@@ -989,6 +1021,12 @@ export class TinyBackend implements Backend {
           }
           if (cachedBlocks.has(block)) {
             problems.push({ where, message: `block ${block} is both cached and on slab ${slab}'s ${list} list` });
+          }
+          if (i32[markSlot(block)] !== (block ^ FREE_MARK)) {
+            problems.push({
+              where,
+              message: `free block ${block} on slab ${slab}'s ${list} list lost its free mark (written after free?)`,
+            });
           }
           seen.add(block);
           block = i32[linkSlot(block)] >>> 0;
