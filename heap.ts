@@ -34,7 +34,7 @@ import {
   WORKER_SLOT_WORDS,
   WORKER_TABLE_WORD,
 } from "./memory/layout.ts";
-import { LinearMemory, lockWord, type MemorySource, roundToPages, unlockWord } from "./memory/linear_memory.ts";
+import { LinearMemory, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
 import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
 import { RecordArena } from "./memory/records.ts";
 import { type HeapOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -233,6 +233,7 @@ export class Heap {
   /** @internal Page runs and the page map. */
   readonly pages: PageHeap;
   private readonly backendList: Backend[];
+  private readonly records: RecordArena;
   /** Debug mode's layer (see debug.ts), when the heap is in debug mode. */
   private readonly debugLayer: DebugLayer | undefined;
 
@@ -255,7 +256,7 @@ export class Heap {
     }
     this.workerId = this.claimWorkerSlot();
     const counterOffset = this.counterPage();
-    const records = new RecordArena(this.pages);
+    const records = this.records = new RecordArena(this.pages);
     const factories = config.backends ?? builtinBackends(options);
     let nextUserKind = PageKind.user1;
     const routed = factories.map((factory) => {
@@ -290,7 +291,7 @@ export class Heap {
   /** Takes the lowest free worker slot (slot 0 is the creator's). */
   private claimWorkerSlot(): number {
     const i32 = this.mem.i32;
-    if (this.mem.shared) lockWord(i32, H_WORKER_LOCK);
+    this.mem.lock(H_WORKER_LOCK);
     let id = -1;
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
       const at = WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
@@ -302,7 +303,7 @@ export class Heap {
         break;
       }
     }
-    if (this.mem.shared) unlockWord(i32, H_WORKER_LOCK);
+    this.mem.unlock(H_WORKER_LOCK);
     if (id < 0) throw new HakmemError("WORKER", `all ${MAX_WORKERS} worker slots are taken; detach() or reclaim() one first`);
     return id;
   }
@@ -662,6 +663,7 @@ export class Heap {
   trim(): number {
     let released = 0;
     for (const backend of this.backendList) released += backend.trim();
+    released += this.records.trim(); // record pages emptied by the backends
     this.pages.trimTop();
     return released;
   }

@@ -12,7 +12,7 @@
  */
 
 import { HakmemError } from "../errors.ts";
-import { PAGE_SIZE } from "./layout.ts";
+import { H_TOP_PAGE, PAGE_SIZE } from "./layout.ts";
 
 /**
  * Memory a heap can live in.
@@ -165,6 +165,24 @@ export class LinearMemory {
       return false; // the engine refused (no more memory, or past the memory's own maximum)
     }
     return this.byteLength >= bytes;
+  }
+
+  /**
+   * Takes the lock in header word `index` (shared memory only; a private
+   * heap has no one to race), then makes sure the views cover the whole heap:
+   * another worker may have grown the memory before handing the lock over,
+   * and what the lock guards may lie in the new part. Read views off this
+   * object again after locking.
+   */
+  lock(index: number): void {
+    if (!this.shared) return;
+    lockWord(this.i32, index);
+    if (this.i32[H_TOP_PAGE] * PAGE_SIZE > this.limit) this.refresh(true);
+  }
+
+  /** Releases the lock in header word `index` (shared memory only). */
+  unlock(index: number): void {
+    if (this.shared) unlockWord(this.i32, index);
   }
 
   /** Adds `delta` to header word `index`: atomically on shared memory, plainly otherwise. */

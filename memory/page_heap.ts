@@ -53,7 +53,7 @@ import {
   REGION_PAGES,
   REGION_SHIFT,
 } from "./layout.ts";
-import { type LinearMemory, lockWord, unlockWord } from "./linear_memory.ts";
+import type { LinearMemory } from "./linear_memory.ts";
 
 const END_TAG = 1 << 30;
 const REGION_PAGE_SHIFT = REGION_SHIFT - PAGE_SHIFT;
@@ -202,27 +202,25 @@ export class PageHeap {
    */
   allocRun(pages: number, owner: number, zero = false): number {
     this.syncViews(); // another worker may have grown the memory
-    const shared = this.mem.shared;
-    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.lock(H_PAGE_LOCK);
     let page = this.findFit(pages);
     if (page < 0 && this.growFor(pages)) page = this.findFit(pages);
     if (page >= 0) this.take(page, pages, owner, zero);
-    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.unlock(H_PAGE_LOCK);
     return page;
   }
 
   /** Gives the allocated run starting at `page` back; returns its page count. */
   freeRun(page: number): number {
     this.syncViews(); // another worker may have grown the memory
-    const shared = this.mem.shared;
-    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.lock(H_PAGE_LOCK);
     const pages = this.tag(page);
     if (this.ownerOf(page * PAGE_SIZE) === PageKind.metadata) this.mem.i32[H_METADATA_PAGES] -= pages;
     this.clearAllocated(page, pages);
     this.release(page, pages);
     const grow = this.mem.i32[H_GROW_PAGES];
     this.maybeShrink(Math.max(4 * grow, this.top >>> 2), grow);
-    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.unlock(H_PAGE_LOCK);
     return pages;
   }
 
@@ -233,8 +231,7 @@ export class PageHeap {
    */
   extendRun(page: number, extra: number, zero = false): boolean {
     this.syncViews(); // another worker may have grown the memory
-    const shared = this.mem.shared;
-    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.lock(H_PAGE_LOCK);
     const pages = this.tag(page);
     const after = page + pages;
     let ok = this.freeRunAt(after) >= extra;
@@ -249,15 +246,14 @@ export class PageHeap {
       this.clearTags(after, extra);
       this.writeTags(page, pages + extra);
     }
-    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.unlock(H_PAGE_LOCK);
     return ok;
   }
 
   /** Shrinks the allocated run at `page` to `keep` pages, freeing its tail. */
   shrinkRun(page: number, keep: number): void {
     this.syncViews(); // another worker may have grown the memory
-    const shared = this.mem.shared;
-    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.lock(H_PAGE_LOCK);
     const pages = this.tag(page);
     if (keep > 0 && keep < pages) {
       const owner = this.ownerOf(page * PAGE_SIZE);
@@ -266,14 +262,13 @@ export class PageHeap {
       this.mem.i32[H_USED_PAGES] += keep;
       this.release(page + keep, pages - keep);
     }
-    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.unlock(H_PAGE_LOCK);
   }
 
   /** Frees the first `head` pages of the allocated run at `page`; the rest stays allocated. */
   dropHead(page: number, head: number): void {
     this.syncViews(); // another worker may have grown the memory
-    const shared = this.mem.shared;
-    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.lock(H_PAGE_LOCK);
     const pages = this.tag(page);
     if (head > 0 && head < pages) {
       const owner = this.ownerOf(page * PAGE_SIZE);
@@ -282,7 +277,7 @@ export class PageHeap {
       this.mem.i32[H_USED_PAGES] += pages - head;
       this.release(page, head);
     }
-    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.unlock(H_PAGE_LOCK);
   }
 
   /** Calls `visit(firstPage, pages, owner)` for every allocated run, lowest first. */
@@ -308,11 +303,11 @@ export class PageHeap {
    * Returns the bytes given back (0 for other kinds of memory).
    */
   trimTop(): number {
-    const shared = this.mem.shared;
-    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.lock(H_PAGE_LOCK);
     const before = this.top;
     this.maybeShrink(0, 0);
-    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    if (this.dropLeavesAboveTop()) this.maybeShrink(0, 0);
+    this.mem.unlock(H_PAGE_LOCK);
     return (before - this.top) * PAGE_SIZE;
   }
 
@@ -321,12 +316,11 @@ export class PageHeap {
    * `memory.grow`) as free pages of the heap.
    */
   adoptGrowth(): void {
-    const shared = this.mem.shared;
-    if (shared) lockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.lock(H_PAGE_LOCK);
     this.mem.refresh();
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, this.mem.i32[H_MAX_PAGES]);
     if (memoryPages > this.top) this.cover(this.top, memoryPages);
-    if (shared) unlockWord(this.mem.i32, H_PAGE_LOCK);
+    this.mem.unlock(H_PAGE_LOCK);
   }
 
   // ---- internals (called with the lock held) --------------------------------
@@ -468,6 +462,28 @@ export class PageHeap {
         return;
       }
     }
+  }
+
+  /**
+   * Frees the page-map leaves (placed low, each a run of its own) of regions
+   * that lie wholly at or above the top: they describe no page now. Returns
+   * true when it freed any. Called with the lock held.
+   */
+  private dropLeavesAboveTop(): boolean {
+    const u32 = this.mem.u32;
+    let dropped = false;
+    for (let region = 0; region < MAX_REGIONS; region++) {
+      const leaf = u32[DIR_WORD + region];
+      if (leaf === 0 || region << REGION_PAGE_SHIFT < this.top) continue;
+      const page = leaf >>> PAGE_SHIFT;
+      if (page >= this.top || this.tag(page) !== LEAF_PAGES || this.ownerOf(leaf) !== PageKind.metadata) continue;
+      u32[DIR_WORD + region] = 0;
+      this.clearAllocated(page, LEAF_PAGES);
+      this.mem.i32[H_METADATA_PAGES] -= LEAF_PAGES;
+      this.release(page, LEAF_PAGES);
+      dropped = true;
+    }
+    return dropped;
   }
 
   /** Drops the run of page-map leaves ending at `top` if it describes nothing below it. */

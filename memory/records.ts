@@ -12,7 +12,6 @@
  */
 
 import { H_RECORD_FREE, H_RECORD_LOCK, H_RECORD_PAGES, H_RECORDS_USED, PAGE_SIZE, PageKind } from "./layout.ts";
-import { lockWord, unlockWord } from "./linear_memory.ts";
 import type { PageHeap } from "./page_heap.ts";
 
 /** Bytes in one record. */
@@ -33,14 +32,14 @@ export class RecordArena {
     const mem = this.pages.mem;
     mem.refresh(); // records may lie in memory another worker grew
     for (;;) {
-      if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
+      mem.lock(H_RECORD_LOCK);
       const i32 = mem.i32;
       const record = i32[H_RECORD_FREE];
       if (record !== 0) {
         i32[H_RECORD_FREE] = i32[record >>> 2];
         i32[H_RECORDS_USED]++;
       }
-      if (mem.shared) unlockWord(mem.i32, H_RECORD_LOCK);
+      mem.unlock(H_RECORD_LOCK);
       if (record !== 0) {
         mem.i32.fill(0, record >>> 2, (record >>> 2) + RECORD_WORDS);
         return record;
@@ -48,7 +47,7 @@ export class RecordArena {
       // Empty: take a page outside the lock, then put its records on the list.
       const page = this.pages.allocRun(1, PageKind.metadata);
       if (page < 0) return 0;
-      if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
+      mem.lock(H_RECORD_LOCK);
       const words = mem.i32;
       const base = page * PAGE_SIZE;
       for (let offset = PAGE_SIZE - RECORD_BYTES; offset >= 0; offset -= RECORD_BYTES) {
@@ -56,7 +55,7 @@ export class RecordArena {
         words[H_RECORD_FREE] = base + offset;
       }
       words[H_RECORD_PAGES]++;
-      if (mem.shared) unlockWord(mem.i32, H_RECORD_LOCK);
+      mem.unlock(H_RECORD_LOCK);
     }
   }
 
@@ -64,12 +63,48 @@ export class RecordArena {
   free(record: number): void {
     const mem = this.pages.mem;
     mem.refresh();
-    if (mem.shared) lockWord(mem.i32, H_RECORD_LOCK);
+    mem.lock(H_RECORD_LOCK);
     const i32 = mem.i32;
     i32[record >>> 2] = i32[H_RECORD_FREE];
     i32[H_RECORD_FREE] = record;
     i32[H_RECORDS_USED]--;
-    if (mem.shared) unlockWord(mem.i32, H_RECORD_LOCK);
+    mem.unlock(H_RECORD_LOCK);
+  }
+
+  /**
+   * Gives back to the page heap every record page whose records are all
+   * free. Returns the bytes given back. Walks the free list: for trim(), not
+   * for hot paths.
+   */
+  trim(): number {
+    const mem = this.pages.mem;
+    mem.refresh();
+    mem.lock(H_RECORD_LOCK);
+    const i32 = mem.i32;
+    const freePerPage = new Map<number, number>();
+    const kept: number[] = [];
+    for (let record = i32[H_RECORD_FREE] >>> 0; record !== 0; record = i32[record >>> 2] >>> 0) {
+      const page = Math.floor(record / PAGE_SIZE);
+      freePerPage.set(page, (freePerPage.get(page) ?? 0) + 1);
+    }
+    const emptyPages: number[] = [];
+    for (const [page, count] of freePerPage) if (count === PAGE_SIZE / RECORD_BYTES) emptyPages.push(page);
+    if (emptyPages.length > 0) {
+      const empty = new Set(emptyPages);
+      for (let record = i32[H_RECORD_FREE] >>> 0; record !== 0; record = i32[record >>> 2] >>> 0) {
+        if (!empty.has(Math.floor(record / PAGE_SIZE))) kept.push(record);
+      }
+      let head = 0;
+      for (let i = kept.length - 1; i >= 0; i--) {
+        i32[kept[i] >>> 2] = head;
+        head = kept[i];
+      }
+      i32[H_RECORD_FREE] = head;
+      i32[H_RECORD_PAGES] -= emptyPages.length;
+    }
+    mem.unlock(H_RECORD_LOCK);
+    for (const page of emptyPages) this.pages.freeRun(page); // outside the arena's lock
+    return emptyPages.length * PAGE_SIZE;
   }
 
   /** Records handed out and not yet returned. */

@@ -17,6 +17,8 @@ export interface Job {
   ops: number;
   /** "mixed": share of frees handed to another worker through the queue. */
   shareRatio?: number;
+  /** "mixed": only sizes of one backend ("tiny", "pool", "mmap"); all by default. */
+  only?: string;
   /** "mixed": leave without detaching (the parent reclaims). */
   noDetach?: boolean;
   slots?: number;
@@ -63,8 +65,8 @@ function verify(u8: Uint8Array, ptr: number, size: number, tag: number): string 
   return "";
 }
 
-function randomSize(random: Random): number {
-  const pick = random.next();
+function randomSize(random: Random, only?: string): number {
+  const pick = only === "tiny" ? 0 : only === "pool" ? 0.95 : only === "mmap" ? 0.995 : random.next();
   if (pick < 0.9) return 8 + random.int(1017); // tiny
   if (pick < 0.99) return 1025 + random.int(64 * 1024); // pool
   return 256 * 1024 + random.int(768 * 1024); // mmap
@@ -100,7 +102,7 @@ function mixed(heap: Heap, job: Job, queue: SharedQueue, report: Report): void {
       }
       ptrs[slot] = 0;
     } else {
-      const size = randomSize(random);
+      const size = randomSize(random, job.only);
       const ptr = heap.malloc(size);
       if (ptr === 0) {
         report.errors.push(`malloc(${size}) returned 0`);

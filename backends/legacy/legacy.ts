@@ -14,7 +14,6 @@
  */
 
 import type { LinearMemory } from "../../memory/linear_memory.ts";
-import { lockWord, unlockWord } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import type { RecordArena } from "../../memory/records.ts";
 import type { BackendHealth, CheckProblem, SlabSource } from "../../router/box.ts";
@@ -91,11 +90,11 @@ export class LegacySource implements SlabSource {
   }
 
   private lock(): void {
-    if (this.mem.shared) lockWord(this.mem.i32, this.area + LG_LOCK);
+    this.mem.lock(this.area + LG_LOCK);
   }
 
   private unlock(): void {
-    if (this.mem.shared) unlockWord(this.mem.i32, this.area + LG_LOCK);
+    this.mem.unlock(this.area + LG_LOCK);
   }
 
   acquire(cls: number, owner: number): number {

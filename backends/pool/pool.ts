@@ -64,7 +64,7 @@
 
 import { describe, HakmemError } from "../../errors.ts";
 import { BACKEND_AREA_WORDS, KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
-import { type LinearMemory, lockWord, unlockWord } from "../../memory/linear_memory.ts";
+import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
 import type {
@@ -247,9 +247,9 @@ export class PoolBackend implements Backend {
     const mem = this.mem;
     let block: number;
     if (mem.shared) {
-      lockWord(mem.i32, list + L_LOCK);
+      mem.lock(list + L_LOCK);
       block = this.take(list);
-      unlockWord(mem.i32, list + L_LOCK);
+      mem.unlock(list + L_LOCK);
     } else {
       block = this.take(list);
     }
@@ -300,11 +300,11 @@ export class PoolBackend implements Backend {
       return 0;
     }
     const mem = this.mem;
-    if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+    mem.lock(list + L_LOCK);
     this.link(list, L_PARTIAL, record);
     mem.i32[list + L_SPANS]++;
     const block = this.pop(list, record);
-    if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+    mem.unlock(list + L_LOCK);
     return block;
   }
 
@@ -381,11 +381,18 @@ export class PoolBackend implements Backend {
       throw this.notABlock(ptr, record);
     }
     const list = this.listOf(cls, i32[r + R_SHARD]);
-    const shared = mem.shared;
-    if (shared) lockWord(i32, list + L_LOCK);
+    mem.lock(list + L_LOCK);
+    return this.freeLocked(ptr, record, list, index);
+  }
+
+  /** The rest of free, with the span's list lock held (views read again: locking may have refreshed them). */
+  private freeLocked(ptr: number, record: number, list: number, index: number): void {
+    const mem = this.mem;
+    const i32 = mem.i32;
+    const r = record >>> 2;
     const neverHandedOut = index >= i32[r + R_BUMP];
     if (neverHandedOut || ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.onFreeList(record, ptr))) {
-      if (shared) unlockWord(i32, list + L_LOCK);
+      mem.unlock(list + L_LOCK);
       throw notLive(ptr, neverHandedOut);
     }
     const u32 = mem.u32;
@@ -402,7 +409,7 @@ export class PoolBackend implements Backend {
       this.unlink(list, record); // it was full
       this.link(list, L_PARTIAL, record);
     }
-    if (shared) unlockWord(i32, list + L_LOCK);
+    mem.unlock(list + L_LOCK);
     if (release !== 0) this.releaseSpan(release);
   }
 
@@ -466,9 +473,9 @@ export class PoolBackend implements Backend {
     const mem = this.mem;
     const r = record >>> 2;
     const list = this.listOf(mem.i32[r + R_CLASS], mem.i32[r + R_SHARD]);
-    if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+    mem.lock(list + L_LOCK);
     const free = this.onFreeList(record, block);
-    if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+    mem.unlock(list + L_LOCK);
     return free;
   }
 
@@ -506,10 +513,10 @@ export class PoolBackend implements Backend {
       if (record !== 0) {
         const list = this.listOf(cls, this.shard);
         const mem = this.mem;
-        if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+        mem.lock(list + L_LOCK);
         this.link(list, L_EMPTY, record);
         mem.i32[list + L_SPANS]++;
-        if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+        mem.unlock(list + L_LOCK);
         succeeded++; // a span was got: that, and only that, is a success (seed 004)
       } else {
         failed++;
@@ -613,7 +620,7 @@ export class PoolBackend implements Backend {
     for (let entry = 0; entry < LIST_COUNT; entry++) {
       const list = this.area + LISTS + entry * LIST_WORDS;
       if (mem.u32[list + L_EMPTY] === 0) continue; // a hint; the detach below is under the lock
-      if (mem.shared) lockWord(mem.i32, list + L_LOCK);
+      mem.lock(list + L_LOCK);
       const { i32, u32 } = mem;
       const first = u32[list + L_EMPTY];
       u32[list + L_EMPTY] = 0;
@@ -621,7 +628,7 @@ export class PoolBackend implements Backend {
         i32[(record >>> 2) + R_LIST] = 0;
         i32[list + L_SPANS]--;
       }
-      if (mem.shared) unlockWord(mem.i32, list + L_LOCK);
+      mem.unlock(list + L_LOCK);
       for (let record = first; record !== 0;) {
         const next = mem.u32[(record >>> 2) + R_NEXT];
         released += this.releaseSpan(record);

@@ -24,7 +24,6 @@
  */
 
 import type { LinearMemory } from "../../memory/linear_memory.ts";
-import { lockWord, unlockWord } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import type { RecordArena } from "../../memory/records.ts";
 import type { BackendHealth, CheckProblem, SlabSource } from "../../router/box.ts";
@@ -125,11 +124,11 @@ export class SharedPool implements SlabSource {
   }
 
   private lock(): void {
-    if (this.mem.shared) lockWord(this.mem.i32, this.area + SP_LOCK);
+    this.mem.lock(this.area + SP_LOCK);
   }
 
   private unlock(): void {
-    if (this.mem.shared) unlockWord(this.mem.i32, this.area + SP_LOCK);
+    this.mem.unlock(this.area + SP_LOCK);
   }
 
   acquire(cls: number, owner: number): number {

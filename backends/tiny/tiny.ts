@@ -44,7 +44,6 @@
 
 import { describe, HakmemError } from "../../errors.ts";
 import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
-import { lockWord, unlockWord } from "../../memory/linear_memory.ts";
 import type { RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
@@ -413,9 +412,9 @@ export class TinyBackend implements Backend {
   /** Takes an orphaned slab of the class, if any, and makes it ours. */
   private adopt(cls: number): number {
     const i32 = this.mem.i32;
-    lockWord(i32, this.area + T_ORPHAN_LOCK);
+    this.mem.lock(this.area + T_ORPHAN_LOCK);
     const slab = this.orphans[cls].pop();
-    unlockWord(i32, this.area + T_ORPHAN_LOCK);
+    this.mem.unlock(this.area + T_ORPHAN_LOCK);
     if (slab === 0) return 0;
     // Owner first, then the exchange: a remote free that lands after the
     // exchange sees us as owner and will be collected by us.
@@ -774,9 +773,9 @@ export class TinyBackend implements Backend {
         this.releaseSlab(slab);
       } else {
         i32[r + S_STATE] = SlabState.orphan;
-        lockWord(i32, this.area + T_ORPHAN_LOCK);
+        this.mem.lock(this.area + T_ORPHAN_LOCK);
         this.orphans[i32[r + S_CLASS]].push(slab);
-        unlockWord(i32, this.area + T_ORPHAN_LOCK);
+        this.mem.unlock(this.area + T_ORPHAN_LOCK);
       }
     }
   }
