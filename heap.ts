@@ -478,7 +478,7 @@ export class Heap {
     }
     const owner = this.router.ownerIndex(ptr);
     const target = this.router.routeOf(size);
-    const sameBackend = this.router.backends[owner] === this.routeBackendFor(target);
+    const sameBackend = owner === this.router.backendIndexOfRoute(target);
     if (sameBackend && size <= old && size > old >>> 1) return ptr; // fits and wastes under half
     const backend = this.router.backends[owner];
     if (sameBackend && backend.resizeInPlace && backend.resizeInPlace(ptr, size)) return ptr;
@@ -493,11 +493,6 @@ export class Heap {
       throw error;
     }
     return fresh;
-  }
-
-  private routeBackendFor(route: number): Backend {
-    const name = this.router.routes[route].backend;
-    return this.backendList.find((backend) => backend.capabilities.name === name)!;
   }
 
   /**

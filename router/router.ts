@@ -327,6 +327,11 @@ export class Router {
     return 0;
   }
 
+  /** The index in {@linkcode Router.backends} of the backend route `route` sends to. */
+  backendIndexOfRoute(route: number): number {
+    return this.routeBackendIndex[route];
+  }
+
   /**
    * The backend index owning the block at `ptr` (inside the memory), or -1.
    */

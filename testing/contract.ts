@@ -12,10 +12,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createHeap, type Heap, type HeapConfig } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import type { Backend, BackendFactory } from "../router/box.ts";
 import { Random } from "./random.ts";
+import { expectHakmemError as expectCode } from "./expect.ts";
 
 /** What the contract suite runs against. */
 export interface ContractTarget {
@@ -73,14 +73,6 @@ function assertClean(heap: Heap, when: string): void {
   // counters are not expected to match it.
   const problems = heap.check("full").problems.filter((problem) => problem.where !== "router");
   assert.deepEqual(problems, [], `check() after ${when}`);
-}
-
-function expectCode(fn: () => unknown, codes: string[], what: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof HakmemError, `${what}: threw ${error}, not a HakmemError`);
-    assert.ok(codes.includes(error.code), `${what}: code ${error.code}, expected one of ${codes.join(", ")}`);
-    return true;
-  });
 }
 
 /**

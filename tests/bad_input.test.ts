@@ -6,6 +6,7 @@
 // heap is unchanged and check() clean afterwards.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { expectHakmemError as expectCode } from "../testing/expect.ts";
 import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
 import { type ErrorCode, HakmemError } from "../errors.ts";
 import { OPTION_TABLE } from "../options.ts";
@@ -14,14 +15,6 @@ import { SLAB_BYTES } from "../backends/tiny/slab.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 
 const MiB = 1 << 20;
-
-function expectCode(fn: () => unknown, code: ErrorCode, what: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof HakmemError, `${what}: threw ${error}, not a HakmemError`);
-    assert.equal(error.code, code, `${what}: ${error.message}`);
-    return true;
-  }, `${what} did not throw`);
-}
 
 /** The figures a refused call must leave as they were. */
 function snapshot(heap: Heap): unknown {

@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { describe, test } from "node:test";
+import { expectHakmemError as expectError } from "../testing/expect.ts";
 import { attachHeap, createHeap, type Heap } from "../heap.ts";
-import { describe as describeValue, type ErrorCode, HakmemError } from "../errors.ts";
+import { describe as describeValue } from "../errors.ts";
 import { resetEnvironmentCache } from "../options.ts";
 import { DEBUG_GUARD_BYTE, DEBUG_GUARD_BYTES, DEBUG_POISON_BYTE, DEBUG_TRAILER_BYTES } from "../debug.ts";
 
@@ -17,17 +18,6 @@ const SIZES = [0, 1, 10, 100, 1000, 1001, 5000, 100000, 300000, 2 * MiB];
 
 function debugHeap(memory?: SharedArrayBuffer): Heap {
   return createHeap({ debug: true, maxBytes: 64 * MiB, memory });
-}
-
-function expectError(fn: () => unknown, code: ErrorCode, what: string): HakmemError {
-  let caught: HakmemError | undefined;
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof HakmemError, `${what}: threw ${error}, not a HakmemError`);
-    assert.equal(error.code, code, `${what}: ${error.message}`);
-    caught = error;
-    return true;
-  }, `${what} did not throw`);
-  return caught!;
 }
 
 /** Where the trailer of the block at `ptr` starts: the end of the backend's block, less the trailer. */

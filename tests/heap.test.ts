@@ -3,8 +3,9 @@
 // kind of memory growing with views kept correct, and attaching.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { expectHakmemError as expectCode } from "../testing/expect.ts";
+import { HakmemError } from "../errors.ts";
 import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
-import { type ErrorCode, HakmemError } from "../errors.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { LAYOUT_VERSION, PAGE_SIZE } from "../memory/layout.ts";
 import type { MemorySource } from "../memory/linear_memory.ts";
@@ -27,14 +28,6 @@ function twoBackendHeap(): Heap {
     routes: [{ min: 1, max: 4096, backend: "small" }, { min: 4097, max: Infinity, backend: "mmap" }],
     fallbacks: { small: ["mmap"] },
   });
-}
-
-function expectCode(fn: () => unknown, code: ErrorCode, what: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof HakmemError, `${what}: threw ${error}, not a HakmemError`);
-    assert.equal(error.code, code, `${what}: ${error.message}`);
-    return true;
-  }, `${what} did not throw`);
 }
 
 /** The figures a misuse must leave as they were. */

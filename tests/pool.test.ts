@@ -2,7 +2,8 @@
 // (the Box contract runs from tests/contract.test.ts through the registry).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { attachHeap, createHeap, HakmemError, type Heap } from "../mod.ts";
+import { expectHakmemError as expectCode } from "../testing/expect.ts";
+import { attachHeap, createHeap, type Heap } from "../mod.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import {
   createPoolBackend,
@@ -49,14 +50,6 @@ function assertClean(heap: Heap, when: string): void {
   // The pool is called directly, past the router, so the router's counters are not expected to match it.
   const problems = heap.check("full").problems.filter((problem) => problem.where !== "router");
   assert.deepEqual(problems, [], `check() after ${when}`);
-}
-
-function expectCode(fn: () => unknown, code: string, what: string): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof HakmemError, `${what}: threw ${error}, not a HakmemError`);
-    assert.equal(error.code, code, `${what}: ${error.message}`);
-    return true;
-  });
 }
 
 describe("pool class table", () => {
