@@ -179,6 +179,9 @@ export class Router {
   private freeCounts!: Float64Array;
   private primaryFailures!: Float64Array; // per backend: routed here, returned 0
   private fallbackServed!: Float64Array; // per backend: served as a fallback
+  /** The backend of the first route (the smallest sizes, most calls), called at its own call site. */
+  private readonly front: Backend;
+  private readonly frontIndex: number;
   // Logging.
   private verbose = false;
   private sink: DecisionSink | undefined;
@@ -206,6 +209,8 @@ export class Router {
     this.routes = routes;
     this.routeBackendIndex = Int32Array.from(routes, (route) => names.get(route.backend)!);
     this.routeBackend = routes.map((route) => this.backends[names.get(route.backend)!]);
+    this.front = this.routeBackend[0];
+    this.frontIndex = this.routeBackendIndex[0];
     this.direct = new Uint8Array(DIRECT_LIMIT + 1);
     routes.forEach((route, index) => {
       const last = Math.min(route.max, DIRECT_LIMIT);
@@ -270,7 +275,7 @@ export class Router {
   alloc(size: number, site?: string): number {
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
     this.routeDecisions[route]++;
-    let ptr = this.routeBackend[route].alloc(size);
+    let ptr = route === 0 ? this.front.alloc(size) : this.routeBackend[route].alloc(size);
     if (ptr === 0) ptr = this.fallback(route, size, 0);
     if (this.verbose) this.log(0, size, route, ptr, site);
     return ptr;
@@ -352,7 +357,8 @@ export class Router {
       if (this.pages.mem.refresh(true)) return this.free(ptr);
       throw this.unownedFree(ptr);
     }
-    this.backends[index].free(ptr, entry);
+    if (index === this.frontIndex) this.front.free(ptr, entry);
+    else this.backends[index].free(ptr, entry);
     this.freeCounts[index]++;
     if (this.verbose) this.log(1, 0, -1 - index, ptr, undefined);
   }

@@ -126,7 +126,7 @@ const T_ORPHAN_LOCK = 640;
 /** Used-up slabs looked at for remote frees before a new slab is taken. */
 const FULL_SCAN = 8;
 /** A class's cache holds about this many bytes at most, so big classes keep few blocks. */
-const CACHE_BYTES_PER_CLASS = 8192;
+const CACHE_BYTES_PER_CLASS = 32768;
 // Health counters (per worker).
 const C_REFILLS = 0;
 const C_SPILLS = 1;
@@ -184,9 +184,18 @@ export class TinyBackend implements Backend {
   private readonly sources: SlabSource[]; // by SS_SOURCE: 0 shared pool, 1 legacy
   private readonly primary: SlabSource;
   private readonly counters = new Float64Array(COUNTER_NAMES.length);
+  /** The memory's views, kept here for the hot path (rebuilt with the memory's, see LinearMemory.onRefresh). */
+  private i32: Int32Array;
+  private u32: Uint32Array;
 
   constructor(context: BackendContext, options: TinyOptions) {
     this.mem = context.mem;
+    this.i32 = this.mem.i32;
+    this.u32 = this.mem.u32;
+    this.mem.onRefresh(() => {
+      this.i32 = this.mem.i32;
+      this.u32 = this.mem.u32;
+    });
     this.pages = context.pages;
     this.kind = context.kind;
     this.owner = context.workerId + 1;
@@ -265,12 +274,11 @@ export class TinyBackend implements Backend {
     if (size > TINY_MAX_SIZE) return 0;
     const cls = SIZE_TO_CLASS[size];
     if (this.cacheOn) {
-      const mem = this.mem;
-      const i32 = mem.i32;
+      const i32 = this.i32;
       const count = this.countAt + cls;
       const n = i32[count] - 1;
       if (n >= 0) {
-        const ptr = mem.u32[this.stackAt[cls] + n];
+        const ptr = this.u32[this.stackAt[cls] + n];
         i32[count] = n;
         i32[markSlot(ptr)] = 0;
         return ptr;
@@ -449,11 +457,14 @@ export class TinyBackend implements Backend {
   // ---- free -------------------------------------------------------------------------
 
   free(ptr: number, pageEntry?: number): void {
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     const entry = pageEntry === undefined ? this.pages.ownerOf(ptr) : pageEntry;
     if ((entry & KIND_MASK) !== this.kind) throw this.notOurs(ptr);
     const r = (entry - this.kind) >>> 2;
-    if (!this.isHandedOutBlock(ptr, r)) {
+    // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined).
+    const offset = ptr - (i32[r + S_BASE] >>> 0);
+    const index = blockIndex(offset, i32[r + S_DIVISOR]);
+    if (index >= i32[r + S_BUMP] || index * i32[r + S_SIZE] !== offset) {
       // The slab's record may lie in memory another worker grew: look again once.
       if (this.mem.refresh(true)) return this.free(ptr, entry);
       throw this.badBlock(ptr, r);
@@ -462,20 +473,22 @@ export class TinyBackend implements Backend {
     if (i32[mark] === (ptr ^ FREE_MARK) && this.isFree(ptr, r)) throw doubleFree(ptr);
     i32[mark] = ptr ^ FREE_MARK;
     if (i32[r + S_OWNER] !== this.owner) return this.remoteFree(ptr, r);
-    if (this.cacheOn) {
-      const cls = i32[r + S_CLASS];
-      const count = this.countAt + cls;
-      const n = i32[count];
-      if (n < this.cacheCap[cls]) {
-        this.mem.u32[this.stackAt[cls] + n] = ptr;
-        i32[count] = n + 1;
-        return;
-      }
-      this.spill(cls);
-      this.mem.u32[this.stackAt[cls] + i32[count]++] = ptr;
-      return;
-    }
-    this.returnToSlab(ptr, r << 2);
+    if (!this.cacheOn) return this.returnToSlab(ptr, r << 2);
+    const cls = i32[r + S_CLASS];
+    const count = this.countAt + cls;
+    const n = i32[count];
+    if (n >= this.cacheCap[cls]) return this.spillAndPush(cls, ptr);
+    this.u32[this.stackAt[cls] + n] = ptr;
+    i32[count] = n + 1;
+  }
+
+  /** A full cache: spills its older half, then pushes `ptr`. */
+  private spillAndPush(cls: number, ptr: number): void {
+    this.spill(cls);
+    const count = this.countAt + cls;
+    const n = this.i32[count];
+    this.u32[this.stackAt[cls] + n] = ptr;
+    this.i32[count] = n + 1;
   }
 
   /** A block of another worker's slab: onto the slab's remote list, with one compare-and-swap. */
