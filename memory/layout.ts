@@ -25,7 +25,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2; // 2: the pool keeps its lists in a table of their own, and full spans in none
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -52,7 +52,7 @@ export const H_PAGE_SHIFT = 2;
 export const H_HEADER_PAGES = 3;
 export const H_MAX_PAGES = 4; // the most pages the memory may grow to
 export const H_TOP_PAGE = 5; // pages covered by the page heap (== memory pages)
-export const H_FREE_HEAD = 6; // lowest free run's first page, -1 when none
+export const H_FREE_BITMAP = 6; // bit b set: free-run bucket b holds a run
 export const H_FREE_PAGES = 7; // pages in free runs
 export const H_USED_PAGES = 8; // pages in allocated runs (metadata included)
 export const H_PEAK_USED_PAGES = 9;
@@ -70,6 +70,8 @@ export const H_FLAGS = 20; // heap-wide option bits (HEAP_FLAG_*)
 export const H_GROW_PAGES = 21; // minimum growth step in pages
 export const H_CREATED_LOW = 22; // creation time, to tell heaps apart in reports
 export const H_METADATA_PAGES = 23; // header + leaves + record pages
+export const H_FREE_BUCKETS = 24; // + bucket (0..31): first free run of the bucket, -1 when none (see page_heap.ts)
+export const FREE_BUCKETS = 32;
 /** Heap flag: debug mode (guards, poisoning, allocation sites). */
 export const HEAP_FLAG_DEBUG = 1;
 

@@ -3,9 +3,9 @@
  * pages, takes them back, coalesces free neighbours, grows the memory on
  * demand and shrinks a resizable ArrayBuffer whose top pages are free.
  *
- * Owns: the run boundary tags, the address-ordered free-run list, page dirty
- * flags (pages never written since the memory grew over them are zero) and
- * the page map (the owner of every page), all inside the memory.
+ * Owns: the run boundary tags, the free-run lists, page dirty flags (pages
+ * never written since the memory grew over them are zero) and the page map
+ * (the owner of every page), all inside the memory.
  *
  * Boundary tags, per page (in the page-map leaf of the page's region):
  *
@@ -15,8 +15,15 @@
  * any other page            0
  * ```
  *
- * Allocation takes the lowest free run that fits (first fit by address),
- * which keeps the top of the memory free so it can shrink.
+ * Free runs sit in 32 lists by length (segregated fits): one list per
+ * length of 1..24 pages, then lists of 25..32, 33..64, ... 1025..2048 and
+ * 2049 or more pages; a bitmap in the header says which lists hold a run.
+ * Allocation takes a run from the shortest list that fits: the head of an
+ * exact list, or the first that fits in a list of lengths. Every step is
+ * O(1) but that walk (runs of one power-of-two range), so freeing and
+ * taking runs costs the same however fragmented the heap is. Best fit keeps
+ * the long runs long, the top one included, so the top stays free to
+ * shrink; page-map leaves go in the lowest free pages that fit.
  *
  * Locking: one lock word (H_PAGE_LOCK) on shared memory. The page heap never
  * calls out while holding it, and callers must not hold their own locks when
@@ -27,7 +34,9 @@
 
 import {
   DIR_WORD,
-  H_FREE_HEAD,
+  FREE_BUCKETS,
+  H_FREE_BITMAP,
+  H_FREE_BUCKETS,
   H_FREE_PAGES,
   H_GROW_COUNT,
   H_GROW_PAGES,
@@ -56,6 +65,17 @@ import {
 import type { LinearMemory } from "./linear_memory.ts";
 
 const END_TAG = 1 << 30;
+/** Free-run lists of one length each: 1..EXACT_BUCKETS pages. */
+const EXACT_BUCKETS = 24;
+
+/**
+ * The free-run list of a run of `pages` pages: exact up to 24 pages, then one
+ * per power-of-two range (25..32, 33..64, ...), the last for 2049 or more.
+ */
+function bucketOf(pages: number): number {
+  if (pages <= EXACT_BUCKETS) return pages - 1;
+  return Math.min(FREE_BUCKETS - 1, EXACT_BUCKETS + 27 - Math.clz32(pages - 1));
+}
 const REGION_PAGE_SHIFT = REGION_SHIFT - PAGE_SHIFT;
 const PAGE_IN_REGION = REGION_PAGES - 1;
 
@@ -175,7 +195,8 @@ export class PageHeap {
     const i32 = this.mem.i32;
     i32[H_MAX_PAGES] = maxPages;
     i32[H_GROW_PAGES] = growPages;
-    i32[H_FREE_HEAD] = -1;
+    i32[H_FREE_BITMAP] = 0;
+    i32.fill(-1, H_FREE_BUCKETS, H_FREE_BUCKETS + FREE_BUCKETS);
     i32[H_TOP_PAGE] = headerPages;
     // The leaf of region 0 sits right after the header and describes itself.
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
@@ -291,6 +312,22 @@ export class PageHeap {
     }
   }
 
+  /**
+   * The allocated runs of kind `kind`, as [first page, page-map entry] pairs,
+   * read under the lock: safe while other workers take and free runs (a walk
+   * without it may meet tags mid-update and stop short).
+   */
+  runsOfKind(kind: number): number[] {
+    this.syncViews();
+    this.mem.lock(H_PAGE_LOCK);
+    const runs: number[] = [];
+    this.forEachRun((page, _pages, owner) => {
+      if ((owner & KIND_MASK) === kind) runs.push(page, owner);
+    });
+    this.mem.unlock(H_PAGE_LOCK);
+    return runs;
+  }
+
   /** True when every page from `page` for `count` pages is unwritten (zero). */
   isClean(page: number, count: number): boolean {
     const u8 = this.mem.u8;
@@ -325,9 +362,31 @@ export class PageHeap {
 
   // ---- internals (called with the lock held) --------------------------------
 
+  /** A free run of at least `pages` pages from the shortest list that has one (best fit by list), or -1. */
   private findFit(pages: number): number {
-    for (let page = this.mem.i32[H_FREE_HEAD]; page >= 0; page = this.next(page)) {
-      if (-this.tag(page) >= pages) return page;
+    const i32 = this.mem.i32;
+    const wanted = bucketOf(pages);
+    let mask = i32[H_FREE_BITMAP] & (-1 << wanted);
+    while (mask !== 0) {
+      const bucket = 31 - Math.clz32(mask & -mask);
+      const head = i32[H_FREE_BUCKETS + bucket];
+      // An exact list holds runs of one length; a longer list's runs all fit.
+      if (bucket < EXACT_BUCKETS || bucket > wanted) return head;
+      for (let page = head; page >= 0; page = this.next(page)) if (-this.tag(page) >= pages) return page;
+      mask &= mask - 1;
+    }
+    return -1;
+  }
+
+  /** The lowest free run of at least `pages` pages, or -1: a walk over every run (for page-map leaves, which are rare). */
+  private lowestFit(pages: number): number {
+    const top = this.top;
+    for (let page = 0; page < top;) {
+      const tag = this.tag(page);
+      if (tag < 0 && -tag >= pages) return page;
+      const length = tag < 0 ? -tag : tag;
+      if (length <= 0 || length >= END_TAG) return -1; // broken tags: check() reports them
+      page += length;
     }
     return -1;
   }
@@ -347,16 +406,9 @@ export class PageHeap {
   /** Allocates `pages` from the free run at `page` (its lowest pages). */
   private take(page: number, pages: number, owner: number, zero: boolean): void {
     const length = -this.tag(page);
-    const before = this.prev(page);
-    const after = this.next(page);
+    this.unlinkFree(page, length);
     this.clearTags(page, length);
-    if (length > pages) {
-      const rest = page + pages;
-      this.writeFree(rest, length - pages);
-      this.link(before, rest, after);
-    } else {
-      this.link(before, -1, after);
-    }
+    if (length > pages) this.addFree(page + pages, length - pages);
     const i32 = this.mem.i32;
     i32[H_FREE_PAGES] -= pages;
     const u8 = this.mem.u8;
@@ -371,60 +423,53 @@ export class PageHeap {
     if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
   }
 
-  /** Splices `node` (or nothing, when -1) between `before` and `after` in the free list. */
-  private link(before: number, node: number, after: number): void {
-    const first = node >= 0 ? node : after;
-    const last = node >= 0 ? node : before;
-    if (before >= 0) this.setNext(before, first);
-    else this.mem.i32[H_FREE_HEAD] = first;
-    if (after >= 0) this.setPrev(after, last);
-    if (node >= 0) {
-      this.setPrev(node, before);
-      this.setNext(node, after);
+  /** Writes a free run's tags and puts it at the head of its list. */
+  private addFree(page: number, pages: number): void {
+    this.writeFree(page, pages);
+    const i32 = this.mem.i32;
+    const bucket = bucketOf(pages);
+    const head = i32[H_FREE_BUCKETS + bucket];
+    this.setPrev(page, -1);
+    this.setNext(page, head);
+    if (head >= 0) this.setPrev(head, page);
+    i32[H_FREE_BUCKETS + bucket] = page;
+    i32[H_FREE_BITMAP] |= 1 << bucket;
+  }
+
+  /** Takes the free run of `pages` pages at `page` out of its list (its tags stay). */
+  private unlinkFree(page: number, pages: number): void {
+    const i32 = this.mem.i32;
+    const prev = this.prev(page);
+    const next = this.next(page);
+    if (prev >= 0) {
+      this.setNext(prev, next);
+    } else {
+      const bucket = bucketOf(pages);
+      i32[H_FREE_BUCKETS + bucket] = next;
+      if (next < 0) i32[H_FREE_BITMAP] &= ~(1 << bucket);
     }
+    if (next >= 0) this.setPrev(next, prev);
   }
 
   /** Adds pages [page, page + pages) to the free runs, coalescing with neighbours. */
   private release(page: number, pages: number): void {
     let start = page;
     let length = pages;
-    let before = -1;
-    let after = -1;
-    let placed = false;
     if (page > 0 && this.tag(page - 1) < 0) {
-      // Coalesce with the free run to the left: it keeps its place in the list.
       const leftLength = -this.tag(page - 1);
       start = page - leftLength;
       length += leftLength;
-      before = this.prev(start);
-      after = this.next(start);
+      this.unlinkFree(start, leftLength);
       this.clearTags(start, leftLength);
-      placed = true;
     }
     const right = page + pages;
     const rightLength = this.freeRunAt(right);
     if (rightLength > 0) {
-      const rightNext = this.next(right);
-      if (!placed) {
-        before = this.prev(right);
-        placed = true;
-      }
-      after = rightNext;
+      this.unlinkFree(right, rightLength);
       this.clearTags(right, rightLength);
       length += rightLength;
     }
-    if (!placed) {
-      // No free neighbour: find the place in address order.
-      for (let node = this.mem.i32[H_FREE_HEAD]; node >= 0; node = this.next(node)) {
-        if (node > start) {
-          after = node;
-          break;
-        }
-        before = node;
-      }
-    }
-    this.writeFree(start, length);
-    this.link(before, start, after);
+    this.addFree(start, length);
     this.mem.i32[H_FREE_PAGES] += pages;
   }
 
@@ -445,14 +490,9 @@ export class PageHeap {
         if (length <= threshold || length <= keep) return;
         const start = top - length;
         const newTop = start + keep;
-        const before = this.prev(start);
+        this.unlinkFree(start, length);
         this.clearTags(start, length);
-        if (keep > 0) {
-          this.writeFree(start, keep);
-          this.link(before, start, -1);
-        } else {
-          this.link(before, -1, -1);
-        }
+        if (keep > 0) this.addFree(start, keep);
         i32[H_FREE_PAGES] -= length - keep;
         i32[H_TOP_PAGE] = newTop;
         i32[H_SHRINK_COUNT]++;
@@ -534,12 +574,13 @@ export class PageHeap {
     return true;
   }
 
-  /** The top needed so `pages` fit after any leaves the new regions need. */
+  /** The top needed so `pages` fit after any leaves the new regions need, with `step` pages to spare. */
   private plan(top: number, pages: number, topFree: number, step: number): number {
-    let target = top + Math.max(pages, step);
+    let target = top + Math.max(pages - topFree, 0) + step;
     for (;;) {
       const leaves = this.leavesNeeded(top, target);
-      const available = leaves === 0 ? topFree : 0;
+      // New pages join the free run at the top, unless a leaf must go between them (no free run holds one).
+      const available = leaves === 0 || topFree >= LEAF_PAGES ? topFree : 0;
       const needed = top + leaves * LEAF_PAGES + pages - available;
       if (target >= needed) return target;
       target = needed;
@@ -565,7 +606,7 @@ export class PageHeap {
       if (u32[DIR_WORD + region] !== 0) continue;
       // A leaf goes in the lowest free pages that fit, so it does not pin the
       // top of the memory; failing that, at the start of the new pages.
-      const low = this.findFit(LEAF_PAGES);
+      const low = this.lowestFit(LEAF_PAGES);
       if (low >= 0) {
         this.take(low, LEAF_PAGES, PageKind.metadata, true); // take() counts metadata pages
         u32[DIR_WORD + region] = low * PAGE_SIZE;
@@ -626,9 +667,11 @@ export class PageHeap {
     const i32 = this.mem.i32;
     let runs = 0;
     let largest = 0;
-    for (let page = i32[H_FREE_HEAD]; page >= 0 && runs <= this.top; page = this.next(page)) {
-      runs++;
-      largest = Math.max(largest, -this.tag(page));
+    for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
+      for (let page = i32[H_FREE_BUCKETS + bucket]; page >= 0 && runs <= this.top; page = this.next(page)) {
+        runs++;
+        largest = Math.max(largest, -this.tag(page));
+      }
     }
     return {
       topPages: this.top,
@@ -717,18 +760,7 @@ export class PageHeap {
         return;
       }
     }
-    let index = 0;
-    let before = -1;
-    for (let page = i32[H_FREE_HEAD]; page >= 0; page = this.next(page)) {
-      if (freeStarts[index] !== page) {
-        problems.push({ where, message: `free list holds page ${page} where the runs say ${freeStarts[index]}` });
-        return;
-      }
-      if (this.prev(page) !== before) problems.push({ where, message: `free list back link of page ${page} is wrong` });
-      before = page;
-      index++;
-    }
-    if (index !== freeStarts.length) problems.push({ where, message: `free list has ${index} runs, the pages ${freeStarts.length}` });
+    this.checkFreeLists(problems, new Set(freeStarts));
     if (used !== i32[H_USED_PAGES]) problems.push({ where, message: `used pages counted ${i32[H_USED_PAGES]}, found ${used}` });
     if (free !== i32[H_FREE_PAGES]) problems.push({ where, message: `free pages counted ${i32[H_FREE_PAGES]}, found ${free}` });
     if (i32[H_PEAK_USED_PAGES] < used) {
@@ -737,6 +769,40 @@ export class PageHeap {
     // Every metadata run is counted where it is taken (header, leaves, records, per-worker pages).
     const counted = i32[H_METADATA_PAGES];
     if (counted !== metadata) problems.push({ where, message: `metadata pages counted ${counted}, ${metadata} found in metadata runs` });
+  }
+
+  /**
+   * Checks the free-run lists against the free runs the tags show (`starts`):
+   * each run in exactly one list, the list its length names, with good back
+   * links, and the bitmap marking the lists that hold runs.
+   */
+  private checkFreeLists(problems: CheckProblem[], starts: Set<number>): void {
+    const i32 = this.mem.i32;
+    const where = "page heap free lists";
+    const listed = new Set<number>();
+    for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
+      const head = i32[H_FREE_BUCKETS + bucket];
+      if (((i32[H_FREE_BITMAP] >>> bucket) & 1) !== (head >= 0 ? 1 : 0)) {
+        problems.push({ where, message: `bitmap bit ${bucket} says ${head >= 0 ? "empty" : "non-empty"}, the list is not` });
+      }
+      let before = -1;
+      for (let page = head; page >= 0; page = this.next(page)) {
+        if (!starts.has(page) || listed.has(page)) {
+          problems.push({
+            where,
+            message: `list ${bucket} holds page ${page}, ${listed.has(page) ? "listed before" : "which starts no free run"}`,
+          });
+          return;
+        }
+        listed.add(page);
+        if (bucketOf(-this.tag(page)) !== bucket) {
+          problems.push({ where, message: `run of ${-this.tag(page)} pages at ${page} is in list ${bucket}` });
+        }
+        if (this.prev(page) !== before) problems.push({ where, message: `back link of page ${page} is wrong` });
+        before = page;
+      }
+    }
+    if (listed.size !== starts.size) problems.push({ where, message: `the lists hold ${listed.size} runs, the pages ${starts.size}` });
   }
 
   /**

@@ -1,4 +1,4 @@
-// The page heap: page runs, first fit, coalescing, growth and shrinking, dirty
+// The page heap: page runs, best fit by list, coalescing, growth and shrinking, dirty
 // pages, the page map, and a seeded random run checked against a model.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -54,21 +54,19 @@ describe("page heap: runs", () => {
     assertClean(pages, "format");
   });
 
-  test("allocRun takes the lowest free run that fits", () => {
+  test("allocRun takes a run from the shortest free list that fits (best fit), not the lowest", () => {
     const { pages } = makePageHeap(MiB, MiB);
-    const a = pages.allocRun(2, OWNER);
-    const b = pages.allocRun(3, OWNER);
-    const c = pages.allocRun(2, OWNER);
-    const d = pages.allocRun(4, OWNER);
-    const e = pages.allocRun(1, OWNER);
-    assert.deepEqual([a, b, c, d, e], [BASE, BASE + 2, BASE + 5, BASE + 7, BASE + 11]);
-    pages.freeRun(b);
-    pages.freeRun(d);
-    assert.equal(pages.allocRun(4, OWNER), d, "b is too small: the next run that fits");
-    assert.equal(pages.allocRun(2, OWNER), b, "the lowest run that fits, not the best fit");
-    assert.equal(pages.allocRun(1, OWNER), b + 2, "the rest of b");
-    assert.equal(pages.allocRun(1, OWNER), e + 1, "b is full: above every run");
-    assertClean(pages, "first fit");
+    const [a, , b, , c, , d] = [3, 1, 2, 1, 5, 1, 2, 1].map((count) => pages.allocRun(count, OWNER)); // the last keeps d off the free top
+    assert.deepEqual([a, b, c, d], [BASE, BASE + 4, BASE + 7, BASE + 13]);
+    pages.freeRun(a); // 3 pages, lowest
+    pages.freeRun(d); // 2 pages, highest below the top
+    assert.equal(pages.allocRun(2, OWNER), d, "the run of exactly 2, though a lower one fits");
+    assert.equal(pages.allocRun(2, OWNER), a, "then the 3-page run: the shortest that fits");
+    assert.equal(pages.allocRun(1, OWNER), a + 2, "the rest of it");
+    pages.freeRun(c);
+    assert.equal(pages.allocRun(4, OWNER), c, "a run longer than asked is split: its low pages are taken");
+    assert.equal(pages.allocRun(1, OWNER), c + 4);
+    assertClean(pages, "best fit");
   });
 
   test("a freed run coalesces with a free left, right or both neighbours", () => {
@@ -96,7 +94,7 @@ describe("page heap: runs", () => {
     assert.equal(pages.runPages(f), 2);
   });
 
-  test("the free list stays in address order whatever order runs are freed in", () => {
+  test("freed runs go to the list their length names, whatever order they are freed in", () => {
     const { pages } = makePageHeap(MiB, MiB);
     const runs = Array.from({ length: 41 }, () => pages.allocRun(1, OWNER));
     const odd = runs.filter((_, index) => index % 2 === 1); // every hole between two allocated pages
@@ -108,10 +106,11 @@ describe("page heap: runs", () => {
     }
     for (const page of order) {
       pages.freeRun(page);
-      assertClean(pages, `freeing page ${page}`); // check() compares the list with the runs in address order
+      assertClean(pages, `freeing page ${page}`); // check() matches the lists against the runs
     }
     assert.equal(pages.stats().freeRuns, odd.length + 1, "the holes and the free top");
-    for (const page of odd) assert.equal(pages.allocRun(1, OWNER), page, "lowest hole first");
+    const refilled = odd.map(() => pages.allocRun(1, OWNER));
+    assert.deepEqual(refilled.sort((x, y) => x - y), odd, "every hole once, before the top is cut");
     assertClean(pages, "refilling the holes");
   });
 
@@ -372,15 +371,26 @@ describe("page heap: random runs against a model", () => {
     const maxPages = maxBytes / PAGE_SIZE;
 
     const isMetadata = (page: number) => (pages.ownerOf(page * PAGE_SIZE) & KIND_MASK) === PageKind.metadata && !owned.has(page);
-    const expectedFit = (count: number): number => {
+    // The free runs the model sees: [first page, length] between our runs and metadata.
+    const freeRuns = (): Array<[number, number]> => {
+      const runs: Array<[number, number]> = [];
       let start = -1;
-      for (let page = 0; page < pages.top; page++) {
-        if (owned.has(page) || isMetadata(page)) {
-          if (start >= 0 && page - start >= count) return start;
+      for (let page = 0; page <= pages.top; page++) {
+        const taken = page === pages.top || owned.has(page) || isMetadata(page);
+        if (taken && start >= 0) {
+          runs.push([start, page - start]);
           start = -1;
-        } else if (start < 0) start = page;
+        } else if (!taken && start < 0) start = page;
       }
-      return start >= 0 && pages.top - start >= count ? start : -1;
+      return runs;
+    };
+    // The page heap's list of a run length (see page_heap.ts): exact to 24 pages, then by powers of two.
+    const listOf = (length: number) => length <= 24 ? length - 1 : Math.min(31, 24 + 27 - Math.clz32(length - 1));
+    // Best fit by list: the fitting runs in the shortest list that holds one.
+    const expectedFits = (count: number): Set<number> => {
+      const fits = freeRuns().filter(([, length]) => length >= count);
+      const best = Math.min(...fits.map(([, length]) => listOf(length)));
+      return new Set(fits.filter(([, length]) => listOf(length) === best).map(([page]) => page));
     };
 
     for (let step = 0; step < 2000; step++) {
@@ -388,18 +398,18 @@ describe("page heap: random runs against a model", () => {
       if (allocate) {
         const count = random.next() < 0.03 ? 200 + random.int(800) : 1 + random.int(32);
         const owner = entry(nextId++ & 0xffff);
-        const expected = expectedFit(count);
+        const expected = expectedFits(count);
         const page = pages.allocRun(count, owner);
         if (page < 0) {
           // Only when neither a free run nor growth up to maxBytes can hold it.
           let topFree = 0;
           while (topFree < pages.top && !owned.has(pages.top - 1 - topFree) && !isMetadata(pages.top - 1 - topFree)) topFree++;
-          assert.equal(expected, -1, `step ${step}: allocRun(${count}) failed though a run fits`);
+          assert.equal(expected.size, 0, `step ${step}: allocRun(${count}) failed though a run fits`);
           assert.ok(maxPages - pages.top + topFree < count + 4 * LEAF_PAGES, `step ${step}: allocRun(${count}) failed below maxBytes`);
           exhausted++;
           continue;
         }
-        if (expected >= 0) assert.equal(page, expected, `step ${step}: allocRun(${count}) is first fit`);
+        if (expected.size > 0) assert.ok(expected.has(page), `step ${step}: allocRun(${count}) took ${page}, not a best fit`);
         for (let i = 0; i < count; i++) {
           assert.ok(!owned.has(page + i), `step ${step}: page ${page + i} handed out twice`);
           owned.set(page + i, owner);

@@ -4,7 +4,7 @@
  *
  * Owns: its spans (one page run each, holding blocks of one class), their
  * records, the free list inside each span, the per class and shard lists of
- * spans, and its area of the heap header.
+ * spans, its list table (a metadata run) and its area of the heap header.
  *
  * A span, and the record that describes it:
  *
@@ -19,25 +19,31 @@
  *
  * record (64 bytes from the RecordArena)
  *   +0 class   +4 base   +8 capacity   +12 used   +16 bump   +20 free head
- *   +24 shard  +28 list (which list holds it)   +32 next   +36 prev   (records, byte offsets)
+ *   +24 shard  +28 state (partial, full or empty)   +32 next   +36 prev   (records, byte offsets)
  * ```
  *
- * The shared area (1024 words of the header from `context.areaWord`):
+ * The shared area (words of the heap header from `context.areaWord`), and
+ * the list table it points to:
  *
  * ```
- * +0    failures, prewarm requested / succeeded / failed, spans created / released
- * +16   one entry per class × shard, LIST_WORDS words each:
- *       lock, partial head, full head, empty head, allocs, frees, spans
+ * area    +0 failures, prewarm requested / succeeded / failed, spans created / released,
+ *         +6 list table (byte offset), +7 pages in spans, +8 pages in cached empty spans
+ * table   one entry per class × shard, LIST_WORDS words each:
+ *         lock, partial head, empty head, allocs, frees, spans
  * ```
  *
- * A span is in exactly one list of its class and shard: `partial` (some
- * blocks free or never used), `full` (every block handed out) or `empty`
- * (every block free). Allocation takes the head of `partial`, then an
- * `empty` span, then a new span from the page heap. A span that becomes
- * empty on free is kept in `empty` when that list is empty, else it goes back
- * to the page heap at once: at most one span per class and shard is cached
- * between trims (prewarmed spans also wait there), and `trim()` returns them
- * all. In a heap used by one worker only shard 0 is used: one per class.
+ * A span is partial (some blocks free or never used; in its class and
+ * shard's partial list), full (every block handed out; in no list: a free
+ * finds it through the page map) or empty (every block free; in the empty
+ * list). Allocation takes the head of `partial`, then an `empty` span, then
+ * a new span from the page heap. Classes above 16 KiB have one block per
+ * span, so their blocks go straight between empty and full.
+ *
+ * Empty spans are a cache with a budget: a span that empties stays (LIFO,
+ * the first reused) while the pages of all cached empty spans stay within an
+ * eighth of the pages in spans, or 256 KiB; past that it goes back to the
+ * page heap at once. `trim()` returns them all. Prewarmed spans wait in the
+ * empty lists and count against the budget.
  *
  * Free finds the span in O(1) through the page map. Double frees are caught
  * at the cost of a load and a store per free and a store per allocation: a
@@ -48,9 +54,9 @@
  * `resizeInPlace` refuse a freed block by the same test.
  *
  * Locking (shared memory only; a private heap takes no lock and uses no
- * Atomics). Each class × shard list has a lock word in the area; it guards
+ * Atomics). Each class × shard list has a lock word in the table; it guards
  * the list heads, its counters, and the records and free lists of the spans
- * in it. Lock order:
+ * of that class and shard (listed or full). Lock order:
  *
  * 1. At most one list lock is held at a time.
  * 2. No list lock is held while calling the page heap or the record arena:
@@ -63,7 +69,7 @@
  */
 
 import { describe, HakmemError } from "../../errors.ts";
-import { BACKEND_AREA_WORDS, KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
+import { KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
@@ -106,18 +112,20 @@ const PREWARM_SUCCEEDED = 2; // spans prewarm got
 const PREWARM_FAILED = 3; // spans prewarm could not get
 const SPANS_CREATED = 4; // spans taken from the page heap, ever
 const SPANS_RELEASED = 5; // spans given back to the page heap, ever
-const LISTS = 16; // first list entry
-const LIST_COUNT = POOL_CLASS_COUNT * POOL_SHARDS;
+const TABLE = 6; // byte offset of the list table
+const SPAN_PAGES = 7; // pages in spans now
+const EMPTY_PAGES = 8; // pages in cached empty spans now
 
-// Words of one list entry (one per class and shard).
+// Words of one list entry (one per class and shard) in the list table.
 const L_LOCK = 0; // lock word (shared memory only)
-const L_PARTIAL = 1; // first span with a block to hand out (record byte offset, 0 none)
-const L_FULL = 2; // first span with every block handed out
-const L_EMPTY = 3; // first span with every block free
-const L_ALLOCS = 4; // blocks handed out (wraps at 2^32)
-const L_FREES = 5; // blocks taken back (wraps at 2^32)
-const L_SPANS = 6; // spans in the three lists
-const LIST_WORDS = 7;
+const L_PARTIAL = 1; // first span with a block to hand out and one in use (record byte offset, 0 none)
+const L_EMPTY = 2; // first span with every block free
+const L_ALLOCS = 3; // blocks handed out (wraps at 2^32)
+const L_FREES = 4; // blocks taken back (wraps at 2^32)
+const L_SPANS = 5; // spans of the class and shard: listed, and full ones in no list
+const LIST_WORDS = 6;
+const LIST_COUNT = POOL_CLASS_COUNT * POOL_SHARDS;
+const TABLE_PAGES = Math.ceil((LIST_COUNT * LIST_WORDS * 4) / PAGE_SIZE);
 
 // Words of a span record.
 const R_CLASS = 0; // class index
@@ -127,16 +135,22 @@ const R_USED = 3; // blocks handed out and not freed
 const R_BUMP = 4; // blocks below this index have been handed out at least once
 const R_FREE = 5; // first free block (byte offset), 0 when none
 const R_SHARD = 6; // the shard whose lists hold the span
-const R_LIST = 7; // L_PARTIAL, L_FULL or L_EMPTY: which list holds it (0 while detached)
-const R_NEXT = 8; // next record in that list, 0 at the end
+const R_STATE = 7; // S_PARTIAL, S_FULL or S_EMPTY (0 while being created or released)
+const R_NEXT = 8; // next record in its list, 0 at the end
 const R_PREV = 9; // previous record, 0 at the head
 
+// Span states (R_STATE). A partial or empty span is in the list of that name; a full one in none.
+const S_PARTIAL = L_PARTIAL;
+const S_EMPTY = L_EMPTY;
+const S_FULL = 3;
+const STATE_NAMES: Record<number, string> = { [S_PARTIAL]: "partial", [S_FULL]: "full", [S_EMPTY]: "empty" };
+
+/** Cached empty spans may always hold this many pages (256 KiB), whatever the budget. */
+const EMPTY_FLOOR_PAGES = 64;
+/** Beyond the floor, cached empty spans hold at most 1/EMPTY_SHARE of the pages in spans. */
+const EMPTY_SHARE = 8;
+
 const FREED_MARK = 0x5a5a5a5a; // xored with the block's address into its word at +4 when freed
-
-const LIST_STATES = [L_PARTIAL, L_FULL, L_EMPTY];
-const LIST_NAMES: Record<number, string> = { [L_PARTIAL]: "partial", [L_FULL]: "full", [L_EMPTY]: "empty" };
-
-if (LISTS + LIST_COUNT * LIST_WORDS > BACKEND_AREA_WORDS) throw new Error("pool: the list entries do not fit the backend area");
 
 // ---- blocks: the one place their addresses and link words are computed ------
 
@@ -145,10 +159,21 @@ function blockAddress(base: number, index: number, size: number): number {
   return base + index * size;
 }
 
-/** Index of the block starting `offset` bytes into its span, or -1 when none starts there. */
-function blockIndex(offset: number, size: number): number {
-  const index = Math.floor(offset / size);
-  return index * size === offset ? index : -1;
+/**
+ * Per class: ceil(2^20 / (size / 256)), so that a block index is one multiply
+ * (see {@linkcode blockIndex}).
+ */
+const UNIT_DIVISORS: Int32Array = POOL_CLASS_SIZES.map((size) => Math.ceil(2 ** 20 / (size / POOL_GRANULE)));
+
+/**
+ * Index of the block of class `cls` starting `offset` bytes into its span, or
+ * -1 when none starts there. Exact: a span's offsets are under 2^18, so
+ * `offset / 256` is under 1024 and the rounding of the divisor stays below
+ * one part in 1024 of the smallest step.
+ */
+function blockIndex(offset: number, cls: number): number {
+  const index = Math.imul(offset >>> 8, UNIT_DIVISORS[cls]) >>> 20;
+  return offset >= 0 && index * POOL_CLASS_SIZES[cls] === offset ? index : -1;
 }
 
 /** Word holding a free block's next pointer: its first 4 bytes. */
@@ -209,8 +234,16 @@ export class PoolBackend implements Backend {
   private readonly area: number;
   private readonly shard: number;
   private readonly debug: boolean;
+  private readonly shared: boolean;
+  /** Word index of the list table. */
+  private readonly table: number;
+  /** Word index of this worker's shard's entry of class 0 (its entry of class c is `c * POOL_SHARDS * LIST_WORDS` further). */
+  private readonly own: number;
+  /** The memory's views, kept here for the hot path (rebuilt with the memory's). */
+  private i32: Int32Array;
+  private u32: Uint32Array;
 
-  /** Builds the pool over `context`; on a fresh heap, formats its area and takes the `prewarm` spans. */
+  /** Builds the pool over `context`; on a fresh heap, formats its area, takes its list table and the `prewarm` spans. */
   constructor(context: BackendContext, prewarm: readonly number[] = []) {
     this.mem = context.mem;
     this.pages = context.pages;
@@ -219,6 +252,7 @@ export class PoolBackend implements Backend {
     this.area = context.areaWord;
     this.shard = context.workerId & (POOL_SHARDS - 1);
     this.debug = context.debug;
+    this.shared = this.mem.shared;
     this.capabilities = {
       name: "pool",
       minSize: POOL_MIN_SIZE,
@@ -228,14 +262,25 @@ export class PoolBackend implements Backend {
       alignedAlloc: false,
     };
     if (context.fresh) {
-      this.mem.i32.fill(0, this.area, this.area + BACKEND_AREA_WORDS);
-      this.prewarm(prewarm);
+      const page = this.pages.allocRun(TABLE_PAGES, PageKind.metadata, true);
+      if (page < 0) throw new HakmemError("INVALID_MEMORY", "no memory left for the pool's list table");
+      this.mem.i32.fill(0, this.area, this.area + TABLE + 3);
+      this.mem.i32[this.area + TABLE] = page * PAGE_SIZE;
     }
+    this.table = this.mem.i32[this.area + TABLE] >>> 2;
+    this.own = this.table + this.shard * LIST_WORDS;
+    this.i32 = this.mem.i32;
+    this.u32 = this.mem.u32;
+    this.mem.onRefresh(() => {
+      this.i32 = this.mem.i32;
+      this.u32 = this.mem.u32;
+    });
+    if (context.fresh) this.prewarm(prewarm);
   }
 
-  /** First word of the list entry of class `cls` and shard `shard`. */
+  /** Word index of the list entry of class `cls` and shard `shard`. */
   private listOf(cls: number, shard: number): number {
-    return this.area + LISTS + (cls * POOL_SHARDS + shard) * LIST_WORDS;
+    return this.table + (cls * POOL_SHARDS + shard) * LIST_WORDS;
   }
 
   // ---- allocation ---------------------------------------------------------------
@@ -243,35 +288,86 @@ export class PoolBackend implements Backend {
   alloc(size: number): number {
     if (size > POOL_MAX_SIZE) return 0;
     const cls = poolClassOf(size);
-    const list = this.listOf(cls, this.shard);
-    const mem = this.mem;
-    let block: number;
-    if (mem.shared) {
-      mem.lock(list + L_LOCK);
-      block = this.take(list);
-      mem.unlock(list + L_LOCK);
-    } else {
-      block = this.take(list);
+    const list = this.own + cls * (POOL_SHARDS * LIST_WORDS);
+    if (this.shared) {
+      this.mem.lock(list + L_LOCK);
+      const block = this.take(list);
+      this.mem.unlock(list + L_LOCK);
+      return block !== 0 ? block : this.allocSlow(cls, list, size);
     }
-    return block !== 0 ? block : this.allocFromNewSpan(cls, list);
+    // Unshared: the common case inline (a partial span's block), the rest in take().
+    const u32 = this.u32;
+    const record = u32[list + L_PARTIAL];
+    if (record !== 0) {
+      const i32 = this.i32;
+      const r = record >>> 2;
+      const used = i32[r + R_USED] + 1;
+      let block = u32[r + R_FREE];
+      if (block !== 0) {
+        u32[r + R_FREE] = u32[linkWord(block)];
+      } else {
+        const index = i32[r + R_BUMP];
+        i32[r + R_BUMP] = index + 1;
+        block = blockAddress(u32[r + R_BASE], index, POOL_CLASS_SIZES[cls]);
+      }
+      i32[markWord(block)] = 0;
+      i32[r + R_USED] = used;
+      if (used === i32[r + R_CAPACITY]) this.becameFull(list, record);
+      i32[list + L_ALLOCS]++;
+      return block;
+    }
+    const block = this.takeEmpty(list);
+    return block !== 0 ? block : this.allocSlow(cls, list, size);
   }
 
   /** A block from the list's partial spans, else from an empty span; 0 when it has neither. Lock held. */
   private take(list: number): number {
-    const u32 = this.mem.u32;
-    let record = u32[list + L_PARTIAL];
-    if (record === 0) {
-      record = u32[list + L_EMPTY];
-      if (record === 0) return 0;
-      this.unlink(list, record);
-      this.link(list, L_PARTIAL, record);
-    }
+    const record = this.u32[list + L_PARTIAL];
+    return record !== 0 ? this.pop(list, record) : this.takeEmpty(list);
+  }
+
+  /** A block from the list's first empty span (listed partial when it holds more); 0 when it has none. Lock held. */
+  private takeEmpty(list: number): number {
+    const record = this.u32[list + L_EMPTY];
+    if (record === 0) return 0;
+    const r = record >>> 2;
+    this.unlink(list, record);
+    this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[this.i32[r + R_CLASS]]);
+    this.i32[r + R_STATE] = S_FULL; // in no list until it turns out to hold more than one block
+    if (this.i32[r + R_CAPACITY] > 1) this.link(list, S_PARTIAL, record);
     return this.pop(list, record);
+  }
+
+  /**
+   * A single-block class has no span to spare: takes a cached empty span of
+   * a bigger class instead, when its block is at most a quarter bigger than
+   * `size` (the waste class rounding allows). No page heap call, and no new
+   * page: the block keeps its class. 0 when there is none.
+   */
+  private takeBigger(cls: number, size: number): number {
+    for (let other = cls + 1; other < POOL_CLASS_COUNT && POOL_CLASS_SIZES[other] * 4 <= size * 5; other++) {
+      const list = this.own + other * (POOL_SHARDS * LIST_WORDS);
+      if (this.u32[list + L_EMPTY] === 0) continue; // a hint; taken again under the lock
+      this.mem.lock(list + L_LOCK);
+      const block = this.takeEmpty(list);
+      this.mem.unlock(list + L_LOCK);
+      if (block !== 0) return block;
+    }
+    return 0;
+  }
+
+  /** The class's own lists had nothing: a bigger cached block (single-block classes), else a new span. No lock held. */
+  private allocSlow(cls: number, list: number, size: number): number {
+    if (POOL_SPAN_BLOCKS[cls] === 1) {
+      const block = this.takeBigger(cls, size);
+      if (block !== 0) return block;
+    }
+    return this.allocFromNewSpan(cls, list);
   }
 
   /** Hands out a block of the span `record` (which has one): a freed block first, else the next unused one. Lock held. */
   private pop(list: number, record: number): number {
-    const { i32, u32 } = this.mem;
+    const { i32, u32 } = this;
     const r = record >>> 2;
     let block = u32[r + R_FREE];
     if (block !== 0) {
@@ -284,12 +380,15 @@ export class PoolBackend implements Backend {
     i32[markWord(block)] = 0;
     const used = i32[r + R_USED] + 1;
     i32[r + R_USED] = used;
-    if (used === i32[r + R_CAPACITY]) {
-      this.unlink(list, record);
-      this.link(list, L_FULL, record);
-    }
+    if (used === i32[r + R_CAPACITY] && i32[r + R_STATE] === S_PARTIAL) this.becameFull(list, record);
     i32[list + L_ALLOCS]++;
     return block;
+  }
+
+  /** A partial span handed out its last block: out of the partial list (a free finds it through the page map). Lock held. */
+  private becameFull(list: number, record: number): void {
+    this.unlink(list, record);
+    this.i32[(record >>> 2) + R_STATE] = S_FULL;
   }
 
   /** Takes a new span (no lock held), lists it and hands out its first block; 0 when no span can be had. */
@@ -301,8 +400,9 @@ export class PoolBackend implements Backend {
     }
     const mem = this.mem;
     mem.lock(list + L_LOCK);
-    this.link(list, L_PARTIAL, record);
-    mem.i32[list + L_SPANS]++;
+    this.i32[list + L_SPANS]++;
+    if (POOL_SPAN_BLOCKS[cls] > 1) this.link(list, S_PARTIAL, record);
+    else this.i32[(record >>> 2) + R_STATE] = S_FULL;
     const block = this.pop(list, record);
     mem.unlock(list + L_LOCK);
     return block;
@@ -317,7 +417,7 @@ export class PoolBackend implements Backend {
       this.records.free(record);
       return 0;
     }
-    // The record came zeroed: used, bump, free head and links are 0.
+    // The record came zeroed: used, bump, free head, state and links are 0.
     const { i32, u32 } = this.mem; // read after the page heap call: a WebAssembly.Memory may have grown
     const r = record >>> 2;
     i32[r + R_CLASS] = cls;
@@ -325,42 +425,51 @@ export class PoolBackend implements Backend {
     i32[r + R_CAPACITY] = POOL_SPAN_BLOCKS[cls];
     i32[r + R_SHARD] = this.shard;
     this.mem.add(this.area + SPANS_CREATED, 1);
+    this.addPages(SPAN_PAGES, POOL_SPAN_PAGES[cls]);
     return record;
   }
 
   /** Gives a detached span's pages and record back; returns the bytes released. No lock held. */
   private releaseSpan(record: number): number {
+    const cls = this.mem.i32[(record >>> 2) + R_CLASS];
     const page = this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT;
     const pages = this.pages.freeRun(page);
     this.records.free(record);
     this.mem.add(this.area + SPANS_RELEASED, 1);
+    this.addPages(SPAN_PAGES, -POOL_SPAN_PAGES[cls]);
     return pages * PAGE_SIZE;
+  }
+
+  /** Adds `delta` to the page gauge in area word `word` (atomically on shared memory). */
+  private addPages(word: number, delta: number): void {
+    this.mem.add(this.area + word, delta);
   }
 
   // ---- lists (lock held) -----------------------------------------------------------
 
   /** Pushes `record` on the front of list `state` of the entry at `list`. */
   private link(list: number, state: number, record: number): void {
-    const { i32, u32 } = this.mem;
+    const { i32, u32 } = this;
     const r = record >>> 2;
     const head = u32[list + state];
-    i32[r + R_LIST] = state;
+    i32[r + R_STATE] = state;
     u32[r + R_PREV] = 0;
     u32[r + R_NEXT] = head;
     if (head !== 0) u32[(head >>> 2) + R_PREV] = record;
     u32[list + state] = record;
   }
 
-  /** Takes `record` out of whichever list of the entry at `list` holds it. */
+  /** Takes `record` out of the list its state names (partial or empty). */
   private unlink(list: number, record: number): void {
-    const { i32, u32 } = this.mem;
+    const { i32, u32 } = this;
     const r = record >>> 2;
     const prev = u32[r + R_PREV];
     const next = u32[r + R_NEXT];
     if (prev !== 0) u32[(prev >>> 2) + R_NEXT] = next;
-    else u32[list + i32[r + R_LIST]] = next;
+    else u32[list + i32[r + R_STATE]] = next;
     if (next !== 0) u32[(next >>> 2) + R_PREV] = prev;
-    i32[r + R_LIST] = 0;
+    u32[r + R_PREV] = 0;
+    u32[r + R_NEXT] = 0;
   }
 
   // ---- free -------------------------------------------------------------------------
@@ -371,56 +480,60 @@ export class PoolBackend implements Backend {
     if ((entry & KIND_MASK) !== this.kind) throw notInPool(ptr);
     const record = recordOf(entry);
     const r = record >>> 2;
-    const mem = this.mem;
-    const i32 = mem.i32;
+    const i32 = this.i32;
     const cls = i32[r + R_CLASS];
-    const index = blockIndex(ptr - mem.u32[r + R_BASE], POOL_CLASS_SIZES[cls]);
+    const index = blockIndex(ptr - this.u32[r + R_BASE], cls);
     if (index < 0 || index >= i32[r + R_CAPACITY]) {
       // The span's record may lie in memory another worker grew: look again once.
-      if (mem.refresh(true)) return this.free(ptr, entry);
+      if (this.mem.refresh(true)) return this.free(ptr, entry);
       throw this.notABlock(ptr, record);
     }
     const list = this.listOf(cls, i32[r + R_SHARD]);
-    mem.lock(list + L_LOCK);
-    return this.freeLocked(ptr, record, list, index);
+    if (this.shared) this.mem.lock(list + L_LOCK);
+    this.freeLocked(ptr, record, list, index);
   }
 
   /** The rest of free, with the span's list lock held (views read again: locking may have refreshed them). */
   private freeLocked(ptr: number, record: number, list: number, index: number): void {
-    const mem = this.mem;
-    const i32 = mem.i32;
+    const { i32, u32 } = this;
     const r = record >>> 2;
-    const neverHandedOut = index >= i32[r + R_BUMP];
-    if (neverHandedOut || ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.onFreeList(record, ptr))) {
-      mem.unlock(list + L_LOCK);
-      throw notLive(ptr, neverHandedOut);
+    if (index >= i32[r + R_BUMP] || ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.onFreeList(record, ptr))) {
+      this.mem.unlock(list + L_LOCK);
+      throw notLive(ptr, index >= i32[r + R_BUMP]);
     }
-    const u32 = mem.u32;
     u32[linkWord(ptr)] = u32[r + R_FREE];
     i32[markWord(ptr)] = freedMarker(ptr);
     u32[r + R_FREE] = ptr;
     const used = i32[r + R_USED] - 1;
     i32[r + R_USED] = used;
     i32[list + L_FREES]++;
-    let release = 0;
     if (used === 0) {
-      release = this.emptied(list, record);
-    } else if (used === i32[r + R_CAPACITY] - 1) {
-      this.unlink(list, record); // it was full
-      this.link(list, L_PARTIAL, record);
+      const release = this.emptied(list, record);
+      this.mem.unlock(list + L_LOCK);
+      if (release !== 0) this.releaseSpan(release);
+      return;
     }
-    mem.unlock(list + L_LOCK);
-    if (release !== 0) this.releaseSpan(release);
+    if (i32[r + R_STATE] === S_FULL) this.link(list, S_PARTIAL, record);
+    this.mem.unlock(list + L_LOCK);
   }
 
-  /** A span whose last block was freed: cached when its list has no empty span, else detached for release. Lock held. */
+  /**
+   * A span whose last block was freed: cached in the empty list while the
+   * budget allows, else detached and returned for release. Lock held.
+   */
   private emptied(list: number, record: number): number {
-    this.unlink(list, record);
-    if (this.mem.u32[list + L_EMPTY] === 0) {
-      this.link(list, L_EMPTY, record);
+    const i32 = this.i32;
+    const r = record >>> 2;
+    if (i32[r + R_STATE] === S_PARTIAL) this.unlink(list, record);
+    const pages = POOL_SPAN_PAGES[i32[r + R_CLASS]];
+    const cached = i32[this.area + EMPTY_PAGES] + pages;
+    if (cached <= EMPTY_FLOOR_PAGES || cached * EMPTY_SHARE <= i32[this.area + SPAN_PAGES]) {
+      this.addPages(EMPTY_PAGES, pages);
+      this.link(list, S_EMPTY, record);
       return 0;
     }
-    this.mem.i32[list + L_SPANS]--;
+    i32[r + R_STATE] = 0;
+    i32[list + L_SPANS]--;
     return record;
   }
 
@@ -458,7 +571,7 @@ export class PoolBackend implements Backend {
     const record = recordOf(entry);
     const r = record >>> 2;
     const i32 = this.mem.i32;
-    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], POOL_CLASS_SIZES[i32[r + R_CLASS]]);
+    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
     if (index >= i32[r + R_BUMP]) throw notLive(ptr, true);
     // A freed block has no size and may not be resized: the same test as free's.
@@ -493,7 +606,7 @@ export class PoolBackend implements Backend {
     if ((entry & KIND_MASK) !== this.kind) return false;
     const r = recordOf(entry) >>> 2;
     const i32 = this.mem.i32;
-    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], POOL_CLASS_SIZES[i32[r + R_CLASS]]);
+    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     return index >= 0 && index < i32[r + R_CAPACITY];
   }
 
@@ -514,8 +627,9 @@ export class PoolBackend implements Backend {
         const list = this.listOf(cls, this.shard);
         const mem = this.mem;
         mem.lock(list + L_LOCK);
-        this.link(list, L_EMPTY, record);
-        mem.i32[list + L_SPANS]++;
+        this.link(list, S_EMPTY, record);
+        this.i32[list + L_SPANS]++;
+        this.addPages(EMPTY_PAGES, POOL_SPAN_PAGES[cls]);
         mem.unlock(list + L_LOCK);
         succeeded++; // a span was got: that, and only that, is a success (seed 004)
       } else {
@@ -618,15 +732,16 @@ export class PoolBackend implements Backend {
     const mem = this.mem;
     let released = 0;
     for (let entry = 0; entry < LIST_COUNT; entry++) {
-      const list = this.area + LISTS + entry * LIST_WORDS;
+      const list = this.table + entry * LIST_WORDS;
       if (mem.u32[list + L_EMPTY] === 0) continue; // a hint; the detach below is under the lock
       mem.lock(list + L_LOCK);
       const { i32, u32 } = mem;
       const first = u32[list + L_EMPTY];
       u32[list + L_EMPTY] = 0;
       for (let record = first; record !== 0; record = u32[(record >>> 2) + R_NEXT]) {
-        i32[(record >>> 2) + R_LIST] = 0;
+        i32[(record >>> 2) + R_STATE] = 0;
         i32[list + L_SPANS]--;
+        this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[i32[(record >>> 2) + R_CLASS]]);
       }
       mem.unlock(list + L_LOCK);
       for (let record = first; record !== 0;) {
@@ -639,9 +754,9 @@ export class PoolBackend implements Backend {
   }
 
   /**
-   * Cheap: the counters agree with each other. Full: also walks every list and
-   * every span's free list, and matches the spans against the page heap's runs.
-   * Reads without locks: run it while no other worker allocates.
+   * Cheap: the counters agree with each other. Full: also walks every list,
+   * every span's free list, and the page heap's runs (full spans are in no
+   * list). Reads without locks: run it while no other worker allocates.
    */
   check(level: CheckLevel, problems: CheckProblem[]): void {
     const where = "pool";
@@ -653,38 +768,47 @@ export class PoolBackend implements Backend {
         message: `prewarm counted ${i32[a + PREWARM_SUCCEEDED]} got and ${i32[a + PREWARM_FAILED]} failed of ${i32[a + PREWARM_REQUESTED]}`,
       });
     }
-    let listed = 0;
+    let counted = 0;
+    let spanPages = 0;
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       for (let shard = 0; shard < POOL_SHARDS; shard++) {
         const list = this.listOf(cls, shard);
         const spans = i32[list + L_SPANS];
         const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
-        listed += spans;
+        counted += spans;
+        spanPages += spans * POOL_SPAN_PAGES[cls];
         if (spans < 0 || live < 0 || live > spans * POOL_SPAN_BLOCKS[cls]) {
           problems.push({ where, message: `class ${POOL_CLASS_SIZES[cls]} shard ${shard}: ${live} live blocks in ${spans} spans` });
         }
       }
     }
     const held = (i32[a + SPANS_CREATED] - i32[a + SPANS_RELEASED]) | 0;
-    if (held !== listed) {
+    if (held !== counted) {
       problems.push({
         where,
-        message: `${i32[a + SPANS_CREATED]} spans created - ${i32[a + SPANS_RELEASED]} released != ${listed} in the lists`,
+        message: `${i32[a + SPANS_CREATED]} spans created - ${i32[a + SPANS_RELEASED]} released != ${counted} counted by the lists`,
       });
+    }
+    if (spanPages !== i32[a + SPAN_PAGES]) {
+      problems.push({ where, message: `pages in spans counted ${i32[a + SPAN_PAGES]}, the lists' spans hold ${spanPages}` });
     }
     if (level === "full") this.checkSpans(problems);
   }
 
-  /** Walks every list of every class and shard, then matches the page heap's pool runs against what was listed. */
+  /**
+   * Walks the partial and empty lists of every class and shard, then the page
+   * heap's pool runs: those in no list must be full spans.
+   */
   private checkSpans(problems: CheckProblem[]): void {
     const seen = new Set<number>();
+    const spansOf = new Int32Array(LIST_COUNT);
+    const usedOf = new Int32Array(LIST_COUNT);
+    let emptyPages = 0;
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       for (let shard = 0; shard < POOL_SHARDS; shard++) {
         const list = this.listOf(cls, shard);
-        let spans = 0;
-        let used = 0;
-        for (const state of LIST_STATES) {
-          const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard} ${LIST_NAMES[state]} list`;
+        for (const state of [S_PARTIAL, S_EMPTY]) {
+          const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard} ${STATE_NAMES[state]} list`;
           let prev = 0;
           for (let record = this.mem.u32[list + state]; record !== 0; record = this.mem.u32[(record >>> 2) + R_NEXT]) {
             if (
@@ -699,30 +823,53 @@ export class PoolBackend implements Backend {
               break;
             }
             seen.add(record);
-            spans++;
-            used += this.mem.i32[(record >>> 2) + R_USED];
+            spansOf[cls * POOL_SHARDS + shard]++;
+            usedOf[cls * POOL_SHARDS + shard] += this.mem.i32[(record >>> 2) + R_USED];
+            if (state === S_EMPTY) emptyPages += POOL_SPAN_PAGES[cls];
             this.checkSpan(record, cls, shard, state, prev, where, problems);
             prev = record;
           }
         }
-        const i32 = this.mem.i32;
-        const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}`;
-        if (spans !== i32[list + L_SPANS]) problems.push({ where, message: `spans counted ${i32[list + L_SPANS]}, listed ${spans}` });
-        const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
-        if (used !== live) problems.push({ where, message: `live blocks counted ${live}, the spans hold ${used}` });
       }
     }
     this.pages.forEachRun((page, _pages, owner) => {
       if ((owner & KIND_MASK) !== this.kind) return;
-      if (!seen.has(recordOf(owner))) {
-        problems.push({ where: "pool", message: `span at page ${page} (record ${describe(recordOf(owner))}) is in no list` });
-      } else if (this.mem.u32[(recordOf(owner) >>> 2) + R_BASE] !== page * PAGE_SIZE) {
-        problems.push({
-          where: "pool",
-          message: `run at page ${page} maps to span record ${describe(recordOf(owner))}, which starts elsewhere`,
-        });
+      const record = recordOf(owner);
+      if (this.mem.u32[(record >>> 2) + R_BASE] !== page * PAGE_SIZE) {
+        problems.push({ where: "pool", message: `run at page ${page} maps to span record ${describe(record)}, which starts elsewhere` });
+        return;
       }
+      if (seen.has(record)) return;
+      const i32 = this.mem.i32;
+      const cls = i32[(record >>> 2) + R_CLASS];
+      const shard = i32[(record >>> 2) + R_SHARD];
+      if (!(cls >= 0 && cls < POOL_CLASS_COUNT && shard >= 0 && shard < POOL_SHARDS)) {
+        problems.push({ where: "pool", message: `span at page ${page} says class ${cls} shard ${shard}` });
+        return;
+      }
+      const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}, span at page ${page} in no list`;
+      spansOf[cls * POOL_SHARDS + shard]++;
+      usedOf[cls * POOL_SHARDS + shard] += i32[(record >>> 2) + R_USED];
+      this.checkSpan(record, cls, shard, S_FULL, 0, where, problems);
     });
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      for (let shard = 0; shard < POOL_SHARDS; shard++) {
+        const list = this.listOf(cls, shard);
+        const i32 = this.mem.i32;
+        const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}`;
+        const spans = spansOf[cls * POOL_SHARDS + shard];
+        if (spans !== i32[list + L_SPANS]) problems.push({ where, message: `spans counted ${i32[list + L_SPANS]}, found ${spans}` });
+        const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
+        const used = usedOf[cls * POOL_SHARDS + shard];
+        if (used !== live) problems.push({ where, message: `live blocks counted ${live}, the spans hold ${used}` });
+      }
+    }
+    if (emptyPages !== this.mem.i32[this.area + EMPTY_PAGES]) {
+      problems.push({
+        where: "pool",
+        message: `pages in empty spans counted ${this.mem.i32[this.area + EMPTY_PAGES]}, listed ${emptyPages}`,
+      });
+    }
   }
 
   /** Checks one listed span: its record, its pages, its free list. */
@@ -739,19 +886,18 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     const here = `${where}, span record ${describe(record)}`;
     const fail = (message: string) => problems.push({ where: here, message });
-    const size = POOL_CLASS_SIZES[cls];
     const base = u32[r + R_BASE];
     const capacity = i32[r + R_CAPACITY];
     const used = i32[r + R_USED];
     const bump = i32[r + R_BUMP];
     if (i32[r + R_CLASS] !== cls || i32[r + R_SHARD] !== shard) fail(`says class ${i32[r + R_CLASS]} shard ${i32[r + R_SHARD]}`);
-    if (i32[r + R_LIST] !== state) fail(`says it is in list ${i32[r + R_LIST]}`);
+    if (i32[r + R_STATE] !== state) fail(`says it is ${STATE_NAMES[i32[r + R_STATE]] ?? `in state ${i32[r + R_STATE]}`}`);
     if (u32[r + R_PREV] !== prev) fail(`back link ${describe(u32[r + R_PREV])}, expected ${describe(prev)}`);
     if (capacity !== POOL_SPAN_BLOCKS[cls]) fail(`capacity ${capacity}, the class holds ${POOL_SPAN_BLOCKS[cls]}`);
     if (!(used >= 0 && used <= bump && bump <= capacity)) fail(`used ${used}, bump ${bump}, capacity ${capacity} out of order`);
-    if (state === L_PARTIAL && used >= capacity) fail(`is listed partial with ${used} of ${capacity} blocks used`);
-    if (state === L_FULL && used !== capacity) fail(`is listed full with ${used} of ${capacity} blocks used`);
-    if (state === L_EMPTY && used !== 0) fail(`is listed empty with ${used} blocks used`);
+    if (state === S_PARTIAL && (used >= capacity || used === 0)) fail(`is listed partial with ${used} of ${capacity} blocks used`);
+    if (state === S_FULL && used !== capacity) fail(`is in no list with ${used} of ${capacity} blocks used (only full spans are)`);
+    if (state === S_EMPTY && used !== 0) fail(`is listed empty with ${used} blocks used`);
     const pages = POOL_SPAN_PAGES[cls];
     if (base % PAGE_SIZE !== 0 || this.pages.runPages(base >>> PAGE_SHIFT) !== pages) {
       fail(`base ${describe(base)} does not start a run of ${pages} pages`);
@@ -771,7 +917,7 @@ export class PoolBackend implements Backend {
         fail("free list runs past the capacity (a cycle)");
         return;
       }
-      const index = block >= base ? blockIndex(block - base, size) : -1;
+      const index = block >= base ? blockIndex(block - base, cls) : -1;
       if (index < 0 || index >= bump) {
         fail(`free list holds ${describe(block)}, which is no handed-out block of the span`);
         return;

@@ -2,18 +2,21 @@
  * The pool's size classes and span geometry: which class a size rounds to,
  * and how many pages a span of each class takes and how many blocks it holds.
  *
- * Classes are the powers of two from 2 KiB to 256 KiB with three bridge
- * classes between each pair, a quarter of the lower power apart (the seeds'
- * ACE rounding with its 40 KiB bridge class):
+ * Up to 16 KiB the classes are the powers of two with three bridge classes
+ * between each pair, a quarter of the lower power apart (the seeds' ACE
+ * rounding); spans of these classes hold several blocks. Above 16 KiB the
+ * bridges are whole pages (then two, then four pages apart), and a span is
+ * one block of exactly its pages: no span holds free room for a block nobody
+ * asked for, and the waste of a big block is what its class rounds up.
  *
  * ```
- * 1280 1536 1792 2048 │ 2560 3072 3584 4096 │ 5120 ... 8192 │ ... │ 163840 196608 229376 262144
- *  └── 1 KiB × 5/4, 6/4, 7/4, 8/4 ──┘   └ 2 KiB × 5/4 .. 8/4 ┘
+ * 1280 1536 1792 2048 │ 2560 ... 4096 │ ... │ 10240 12288 14336 16384 │ 20480 24576 ... 65536 │ 73728 ... 131072 │ 147456 ... 262144
+ *  └ 1 KiB × 5/4 .. 8/4 ┘                     └ 8 KiB × 5/4 .. 8/4 ──┘   └ every 4 KiB ─────┘   └ every 8 KiB ─┘    └ every 16 KiB ┘
  * ```
  *
  * Every class is a multiple of 256, so every block of a span that starts on
  * a page boundary is 256-byte aligned. A size rounds up to at most 5/4 of
- * the power of two below it, so no request wastes 20% or more of its block.
+ * the class below it, so no request wastes 20% or more of its block.
  *
  * The lookup is one load: `CLASS_OF_UNIT[(size + 255) >>> 8]`, a byte per
  * 256-byte unit of size (sizes 0..1280 all map to the first class).
@@ -54,16 +57,32 @@ export const POOL_MAX_SIZE = 262144;
 export const POOL_GRANULE = 256;
 
 const GRANULE_SHIFT = 8; // log2(POOL_GRANULE)
-const BRIDGES = 4; // classes per power of two: 5/4, 6/4, 7/4, 8/4 of the power below
-const MIN_SPAN_BYTES = 64 * 1024; // a span of a small class is at least this big
-const MAX_SPAN_BYTES = 256 * 1024; // a span holds fewer than TARGET_BLOCKS blocks rather than grow past this
-const TARGET_BLOCKS = 8; // blocks a span aims to hold
+const BRIDGES = 4; // classes per power of two up to 16 KiB: 5/4, 6/4, 7/4, 8/4 of the power below
+/**
+ * Classes above this hold one block per span, a whole number of pages.
+ *
+ * @example
+ * ```ts
+ * import { POOL_CLASS_SIZES, POOL_SINGLE_ABOVE, POOL_SPAN_BLOCKS } from "./pool_classes.ts";
+ * console.log(POOL_CLASS_SIZES.every((size, cls) => (size > POOL_SINGLE_ABOVE) === (POOL_SPAN_BLOCKS[cls] === 1))); // true
+ * ```
+ */
+export const POOL_SINGLE_ABOVE = 16384;
+const MIN_SPAN_BYTES = 32 * 1024; // a span of a small class is at least this big
+const TARGET_BLOCKS = 4; // blocks a span of a small class aims to hold
 const TAIL_FRACTION = 8; // the unused tail of a span is under 1/TAIL_FRACTION of it
+/** Above POOL_SINGLE_ABOVE: [up to, step] of the page-multiple classes. */
+const PAGE_STEPS = [[65536, 4096], [131072, 8192], [POOL_MAX_SIZE, 16384]];
 
 function buildClasses(): number[] {
   const sizes: number[] = [];
-  for (let power = 1024; power < POOL_MAX_SIZE; power *= 2) {
+  for (let power = 1024; power < POOL_SINGLE_ABOVE; power *= 2) {
     for (let step = 1; step <= BRIDGES; step++) sizes.push(power + (power / BRIDGES) * step);
+  }
+  let size = POOL_SINGLE_ABOVE;
+  for (const [upTo, step] of PAGE_STEPS) {
+    for (size += step; size <= upTo; size += step) sizes.push(size);
+    size -= step;
   }
   return sizes;
 }
@@ -84,7 +103,7 @@ export const POOL_CLASS_SIZES: Int32Array = Int32Array.from(buildClasses());
  * @example
  * ```ts
  * import { POOL_CLASS_COUNT } from "./pool_classes.ts";
- * console.log(POOL_CLASS_COUNT); // 32
+ * console.log(POOL_CLASS_COUNT); // 44
  * ```
  */
 export const POOL_CLASS_COUNT: number = POOL_CLASS_SIZES.length;
@@ -114,10 +133,10 @@ export function poolClassOf(size: number): number {
   return CLASS_OF_UNIT[(size + POOL_GRANULE - 1) >>> GRANULE_SHIFT];
 }
 
-/** Pages of a span: the smallest run holding its target blocks with a short tail. */
+/** Pages of a span: one block above POOL_SINGLE_ABOVE, else the smallest run holding its target blocks with a short tail. */
 function spanPagesFor(size: number): number {
-  const blocks = Math.max(1, Math.min(TARGET_BLOCKS, Math.floor(MAX_SPAN_BYTES / size)));
-  let pages = Math.ceil(Math.max(MIN_SPAN_BYTES, blocks * size) / PAGE_SIZE);
+  if (size > POOL_SINGLE_ABOVE) return size / PAGE_SIZE;
+  let pages = Math.ceil(Math.max(MIN_SPAN_BYTES, TARGET_BLOCKS * size) / PAGE_SIZE);
   while (((pages * PAGE_SIZE) % size) * TAIL_FRACTION >= pages * PAGE_SIZE) pages++;
   return pages;
 }
@@ -129,7 +148,7 @@ function spanPagesFor(size: number): number {
  * ```ts
  * import { poolClassOf, POOL_SPAN_BLOCKS, POOL_SPAN_PAGES } from "./pool_classes.ts";
  * const cls = poolClassOf(40000);
- * console.log(POOL_SPAN_PAGES[cls], POOL_SPAN_BLOCKS[cls]); // 60 6
+ * console.log(POOL_SPAN_PAGES[cls], POOL_SPAN_BLOCKS[cls]); // 10 1
  * ```
  */
 export const POOL_SPAN_PAGES: Int32Array = POOL_CLASS_SIZES.map(spanPagesFor);

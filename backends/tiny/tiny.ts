@@ -665,6 +665,7 @@ export class TinyBackend implements Backend {
    * the page heap.
    */
   trim(): number {
+    this.pages.syncViews(); // slabs may lie in memory another worker grew
     const before = this.pages.stats().usedPages;
     this.flushCaches();
     const i32 = this.mem.i32;
@@ -672,6 +673,7 @@ export class TinyBackend implements Backend {
       if (this.shared) {
         this.adoptAll(cls);
         this.collectAllFull(cls);
+        this.collectAllPartial(cls);
         if (this.current[cls] !== 0) this.collectRemote(this.current[cls]);
       }
       const slab = this.current[cls];
@@ -706,6 +708,19 @@ export class TinyBackend implements Backend {
   }
 
   /** Collects the remote frees of every used-up slab of a class, moving or releasing those that got some. */
+  /** Takes the remote frees of the class's partial slabs; releases those it empties. */
+  private collectAllPartial(cls: number): void {
+    for (let slab = this.partial[cls]; slab !== 0;) {
+      const i32 = this.mem.i32;
+      const next = i32[(slab >>> 2) + S_NEXT] >>> 0;
+      if (this.collectRemote(slab) > 0 && i32[(slab >>> 2) + S_USED] === 0) {
+        listRemove(i32, this.partial, cls, slab);
+        this.releaseSlab(slab);
+      }
+      slab = next;
+    }
+  }
+
   private collectAllFull(cls: number): void {
     const i32 = this.mem.i32;
     for (let slab = this.full[cls]; slab !== 0;) {
@@ -750,6 +765,8 @@ export class TinyBackend implements Backend {
   }
 
   private retire(workerId: number): void {
+    // Other workers may have grown the memory: records past our views would read as undefined and be skipped.
+    this.pages.syncViews();
     const i32 = this.mem.i32;
     const owner = workerId + 1;
     // 1. Its cached blocks back onto their slabs' free lists. No list moves:
@@ -795,10 +812,7 @@ export class TinyBackend implements Backend {
 
   /** Calls `visit(superslab, slab)` for every slab of every tiny SuperSlab. */
   private forEachSlab(visit: (superslab: number, slab: number) => void): void {
-    const runs: number[] = [];
-    this.pages.forEachRun((page, _pages, owner) => {
-      if ((owner & KIND_MASK) === this.kind) runs.push(page, owner);
-    });
+    const runs = this.pages.runsOfKind(this.kind);
     for (let i = 0; i < runs.length; i += 2) {
       const superslab = this.mem.i32[((runs[i + 1] - this.kind) >>> 2) + S_SUPERSLAB] >>> 0;
       for (let index = 0; index < SLABS_PER_SUPERSLAB; index++) {
