@@ -83,6 +83,7 @@ export class LinearMemory {
     }
     const limit = this.kind === MemoryKind.wasm ? maxBytes : growLimit(this.buffer);
     this.maxBytes = Math.min(maxBytes, limit);
+    this.canShrink = this.kind === MemoryKind.arrayBuffer && (this.buffer as ArrayBuffer).resizable;
     this.u8 = this.i32 = this.u32 = undefined as never;
     this.makeViews();
   }
@@ -191,10 +192,8 @@ export class LinearMemory {
     else this.i32[index] += delta;
   }
 
-  /** True when {@linkcode LinearMemory.shrink} can give bytes back. */
-  get canShrink(): boolean {
-    return this.kind === MemoryKind.arrayBuffer && (this.buffer as ArrayBuffer).resizable;
-  }
+  /** True when {@linkcode LinearMemory.shrink} can give bytes back (a resizable ArrayBuffer; read once, it never changes). */
+  readonly canShrink: boolean;
 
   /** Shrinks a resizable ArrayBuffer to `bytes`. Returns false where the kind cannot shrink. */
   shrink(bytes: number): boolean {

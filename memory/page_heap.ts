@@ -112,38 +112,50 @@ export interface PageHeapStats {
 /** Page runs over a {@linkcode LinearMemory}; all state lives in the memory. */
 export class PageHeap {
   readonly mem: LinearMemory;
+  // The memory's views, kept here (rebuilt with the memory's, see LinearMemory.onRefresh).
+  private i32!: Int32Array;
+  private u32!: Uint32Array;
+  private u8!: Uint8Array;
 
   constructor(mem: LinearMemory) {
     this.mem = mem;
+    this.bindViews();
+    mem.onRefresh(() => this.bindViews());
+  }
+
+  private bindViews(): void {
+    this.i32 = this.mem.i32;
+    this.u32 = this.mem.u32;
+    this.u8 = this.mem.u8;
   }
 
   // ---- per-page metadata, one place computes every slot -------------------
 
   /** Word index of `page`'s slot in the leaf array at byte offset `field`. */
   private slot(page: number, field: number): number {
-    const leaf = this.mem.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    const leaf = this.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
     return ((leaf + field) >>> 2) + (page & PAGE_IN_REGION);
   }
   private tag(page: number): number {
-    return this.mem.i32[this.slot(page, LEAF_TAG)];
+    return this.i32[this.slot(page, LEAF_TAG)];
   }
   private setTag(page: number, value: number): void {
-    this.mem.i32[this.slot(page, LEAF_TAG)] = value;
+    this.i32[this.slot(page, LEAF_TAG)] = value;
   }
   private next(page: number): number {
-    return this.mem.i32[this.slot(page, LEAF_NEXT)];
+    return this.i32[this.slot(page, LEAF_NEXT)];
   }
   private setNext(page: number, value: number): void {
-    this.mem.i32[this.slot(page, LEAF_NEXT)] = value;
+    this.i32[this.slot(page, LEAF_NEXT)] = value;
   }
   private prev(page: number): number {
-    return this.mem.i32[this.slot(page, LEAF_PREV)];
+    return this.i32[this.slot(page, LEAF_PREV)];
   }
   private setPrev(page: number, value: number): void {
-    this.mem.i32[this.slot(page, LEAF_PREV)] = value;
+    this.i32[this.slot(page, LEAF_PREV)] = value;
   }
   private flagsIndex(page: number): number {
-    const leaf = this.mem.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    const leaf = this.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
     return leaf + LEAF_FLAGS + (page & PAGE_IN_REGION);
   }
 
@@ -153,15 +165,22 @@ export class PageHeap {
    * The caller checks `ptr` is inside the memory.
    */
   ownerOf(ptr: number): number {
-    const u32 = this.mem.u32;
+    const u32 = this.u32;
     const leaf = u32[DIR_WORD + (ptr >>> REGION_SHIFT)];
     return leaf === 0 ? 0 : u32[(leaf >>> 2) + ((ptr >>> PAGE_SHIFT) & PAGE_IN_REGION)];
   }
 
   /** Sets the page-map entry of `count` pages from `page`. */
   setOwner(page: number, count: number, value: number): void {
-    const u32 = this.mem.u32;
-    for (let i = 0; i < count; i++) u32[this.slot(page + i, 0)] = value;
+    const u32 = this.u32;
+    // One directory lookup per region the run crosses: the entries of a region's pages are consecutive words.
+    while (count > 0) {
+      const first = this.slot(page, 0);
+      const n = Math.min(count, REGION_PAGES - (page & PAGE_IN_REGION));
+      for (let i = 0; i < n; i++) u32[first + i] = value;
+      page += n;
+      count -= n;
+    }
   }
 
   /** Pages in the allocated run that starts at `page`, or 0 if none starts there. */
@@ -180,7 +199,7 @@ export class PageHeap {
 
   /** The number of pages the heap covers. */
   get top(): number {
-    return this.mem.i32[H_TOP_PAGE];
+    return this.i32[H_TOP_PAGE];
   }
 
   // ---- formatting a new heap ----------------------------------------------
@@ -192,7 +211,7 @@ export class PageHeap {
    * count as dirty, so zeroing allocations clear them.
    */
   format(headerPages: number, maxPages: number, growPages: number, written = false): void {
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     i32[H_MAX_PAGES] = maxPages;
     i32[H_GROW_PAGES] = growPages;
     i32[H_FREE_BITMAP] = 0;
@@ -200,8 +219,8 @@ export class PageHeap {
     i32[H_TOP_PAGE] = headerPages;
     // The leaf of region 0 sits right after the header and describes itself.
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
-    this.mem.u32[DIR_WORD] = headerPages * PAGE_SIZE;
-    this.mem.u8.fill(0, headerPages * PAGE_SIZE, (headerPages + LEAF_PAGES) * PAGE_SIZE); // a leaf starts zeroed
+    this.u32[DIR_WORD] = headerPages * PAGE_SIZE;
+    this.u8.fill(0, headerPages * PAGE_SIZE, (headerPages + LEAF_PAGES) * PAGE_SIZE); // a leaf starts zeroed
     this.writeAllocated(0, headerPages + LEAF_PAGES, PageKind.metadata);
     i32[H_METADATA_PAGES] = headerPages + LEAF_PAGES;
     i32[H_USED_PAGES] = headerPages + LEAF_PAGES;
@@ -209,7 +228,7 @@ export class PageHeap {
     i32[H_TOP_PAGE] = headerPages + LEAF_PAGES;
     this.cover(headerPages + LEAF_PAGES, memoryPages);
     if (written) {
-      for (let page = headerPages + LEAF_PAGES; page < memoryPages; page++) this.mem.u8[this.flagsIndex(page)] |= PAGE_DIRTY;
+      for (let page = headerPages + LEAF_PAGES; page < memoryPages; page++) this.u8[this.flagsIndex(page)] |= PAGE_DIRTY;
     }
   }
 
@@ -236,10 +255,10 @@ export class PageHeap {
     this.syncViews(); // another worker may have grown the memory
     this.mem.lock(H_PAGE_LOCK);
     const pages = this.tag(page);
-    if (this.ownerOf(page * PAGE_SIZE) === PageKind.metadata) this.mem.i32[H_METADATA_PAGES] -= pages;
+    if (this.ownerOf(page * PAGE_SIZE) === PageKind.metadata) this.i32[H_METADATA_PAGES] -= pages;
     this.clearAllocated(page, pages);
     this.release(page, pages);
-    const grow = this.mem.i32[H_GROW_PAGES];
+    const grow = this.i32[H_GROW_PAGES];
     this.maybeShrink(Math.max(4 * grow, this.top >>> 2), grow);
     this.mem.unlock(H_PAGE_LOCK);
     return pages;
@@ -280,7 +299,7 @@ export class PageHeap {
       const owner = this.ownerOf(page * PAGE_SIZE);
       this.clearAllocated(page, pages);
       this.writeAllocated(page, keep, owner);
-      this.mem.i32[H_USED_PAGES] += keep;
+      this.i32[H_USED_PAGES] += keep;
       this.release(page + keep, pages - keep);
     }
     this.mem.unlock(H_PAGE_LOCK);
@@ -295,7 +314,7 @@ export class PageHeap {
       const owner = this.ownerOf(page * PAGE_SIZE);
       this.clearAllocated(page, pages);
       this.writeAllocated(page + head, pages - head, owner);
-      this.mem.i32[H_USED_PAGES] += pages - head;
+      this.i32[H_USED_PAGES] += pages - head;
       this.release(page, head);
     }
     this.mem.unlock(H_PAGE_LOCK);
@@ -330,7 +349,7 @@ export class PageHeap {
 
   /** True when every page from `page` for `count` pages is unwritten (zero). */
   isClean(page: number, count: number): boolean {
-    const u8 = this.mem.u8;
+    const u8 = this.u8;
     for (let i = 0; i < count; i++) if (u8[this.flagsIndex(page + i)] & PAGE_DIRTY) return false;
     return true;
   }
@@ -355,7 +374,7 @@ export class PageHeap {
   adoptGrowth(): void {
     this.mem.lock(H_PAGE_LOCK);
     this.mem.refresh();
-    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, this.mem.i32[H_MAX_PAGES]);
+    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, this.i32[H_MAX_PAGES]);
     if (memoryPages > this.top) this.cover(this.top, memoryPages);
     this.mem.unlock(H_PAGE_LOCK);
   }
@@ -364,7 +383,7 @@ export class PageHeap {
 
   /** A free run of at least `pages` pages from the shortest list that has one (best fit by list), or -1. */
   private findFit(pages: number): number {
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     const wanted = bucketOf(pages);
     let mask = i32[H_FREE_BITMAP] & (-1 << wanted);
     while (mask !== 0) {
@@ -409,13 +428,19 @@ export class PageHeap {
     this.unlinkFree(page, length);
     this.clearTags(page, length);
     if (length > pages) this.addFree(page + pages, length - pages);
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     i32[H_FREE_PAGES] -= pages;
-    const u8 = this.mem.u8;
-    for (let i = 0; i < pages; i++) {
-      const flags = this.flagsIndex(page + i);
-      if (zero && (u8[flags] & PAGE_DIRTY)) u8.fill(0, (page + i) * PAGE_SIZE, (page + i + 1) * PAGE_SIZE);
-      u8[flags] |= PAGE_DIRTY;
+    const u8 = this.u8;
+    for (let at = page, left = pages; left > 0;) {
+      // The flags of a region's pages are consecutive bytes: one directory lookup per region.
+      const flags = this.flagsIndex(at);
+      const n = Math.min(left, REGION_PAGES - (at & PAGE_IN_REGION));
+      if (zero) {
+        for (let i = 0; i < n; i++) if (u8[flags + i] & PAGE_DIRTY) u8.fill(0, (at + i) * PAGE_SIZE, (at + i + 1) * PAGE_SIZE);
+      }
+      for (let i = 0; i < n; i++) u8[flags + i] = PAGE_DIRTY; // the only flag
+      at += n;
+      left -= n;
     }
     this.writeAllocated(page, pages, owner);
     i32[H_USED_PAGES] += pages;
@@ -426,7 +451,7 @@ export class PageHeap {
   /** Writes a free run's tags and puts it at the head of its list. */
   private addFree(page: number, pages: number): void {
     this.writeFree(page, pages);
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     const bucket = bucketOf(pages);
     const head = i32[H_FREE_BUCKETS + bucket];
     this.setPrev(page, -1);
@@ -438,7 +463,7 @@ export class PageHeap {
 
   /** Takes the free run of `pages` pages at `page` out of its list (its tags stay). */
   private unlinkFree(page: number, pages: number): void {
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     const prev = this.prev(page);
     const next = this.next(page);
     if (prev >= 0) {
@@ -470,7 +495,7 @@ export class PageHeap {
       length += rightLength;
     }
     this.addFree(start, length);
-    this.mem.i32[H_FREE_PAGES] += pages;
+    this.i32[H_FREE_PAGES] += pages;
   }
 
   /**
@@ -480,7 +505,7 @@ export class PageHeap {
    */
   private maybeShrink(threshold: number, keep: number): void {
     if (!this.mem.canShrink) return;
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     for (;;) {
       const top = this.top;
       if (top === 0) return;
@@ -510,7 +535,7 @@ export class PageHeap {
    * true when it freed any. Called with the lock held.
    */
   private dropLeavesAboveTop(): boolean {
-    const u32 = this.mem.u32;
+    const u32 = this.u32;
     let dropped = false;
     for (let region = 0; region < MAX_REGIONS; region++) {
       const leaf = u32[DIR_WORD + region];
@@ -519,7 +544,7 @@ export class PageHeap {
       if (page >= this.top || this.tag(page) !== LEAF_PAGES || this.ownerOf(leaf) !== PageKind.metadata) continue;
       u32[DIR_WORD + region] = 0;
       this.clearAllocated(page, LEAF_PAGES);
-      this.mem.i32[H_METADATA_PAGES] -= LEAF_PAGES;
+      this.i32[H_METADATA_PAGES] -= LEAF_PAGES;
       this.release(page, LEAF_PAGES);
       dropped = true;
     }
@@ -531,7 +556,7 @@ export class PageHeap {
     const length = lastTag >= END_TAG ? lastTag - END_TAG : lastTag;
     const start = top - length;
     if (length <= 0 || (this.ownerOf(start * PAGE_SIZE) & KIND_MASK) !== PageKind.metadata) return false;
-    const u32 = this.mem.u32;
+    const u32 = this.u32;
     const regions: number[] = [];
     for (let region = 0; region < MAX_REGIONS; region++) {
       const leafPage = u32[DIR_WORD + region] >>> PAGE_SHIFT;
@@ -541,7 +566,7 @@ export class PageHeap {
     }
     if (regions.length * LEAF_PAGES !== length) return false; // not a run of leaves only
     for (const region of regions) u32[DIR_WORD + region] = 0;
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     i32[H_USED_PAGES] -= length;
     i32[H_METADATA_PAGES] -= length;
     i32[H_TOP_PAGE] = start;
@@ -553,7 +578,7 @@ export class PageHeap {
   /** Grows the memory so a free run of `pages` exists. Returns false when it cannot. */
   private growFor(pages: number): boolean {
     this.mem.refresh();
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     const top = this.top;
     if (this.mem.byteLength >>> PAGE_SHIFT > top) {
       // The memory grew under us (another worker, or the WASM module): take it first.
@@ -570,7 +595,7 @@ export class PageHeap {
     if (!this.mem.grow(generous * PAGE_SIZE) && !this.mem.grow(minimal * PAGE_SIZE)) return false;
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
     this.cover(currentTop, memoryPages);
-    this.mem.i32[H_GROW_COUNT]++; // i32 may be stale: growing a WebAssembly.Memory replaces the views
+    this.i32[H_GROW_COUNT]++; // i32 may be stale: growing a WebAssembly.Memory replaces the views
     return true;
   }
 
@@ -589,7 +614,7 @@ export class PageHeap {
 
   private leavesNeeded(top: number, target: number): number {
     let count = 0;
-    const u32 = this.mem.u32;
+    const u32 = this.u32;
     for (let region = top >>> REGION_PAGE_SHIFT; region <= (target - 1) >>> REGION_PAGE_SHIFT; region++) {
       if (u32[DIR_WORD + region] === 0) count++;
     }
@@ -599,8 +624,8 @@ export class PageHeap {
   /** Makes pages [top, newTop) part of the heap: leaves first, then one free run. */
   private cover(top: number, newTop: number): void {
     if (newTop <= top) return;
-    const u32 = this.mem.u32;
-    const i32 = this.mem.i32;
+    const u32 = this.u32;
+    const i32 = this.i32;
     let cursor = top;
     for (let region = top >>> REGION_PAGE_SHIFT; region <= (newTop - 1) >>> REGION_PAGE_SHIFT; region++) {
       if (u32[DIR_WORD + region] !== 0) continue;
@@ -612,12 +637,12 @@ export class PageHeap {
         u32[DIR_WORD + region] = low * PAGE_SIZE;
       } else {
         u32[DIR_WORD + region] = cursor * PAGE_SIZE;
-        this.mem.u8.fill(0, cursor * PAGE_SIZE, cursor * PAGE_SIZE + LEAF_BYTES); // handed-in memory may hold old bytes
+        this.u8.fill(0, cursor * PAGE_SIZE, cursor * PAGE_SIZE + LEAF_BYTES); // handed-in memory may hold old bytes
         cursor += LEAF_PAGES;
       }
     }
     // Forget whatever the leaves said of these pages before a shrink.
-    const u8 = this.mem.u8;
+    const u8 = this.u8;
     for (let page = top; page < newTop; page++) {
       u32[this.slot(page, 0)] = 0;
       this.setTag(page, 0);
@@ -657,14 +682,14 @@ export class PageHeap {
   private clearAllocated(page: number, pages: number): void {
     this.clearTags(page, pages);
     this.setOwner(page, pages, 0);
-    this.mem.i32[H_USED_PAGES] -= pages;
+    this.i32[H_USED_PAGES] -= pages;
   }
 
   // ---- reports ---------------------------------------------------------------
 
   /** Counters, read without a lock (a snapshot that may be slightly stale). */
   stats(): PageHeapStats {
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     let runs = 0;
     let largest = 0;
     for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
@@ -695,7 +720,7 @@ export class PageHeap {
    * nothing.
    */
   check(problems: CheckProblem[], visit?: (page: number, pages: number, owner: number) => void): void {
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     const top = this.top;
     const where = "page heap";
     if (top * PAGE_SIZE > this.mem.byteLength) {
@@ -777,7 +802,7 @@ export class PageHeap {
    * links, and the bitmap marking the lists that hold runs.
    */
   private checkFreeLists(problems: CheckProblem[], starts: Set<number>): void {
-    const i32 = this.mem.i32;
+    const i32 = this.i32;
     const where = "page heap free lists";
     const listed = new Set<number>();
     for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
@@ -811,7 +836,7 @@ export class PageHeap {
    * a region lacks its leaf.
    */
   private checkDirectory(problems: CheckProblem[], top: number): boolean {
-    const u32 = this.mem.u32;
+    const u32 = this.u32;
     const where = "page map";
     const regions = (top + REGION_PAGES - 1) >>> REGION_PAGE_SHIFT;
     let whole = true;
@@ -844,7 +869,7 @@ export class PageHeap {
 
   /** True when every page from `page` for `count` pages is marked written. */
   private allDirty(page: number, count: number): boolean {
-    const u8 = this.mem.u8;
+    const u8 = this.u8;
     for (let i = 0; i < count; i++) if ((u8[this.flagsIndex(page + i)] & PAGE_DIRTY) === 0) return false;
     return true;
   }
