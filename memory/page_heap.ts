@@ -235,8 +235,9 @@ export class PageHeap {
   // ---- allocation -----------------------------------------------------------
 
   /**
-   * Takes the lowest free run of `pages` pages, growing the memory if none
-   * fits, and marks it owned by `owner` (a page-map entry). With `zero`, any
+   * Takes a free run of `pages` pages (best fit by list; the low pages of a
+   * longer run), growing the memory if none fits, and marks it owned by
+   * `owner` (a page-map entry). With `zero`, any
    * page written before is cleared. Returns the first page, or -1 when the
    * memory cannot grow enough.
    */

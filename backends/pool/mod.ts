@@ -1,8 +1,9 @@
 /**
  * The pool backend: sizes above 1 KiB up to 256 KiB, rounded to size classes
- * (powers of two with three bridge classes between each pair), served from
- * page-run spans with intrusive free lists, sharded per worker, with optional
- * prewarm that reports the spans it got.
+ * (powers of two with three bridge classes between each pair up to 16 KiB,
+ * then whole pages), served from page-run spans with intrusive free lists
+ * (one block per span above 16 KiB), sharded per worker, with a budget for
+ * cached empty spans and optional prewarm that reports the spans it got.
  *
  * @example
  * ```ts
