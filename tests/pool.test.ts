@@ -168,7 +168,7 @@ describe("pool backend", () => {
     assert.equal(stats.liveBlocks, 0);
     assert.equal(stats.liveBytes, 0);
     assert.ok(stats.detail.spans > 0, "some empty spans stay cached");
-    const budget = Math.max(256 * 1024, peak / 8);
+    const budget = Math.max(256 * 1024, peak / 2);
     assert.ok(stats.footprintBytes <= budget, `${stats.footprintBytes} bytes of empty spans cached; the budget is ${budget}`);
     assert.ok(stats.footprintBytes > 0);
     assert.equal(stats.cachedBytes, stats.footprintBytes - stats.detail.tailBytes, "every block of a cached span is free");
@@ -183,6 +183,24 @@ describe("pool backend", () => {
     assert.equal(pool.trim(), 0, "nothing left to release");
     assert.equal(pool.health().counters.spansCreated, pool.health().counters.spansReleased);
     assertClean(heap, "trim");
+  });
+
+  test("cached empty spans never raise the peak footprint: a new span past the peak takes their pages", () => {
+    const { heap, pool } = poolHeap();
+    const small = Array.from({ length: 10 }, () => pool.alloc(20000)); // class 20480: one block, 5 pages each
+    const peak = heap.stats().peakFootprintBytes;
+    for (const ptr of small) pool.free(ptr);
+    assert.equal(pool.stats().detail.spans, 10, "all ten stay cached (within the 256 KiB floor)");
+    const big = Array.from({ length: 5 }, () => pool.alloc(60000)); // class 61440: 15 pages, no cached block fits
+    assert.equal(pool.stats().liveBlocks, 5);
+    assert.ok(pool.stats().detail.spans < 10, "cached spans were given back for the new ones");
+    assert.ok(
+      heap.stats().peakFootprintBytes <= peak + 25 * PAGE, // the new spans are 75 pages against the cache's 50: 25 are new, and only they
+      `peak ${heap.stats().peakFootprintBytes} after, ${peak} before`,
+    );
+    assert.ok(heap.stats().peakFootprintBytes < peak + 10 * spanBytes(20000), "not the cache plus the new spans");
+    for (const ptr of big) pool.free(ptr);
+    assertClean(heap, "eviction");
   });
 
   test("alloc/free ping-pong keeps its span instead of thrashing the page heap", () => {
