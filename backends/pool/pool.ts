@@ -300,27 +300,9 @@ export class PoolBackend implements Backend {
       this.mem.unlock(list + L_LOCK);
       return block !== 0 ? block : this.allocSlow(cls, list, size);
     }
-    // Unshared: the common case inline (a partial span's block), the rest in take().
-    const u32 = this.u32;
-    const record = u32[list + L_PARTIAL];
-    if (record !== 0) {
-      const i32 = this.i32;
-      const r = record >>> 2;
-      const used = i32[r + R_USED] + 1;
-      let block = u32[r + R_FREE];
-      if (block !== 0) {
-        u32[r + R_FREE] = u32[linkWord(block)];
-      } else {
-        const index = i32[r + R_BUMP];
-        i32[r + R_BUMP] = index + 1;
-        block = blockAddress(u32[r + R_BASE], index, POOL_CLASS_SIZES[cls]);
-      }
-      i32[markWord(block)] = 0;
-      i32[r + R_USED] = used;
-      if (used === i32[r + R_CAPACITY]) this.becameFull(list, record);
-      i32[list + L_ALLOCS]++;
-      return block;
-    }
+    // Unshared: no lock.
+    const record = this.u32[list + L_PARTIAL];
+    if (record !== 0) return this.pop(list, record);
     const block = this.takeEmpty(list);
     return block !== 0 ? block : this.allocSlow(cls, list, size);
   }
