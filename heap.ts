@@ -17,6 +17,7 @@ import {
   H_WORKER_LOCK,
   HEADER_PAGES,
   HEAP_FLAG_DEBUG,
+  KIND_MASK,
   LAYOUT_VERSION,
   LEAF_PAGES,
   MAGIC,
@@ -427,8 +428,17 @@ export class Heap {
    * safe integer. `malloc(0)` returns a unique minimal block.
    */
   malloc(size: number, site?: string): number {
+    const router = this.router;
+    if (size <= router.frontMax && (size >>> 0) === size) {
+      // The front cache (tiny's per-worker cache) first: a hit is the whole decision, counted as the first route's.
+      const cached = router.front.popCached!(size);
+      if (cached !== 0) {
+        router.routeDecisions[0]++;
+        return cached;
+      }
+    }
     if ((size >>> 0) !== size) return this.oversize(size, "malloc");
-    const ptr = this.router.alloc(size, site);
+    const ptr = router.alloc(size, site);
     // undefined: the views were detached (a WASM module grew its memory) and
     // nothing was read or written; refresh and go again.
     return ptr !== undefined ? ptr : this.afterDetach(size, site);
@@ -447,7 +457,14 @@ export class Heap {
       if (ptr === 0) return;
       this.checkPointer(ptr);
     }
-    this.router.free(ptr);
+    // The front cache first: it takes a live block of this worker's, or refuses and the router's free decides.
+    const router = this.router;
+    const entry = this.pages.ownerOf(ptr);
+    if ((entry & KIND_MASK) === router.frontKind && router.front.pushCached!(ptr, entry)) {
+      router.freeCounts[router.frontIndex]++;
+      return;
+    }
+    router.free(ptr);
   }
 
   /**

@@ -175,13 +175,28 @@ export class Router {
   // frees, primary failures, fallbacks served (each per backend)].
   private readonly counterOffset: number;
   private store!: Float64Array;
-  private routeDecisions!: Float64Array;
-  private freeCounts!: Float64Array;
+  /** @internal Per route: decisions (the heap's front cache counts its hits here too). */
+  routeDecisions!: Float64Array;
+  /** @internal Per backend: frees. */
+  freeCounts!: Float64Array;
   private primaryFailures!: Float64Array; // per backend: routed here, returned 0
   private fallbackServed!: Float64Array; // per backend: served as a fallback
-  /** The backend of the first route (the smallest sizes, most calls), called at its own call site. */
-  private readonly front: Backend;
-  private readonly frontIndex: number;
+  /**
+   * @internal The backend of the first route (the smallest sizes, most
+   * calls), called at its own call site; also the front cache when it has
+   * one (`popCached`, `pushCached`), which the heap tries before the router.
+   * Sizes up to `frontMax` and pages of kind `frontKind` go there; both are
+   * -1 when there is none, or while decisions are logged (they go the long
+   * way).
+   */
+  readonly front: Backend;
+  /** @internal See {@linkcode Router.front}. */
+  frontMax = -1;
+  /** @internal See {@linkcode Router.front}. */
+  frontKind = -1;
+  /** @internal The index of the front in {@linkcode Router.backends}. */
+  readonly frontIndex: number;
+  private readonly frontPageKind: number;
   // Logging.
   private verbose = false;
   private sink: DecisionSink | undefined;
@@ -211,6 +226,7 @@ export class Router {
     this.routeBackend = routes.map((route) => this.backends[names.get(route.backend)!]);
     this.front = this.routeBackend[0];
     this.frontIndex = this.routeBackendIndex[0];
+    this.frontPageKind = config.backends[this.frontIndex].kind;
     this.direct = new Uint8Array(DIRECT_LIMIT + 1);
     routes.forEach((route, index) => {
       const last = Math.min(route.max, DIRECT_LIMIT);
@@ -236,6 +252,7 @@ export class Router {
     const ringSize = config.ringSize ?? 256;
     this.ring = new Float64Array(ringSize * RING_FIELDS);
     this.ringSites = new Array(ringSize);
+    this.setVerbose(false);
   }
 
   /** Bytes of counters a router with these routes and backends keeps. */
@@ -384,6 +401,10 @@ export class Router {
   /** Turns logging of every decision on or off. Off costs one branch per call. */
   setVerbose(on: boolean): void {
     this.verbose = on;
+    const front = this.front;
+    const cached = !on && front.popCached !== undefined && front.pushCached !== undefined;
+    this.frontMax = cached ? Math.min(this.routes[0].max, DIRECT_LIMIT, front.capabilities.maxSize) : -1;
+    this.frontKind = cached ? this.frontPageKind : -1;
   }
 
   /** True while decisions are logged. */

@@ -219,6 +219,30 @@ describe("router: counters", () => {
     assert.deepEqual(reset.frees, { small: 0, medium: 0, mmap: 0 });
   });
 
+  test("tiny's front cache: hits are counted as the first route's decisions and frees, and logging takes the long way", () => {
+    const heap = createHeap();
+    const rounds = 300; // enough to pass through refills, cache hits and spills
+    const ptrs: number[] = [];
+    for (let i = 0; i < rounds; i++) ptrs.push(heap.malloc(16 + (i % 7) * 100));
+    for (let i = 0; i < rounds; i += 2) heap.free(ptrs[i]);
+    for (let i = 0; i < rounds; i += 2) ptrs[i] = heap.malloc(16 + (i % 7) * 100); // from the cache
+    let counters = heap.router.counters();
+    assert.equal(counters.routes[0].decisions, rounds + rounds / 2);
+    assert.equal(counters.allocs.tiny, rounds + rounds / 2);
+    assert.equal(counters.frees.tiny, rounds / 2);
+    heap.router.setVerbose(true);
+    const logged = heap.malloc(64);
+    heap.free(logged);
+    const ring = heap.router.recentDecisions();
+    assert.equal(ring.length, 2, "a cache hit and a cache push are decisions the log sees");
+    heap.router.setVerbose(false);
+    for (const ptr of ptrs) heap.free(ptr);
+    counters = heap.router.counters();
+    assert.equal(counters.allocs.tiny, rounds + rounds / 2 + 1);
+    assert.equal(counters.frees.tiny, counters.allocs.tiny);
+    assert.ok(heap.check().ok, "the router's counts agree with tiny's live blocks");
+  });
+
   test("a backend that returns 0 falls back, and the fallback is counted", () => {
     const heap = threeWayHeap();
     const small = fake(heap, "small");

@@ -272,20 +272,23 @@ export class TinyBackend implements Backend {
 
   alloc(size: number): number {
     if (size > TINY_MAX_SIZE) return 0;
+    if (!this.cacheOn) return this.takeOne(SIZE_TO_CLASS[size]);
+    const ptr = this.popCached(size);
+    return ptr !== 0 ? ptr : this.refill(SIZE_TO_CLASS[size]);
+  }
+
+  /** A block from this worker's cache of the size's class, or 0 when it is empty or off. `size` is an integer 0..1024. */
+  popCached(size: number): number {
+    if (!this.cacheOn) return 0;
+    const i32 = this.i32;
     const cls = SIZE_TO_CLASS[size];
-    if (this.cacheOn) {
-      const i32 = this.i32;
-      const count = this.countAt + cls;
-      const n = i32[count] - 1;
-      if (n >= 0) {
-        const ptr = this.u32[this.stackAt[cls] + n];
-        i32[count] = n;
-        i32[markSlot(ptr)] = 0;
-        return ptr;
-      }
-      return this.refill(cls);
-    }
-    return this.takeOne(cls);
+    const count = this.countAt + cls;
+    const n = i32[count] - 1;
+    if (!(n >= 0)) return 0; // NaN too: a size that is no integer has no class
+    const ptr = this.u32[this.stackAt[cls] + n];
+    i32[count] = n;
+    i32[markSlot(ptr)] = 0;
+    return ptr;
   }
 
   /** Cache off: one block from the class's current slab (free list first, then bump). */
@@ -457,14 +460,12 @@ export class TinyBackend implements Backend {
   // ---- free -------------------------------------------------------------------------
 
   free(ptr: number, pageEntry?: number): void {
-    const i32 = this.i32;
     const entry = pageEntry === undefined ? this.pages.ownerOf(ptr) : pageEntry;
     if ((entry & KIND_MASK) !== this.kind) throw this.notOurs(ptr);
+    if (this.pushCached(ptr, entry)) return;
+    const i32 = this.i32;
     const r = (entry - this.kind) >>> 2;
-    // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined).
-    const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR]);
-    if (index >= i32[r + S_BUMP] || index * i32[r + S_SIZE] !== offset) {
+    if (!this.isHandedOutBlock(ptr, r)) {
       // The slab's record may lie in memory another worker grew: look again once.
       if (this.mem.refresh(true)) return this.free(ptr, entry);
       throw this.badBlock(ptr, r);
@@ -474,18 +475,39 @@ export class TinyBackend implements Backend {
     i32[mark] = ptr ^ FREE_MARK;
     if (i32[r + S_OWNER] !== this.owner) return this.remoteFree(ptr, r);
     if (!this.cacheOn) return this.returnToSlab(ptr, r << 2);
+    this.cachePush(i32[r + S_CLASS], ptr);
+  }
+
+  /**
+   * The free fast path: a handed-out block of one of our slabs, not marked
+   * free, into this worker's cache while it has room. False, changing
+   * nothing, for anything else (cache off or full, another worker's slab, a
+   * free mark, a pointer that starts no handed-out block): free() decides.
+   */
+  pushCached(ptr: number, pageEntry: number): boolean {
+    if (!this.cacheOn) return false;
+    const i32 = this.i32;
+    const r = (pageEntry - this.kind) >>> 2;
+    // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined).
+    const offset = ptr - (i32[r + S_BASE] >>> 0);
+    const index = blockIndex(offset, i32[r + S_DIVISOR]);
+    if (!(index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset)) return false;
+    const mark = markSlot(ptr);
+    if (i32[mark] === (ptr ^ FREE_MARK) || i32[r + S_OWNER] !== this.owner) return false;
     const cls = i32[r + S_CLASS];
     const count = this.countAt + cls;
     const n = i32[count];
-    if (n >= this.cacheCap[cls]) return this.spillAndPush(cls, ptr);
+    if (n >= this.cacheCap[cls]) return false;
+    i32[mark] = ptr ^ FREE_MARK;
     this.u32[this.stackAt[cls] + n] = ptr;
     i32[count] = n + 1;
+    return true;
   }
 
-  /** A full cache: spills its older half, then pushes `ptr`. */
-  private spillAndPush(cls: number, ptr: number): void {
-    this.spill(cls);
+  /** Pushes `ptr` on the class's cache, spilling the older half back to the slabs first when it is full. */
+  private cachePush(cls: number, ptr: number): void {
     const count = this.countAt + cls;
+    if (this.i32[count] >= this.cacheCap[cls]) this.spill(cls);
     const n = this.i32[count];
     this.u32[this.stackAt[cls] + n] = ptr;
     this.i32[count] = n + 1;
