@@ -84,6 +84,32 @@ describe("workers", () => {
     assert.ok(counters.totalRoutes > OPS, "counters of every worker are merged");
   });
 
+  test(
+    "four workers on pool sizes only: shards, cached spans, blocks of bigger classes and eviction under locks",
+    { timeout: 300_000 },
+    async () => {
+      const memory = growableShared(1 << 20);
+      const heap = createHeap({ memory, maxBytes: 1 << 30 });
+      const queueBuffer = SharedQueue.create(4096);
+      const ops = Math.min(OPS, 200_000);
+      const results = await Promise.all(
+        [5, 6, 7, 8].map((seed) => run({ kind: "mixed", memory, queue: queueBuffer, seed, ops, shareRatio: 0.2, only: "pool" })),
+      );
+      for (const { report } of results) assert.deepEqual(report.errors, [], `worker ${report.workerId}`);
+      assert.ok(results.reduce((sum, { report }) => sum + report.received, 0) > 100, "blocks freed by another worker");
+      drain(heap, new SharedQueue(queueBuffer));
+      clean(heap);
+      const counters = heap.counters();
+      assert.ok(counters.allocs.pool > ops, "the pool served them");
+      assert.equal(counters.allocs.pool, counters.frees.pool);
+      heap.trim();
+      const pool = heap.stats().backends.find((entry) => entry.name === "pool")!;
+      assert.equal(pool.liveBlocks, 0);
+      assert.equal(pool.footprintBytes, 0, "trim gave every cached span back");
+      clean(heap);
+    },
+  );
+
   test("producer and consumer: every free is remote, and the memory grows meanwhile", { timeout: 300_000 }, async () => {
     const memory = growableShared(64 * 1024);
     const heap = createHeap({ memory, maxBytes: 1 << 30 });
