@@ -38,7 +38,7 @@ import {
 import { LinearMemory, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
 import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
 import { RecordArena } from "./memory/records.ts";
-import { type HeapOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { type HeapOptions, OPTION_TABLE, type ResolvedOptions, resolveOptions } from "./options.ts";
 import type { Backend, BackendFactory, BackendStats, CheckLevel } from "./router/box.ts";
 import { foreignPointer, type Route, Router, type RouterCounters, type RouterHealth } from "./router/router.ts";
 import { builtinBackends, defaultFallbacks, defaultRoutes } from "./backends/registry.ts";
@@ -256,11 +256,28 @@ export class Heap {
       this.options = options = { ...options, debug: !options.debug };
     }
     this.workerId = this.claimWorkerSlot();
+    this.records = new RecordArena(this.pages);
+    const routed: Array<{ backend: Backend; kind: number }> = [];
+    try {
+      this.router = this.build(config, options, fresh, routed);
+    } catch (error) {
+      // A heap that could not be built gives its worker slot back, and whatever its backends took.
+      for (const { backend } of routed) backend.detach?.();
+      this.releaseSlot(this.workerId);
+      throw error;
+    }
+    this.backendList = routed.map((entry) => entry.backend);
+    this.router.setVerbose(options.verbose);
+    this.debugLayer = options.debug ? installDebugLayer(this) : undefined;
+  }
+
+  /** Builds the backends (into `routed`, as they are made) and the router over them. */
+  private build(config: HeapConfig, options: ResolvedOptions, fresh: boolean, routed: Array<{ backend: Backend; kind: number }>): Router {
     const counterOffset = this.counterPage();
-    const records = this.records = new RecordArena(this.pages);
+    const records = this.records;
     const factories = config.backends ?? builtinBackends(options);
     let nextUserKind = PageKind.user1;
-    const routed = factories.map((factory) => {
+    for (const factory of factories) {
       const builtin = BUILTIN_KINDS[factory.name];
       const kind = builtin ?? nextUserKind++;
       const backend = factory.create({
@@ -273,11 +290,10 @@ export class Heap {
         fresh,
         debug: options.debug,
       });
-      return { backend, kind };
-    });
-    this.backendList = routed.map((entry) => entry.backend);
-    const names = this.backendList.map((backend) => backend.capabilities.name);
-    this.router = new Router({
+      routed.push({ backend, kind });
+    }
+    const names = routed.map((entry) => entry.backend.capabilities.name);
+    return new Router({
       backends: routed,
       routes: config.routes ?? defaultRoutes(options, names),
       fallbacks: config.fallbacks ?? defaultFallbacks(names),
@@ -285,8 +301,6 @@ export class Heap {
       ringSize: options.logRing,
       counterOffset,
     });
-    this.router.setVerbose(options.verbose);
-    this.debugLayer = options.debug ? installDebugLayer(this) : undefined;
   }
 
   /** Takes the lowest free worker slot (slot 0 is the creator's). */
@@ -712,10 +726,23 @@ export class Heap {
 /** The page kinds of the built-in backends (user backends get 5, 6, 7). */
 const BUILTIN_KINDS: Record<string, number> = { mmap: PageKind.mmap, tiny: PageKind.tiny, pool: PageKind.pool };
 
-/** Refuses a configuration that is not an object, or whose backends, routes or fallbacks have the wrong shape. */
+/** The keys a configuration may have besides the options. */
+const CONFIG_KEYS = new Set(["memory", "backends", "routes", "fallbacks"]);
+
+/**
+ * Refuses a configuration that is not an object, names a key no option has
+ * (a misspelt option would be ignored silently otherwise), or whose
+ * backends, routes or fallbacks have the wrong shape.
+ */
 function checkConfig(config: unknown): void {
   if (typeof config !== "object" || config === null || Array.isArray(config)) {
     throw new HakmemError("INVALID_OPTION", `heap options must be an object, got ${describe(config)}`, config);
+  }
+  for (const key of Object.keys(config)) {
+    if (!CONFIG_KEYS.has(key) && !Object.hasOwn(OPTION_TABLE, key)) {
+      const known = [...Object.keys(OPTION_TABLE), ...CONFIG_KEYS].sort().join(", ");
+      throw new HakmemError("INVALID_OPTION", `unknown heap option ${JSON.stringify(key)}; the options are ${known}`, key);
+    }
   }
   const { backends, routes, fallbacks } = config as HeapConfig;
   if (backends !== undefined && (!Array.isArray(backends) || backends.some((factory) => typeof factory?.create !== "function"))) {

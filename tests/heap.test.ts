@@ -510,6 +510,24 @@ describe("heap: attaching", () => {
     });
   }
 
+  test("an attach that fails after taking a worker slot gives the slot back", () => {
+    const memory = new SharedArrayBuffer(1 << 20, { maxByteLength: 64 * MiB });
+    const heap = createHeap({ memory, maxBytes: 64 * MiB });
+    const badRoutes = { routes: [{ min: 1, max: 100, backend: "nobody" }] };
+    for (let i = 0; i < 70; i++) { // more attempts than there are worker slots (64)
+      assert.throws(
+        () => attachHeap(memory, badRoutes),
+        (error: unknown) => error instanceof HakmemError && error.code === "INVALID_ROUTE",
+      );
+    }
+    assert.deepEqual(heap.workers(), [0], "no slot is left taken");
+    const again = attachHeap(memory, { maxBytes: 64 * MiB });
+    assert.equal(again.workerId, 1, "the next attach gets the first free slot");
+    again.free(again.malloc(100));
+    again.detach();
+    assert.ok(heap.check().ok);
+  });
+
   test("attachHeap finds the blocks of a heap in a resizable ArrayBuffer", () => {
     const memory = new ArrayBuffer(64 << 10, { maxByteLength: 64 * MiB });
     const heap = createHeap({ memory });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import process from "node:process";
 import { type HeapOptions, OPTION_TABLE, resetEnvironmentCache, resolveOptions } from "../options.ts";
-import { createHeap } from "../heap.ts";
+import { attachHeap, createHeap } from "../heap.ts";
 import { HakmemError } from "../errors.ts";
 
 const ENV_NAMES = Object.values(OPTION_TABLE).map((spec) => spec.env);
@@ -199,6 +199,24 @@ describe("options: validation", () => {
         expectInvalid(() => resolveOptions({ [name]: value } as HeapOptions), name, value);
         expectInvalid(() => createHeap({ [name]: value } as HeapOptions), name, value);
       }
+    });
+  });
+
+  test("an unknown option (a misspelt one) is refused, naming it and the options there are", () => {
+    withEnv({}, () => {
+      for (const config of [{ maxbytes: 1 << 20 }, { tinycache: false }, { memoryBytes: 1 }]) {
+        const key = Object.keys(config)[0];
+        assert.throws(
+          () => createHeap(config as HeapOptions),
+          (error: unknown) =>
+            error instanceof HakmemError && error.code === "INVALID_OPTION" && error.value === key &&
+            error.message.includes(JSON.stringify(key)) && error.message.includes("maxBytes"),
+          key,
+        );
+        assert.throws(() => attachHeap(new ArrayBuffer(1 << 20), config as HeapOptions), /unknown heap option/);
+      }
+      const heap = createHeap({ maxBytes: 1 << 24, memory: undefined, backends: undefined, routes: undefined, fallbacks: undefined });
+      assert.ok(heap.malloc(8) > 0, "every option and configuration key is known");
     });
   });
 
