@@ -478,7 +478,7 @@ export class Heap {
       router.freeCounts[router.frontIndex]++;
       return;
     }
-    router.free(ptr);
+    router.freeEntry(ptr, entry);
   }
 
   /**

@@ -367,7 +367,11 @@ export class Router {
    * already), `INVALID_POINTER` when no backend owns the page otherwise.
    */
   free(ptr: number): void {
-    const entry = this.pages.ownerOf(ptr);
+    this.freeEntry(ptr, this.pages.ownerOf(ptr));
+  }
+
+  /** @internal {@linkcode Router.free} with the page-map entry of `ptr`'s page already read (by the heap). */
+  freeEntry(ptr: number, entry: number): void {
     const index = this.kindToBackend[entry & KIND_MASK];
     if (index < 0) {
       // A WebAssembly.Memory grown elsewhere leaves our views short: look again once.
