@@ -70,6 +70,33 @@ function outOfMemory(done: number, total: number, what: string): string {
   return `out of memory after ${done} of ${total} ${what}`;
 }
 
+/**
+ * The end of a replayed trace, once its loop stopped at `step` of `steps`:
+ * the time since `start`, the peak footprint, then (off the clock) every
+ * block still held in `ptrs` freed.
+ */
+function endOfTrace(
+  contender: Contender,
+  ptrs: Float64Array,
+  start: number,
+  step: number,
+  steps: number,
+  trace: { peakLiveBytes: number; peakLiveBlocks: number },
+): WorkloadResult {
+  const seconds = (now() - start) / 1000;
+  const peakFootprintBytes = contender.peakFootprint();
+  for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
+  return {
+    ops: step,
+    seconds,
+    peakLiveBytes: trace.peakLiveBytes,
+    peakLiveBlocks: trace.peakLiveBlocks,
+    peakFootprintBytes,
+    extra: {},
+    failure: step < steps ? outOfMemory(step, steps, "steps") : undefined,
+  };
+}
+
 // ---- slot workloads: random_mixed_256, random_mixed_8192, mid_mixed -----------------
 
 /** A replayable slot trace: per step the slot, and the size to allocate (0: free the slot's block). */
@@ -166,18 +193,7 @@ function slotWorkload(spec: SlotSpec): Workload {
         contender.touch(ptr, size);
         ptrs[slot] = ptr;
       }
-      const seconds = (now() - start) / 1000;
-      const peakFootprintBytes = contender.peakFootprint();
-      for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
-      return {
-        ops: step,
-        seconds,
-        peakLiveBytes: trace.peakLiveBytes,
-        peakLiveBlocks: trace.peakLiveBlocks,
-        peakFootprintBytes,
-        extra: {},
-        failure: step < steps ? outOfMemory(step, steps, "steps") : undefined,
-      };
+      return endOfTrace(contender, ptrs, start, step, steps, trace);
     },
   };
 }
@@ -318,18 +334,7 @@ function largeWorkload(): Workload {
         contender.touch(ptr, size);
         ptrs[slot] = ptr;
       }
-      const seconds = (now() - start) / 1000;
-      const peakFootprintBytes = contender.peakFootprint();
-      for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
-      return {
-        ops: step,
-        seconds,
-        peakLiveBytes: trace.peakLiveBytes,
-        peakLiveBlocks: trace.peakLiveBlocks,
-        peakFootprintBytes,
-        extra: {},
-        failure: step < steps ? outOfMemory(step, steps, "steps") : undefined,
-      };
+      return endOfTrace(contender, ptrs, start, step, steps, trace);
     },
   };
 }

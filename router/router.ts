@@ -183,8 +183,8 @@ export class Router {
   private fallbackServed!: Float64Array; // per backend: served as a fallback
   /**
    * @internal The backend of the first route (the smallest sizes, most
-   * calls), called at its own call site; also the front cache when it has
-   * one (`popCached`, `pushCached`), which the heap tries before the router.
+   * calls), the front cache when it has one (`popCached`, `pushCached`),
+   * which the heap tries before the router.
    * Sizes up to `frontMax` and pages of kind `frontKind` go there; both are
    * -1 when there is none, or while decisions are logged (they go the long
    * way).
@@ -292,7 +292,7 @@ export class Router {
   alloc(size: number, site?: string): number {
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
     this.routeDecisions[route]++;
-    let ptr = route === 0 ? this.front.alloc(size) : this.routeBackend[route].alloc(size);
+    let ptr = this.routeBackend[route].alloc(size);
     if (ptr === 0) ptr = this.fallback(route, size, 0);
     if (this.verbose) this.log(0, size, route, ptr, site);
     return ptr;
@@ -378,8 +378,7 @@ export class Router {
       if (this.pages.mem.refresh(true)) return this.free(ptr);
       throw this.unownedFree(ptr);
     }
-    if (index === this.frontIndex) this.front.free(ptr, entry);
-    else this.backends[index].free(ptr, entry);
+    this.backends[index].free(ptr, entry);
     this.freeCounts[index]++;
     if (this.verbose) this.log(1, 0, -1 - index, ptr, undefined);
   }

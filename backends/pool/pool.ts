@@ -288,12 +288,17 @@ export class PoolBackend implements Backend {
     return this.table + (cls * POOL_SHARDS + shard) * LIST_WORDS;
   }
 
+  /** Word index of this worker's list entry of class `cls` (`listOf(cls, shard)` with the shard folded in). */
+  private ownList(cls: number): number {
+    return this.own + cls * (POOL_SHARDS * LIST_WORDS);
+  }
+
   // ---- allocation ---------------------------------------------------------------
 
   alloc(size: number): number {
     if (size > POOL_MAX_SIZE) return 0;
     const cls = poolClassOf(size);
-    const list = this.own + cls * (POOL_SHARDS * LIST_WORDS);
+    const list = this.ownList(cls);
     if (this.shared) {
       this.mem.lock(list + L_LOCK);
       const block = this.take(list);
@@ -333,7 +338,7 @@ export class PoolBackend implements Backend {
    */
   private takeBigger(cls: number, size: number): number {
     for (let other = cls + 1; other < POOL_CLASS_COUNT && POOL_CLASS_SIZES[other] * 4 <= size * 5; other++) {
-      const list = this.own + other * (POOL_SHARDS * LIST_WORDS);
+      const list = this.ownList(other);
       if (this.u32[list + L_EMPTY] === 0) continue; // a hint; taken again under the lock
       this.mem.lock(list + L_LOCK);
       const block = this.takeEmpty(list);
@@ -366,7 +371,7 @@ export class PoolBackend implements Backend {
   private evict(pages: number): void {
     let released = 0;
     for (let cls = POOL_CLASS_COUNT - 1; cls >= 0 && released < pages; cls--) {
-      const list = this.own + cls * (POOL_SHARDS * LIST_WORDS);
+      const list = this.ownList(cls);
       while (released < pages && this.u32[list + L_EMPTY] !== 0) {
         this.mem.lock(list + L_LOCK);
         const record = this.u32[list + L_EMPTY];
