@@ -185,6 +185,24 @@ describe("pool backend", () => {
     assertClean(heap, "trim");
   });
 
+  test("a single-block class with no span of its own takes a cached bigger block within 25% waste, and no bigger", () => {
+    const { heap, pool } = poolHeap();
+    const keep = pool.alloc(60000); // so the heap's peak is above what follows
+    const block = pool.alloc(24000); // class 24576
+    pool.free(block); // cached empty
+    const created = pool.health().counters.spansCreated;
+    const reused = pool.alloc(20000); // class 20480 has nothing; 24576 <= 1.25 × 20000
+    assert.equal(reused, block, "the cached 24 KiB block");
+    assert.equal(pool.usableSize(reused), 24576, "it keeps its class");
+    assert.equal(pool.health().counters.spansCreated, created, "no new span");
+    pool.free(reused);
+    const fresh = pool.alloc(19000); // 24576 > 1.25 × 19000: too wasteful
+    assert.equal(pool.usableSize(fresh), 20480, "a block of its own class (it may lie where the cached one was)");
+    assert.equal(pool.health().counters.spansCreated, created + 1);
+    for (const ptr of [keep, fresh]) pool.free(ptr);
+    assertClean(heap, "bigger blocks");
+  });
+
   test("cached empty spans never raise the peak footprint: a new span past the peak takes their pages", () => {
     const { heap, pool } = poolHeap();
     const small = Array.from({ length: 10 }, () => pool.alloc(20000)); // class 20480: one block, 5 pages each
