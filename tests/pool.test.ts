@@ -196,11 +196,32 @@ describe("pool backend", () => {
     assert.equal(pool.usableSize(reused), 24576, "it keeps its class");
     assert.equal(pool.health().counters.spansCreated, created, "no new span");
     pool.free(reused);
+    const pagesBefore = heap.stats().footprintBytes;
     const fresh = pool.alloc(19000); // 24576 > 1.25 × 19000: too wasteful
-    assert.equal(pool.usableSize(fresh), 20480, "a block of its own class (it may lie where the cached one was)");
-    assert.equal(pool.health().counters.spansCreated, created + 1);
+    assert.equal(pool.usableSize(fresh), 20480, "a block of its own class");
+    // At the peak, the cached span is cut down to the class instead of given back for a new one.
+    assert.equal(fresh, block, "the cached span, reshaped");
+    assert.equal(pool.health().counters.spansCreated, created, "no new span");
+    assert.equal(heap.stats().footprintBytes, pagesBefore - PAGE, "its last page went back to the page heap");
     for (const ptr of [keep, fresh]) pool.free(ptr);
     assertClean(heap, "bigger blocks");
+  });
+
+  test("below the peak a class with no cached span of its own takes a new span, keeping the cached bigger one", () => {
+    const { heap, pool } = poolHeap();
+    const keep = pool.alloc(60000);
+    const high = pool.alloc(60000); // raises the peak, then leaves room below it
+    pool.free(high);
+    pool.free(keep);
+    const big = pool.alloc(24000);
+    pool.free(big); // cached empty, class 24576
+    const created = pool.health().counters.spansCreated;
+    const fresh = pool.alloc(19000);
+    assert.equal(pool.usableSize(fresh), 20480);
+    assert.notEqual(fresh, big, "the cached 24 KiB span stays cached");
+    assert.equal(pool.health().counters.spansCreated, created + 1, "a new span");
+    assert.equal(pool.alloc(24000), big, "and serves its own class next");
+    assertClean(heap, "below the peak");
   });
 
   test("cached empty spans never raise the peak footprint: a new span past the peak takes their pages", () => {

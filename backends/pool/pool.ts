@@ -142,7 +142,7 @@ const R_FREE = 5; // first free block (byte offset), 0 when none
 const R_SHARD = 6; // the shard whose lists hold the span
 const R_STATE = 7; // S_PARTIAL, S_FULL or S_EMPTY (0 while being created or released)
 const R_NEXT = 8; // next record in its list, 0 at the end
-const R_PREV = 9; // previous record, 0 at the head
+const R_PREV = 9; // previous record in the partial list, 0 at its head (and in the empty list, a stack)
 
 // Span states (R_STATE). A partial or empty span is in the list of that name; a full one in none.
 const S_PARTIAL = L_PARTIAL;
@@ -305,11 +305,22 @@ export class PoolBackend implements Backend {
       this.mem.unlock(list + L_LOCK);
       return block !== 0 ? block : this.allocSlow(cls, list, size);
     }
-    // Unshared: no lock.
-    const record = this.u32[list + L_PARTIAL];
+    // Unshared: no lock. The two common cases inline: a partial span's next block, a cached single-block span.
+    const { i32, u32 } = this;
+    let record = u32[list + L_PARTIAL];
     if (record !== 0) return this.pop(list, record);
-    const block = this.takeEmpty(list);
-    return block !== 0 ? block : this.allocSlow(cls, list, size);
+    record = u32[list + L_EMPTY];
+    if (record === 0) return this.allocSlow(cls, list, size);
+    if (POOL_SPAN_BLOCKS[cls] !== 1) return this.takeEmpty(list);
+    // A cached single-block span: off the empty stack, straight to full. Its block needs no marker (the state says free).
+    const r = record >>> 2;
+    u32[list + L_EMPTY] = u32[r + R_NEXT];
+    i32[r + R_STATE] = S_FULL;
+    i32[r + R_USED] = 1;
+    i32[r + R_BUMP] = 1;
+    i32[this.area + EMPTY_PAGES] -= POOL_SPAN_PAGES[cls];
+    i32[list + L_ALLOCS]++;
+    return u32[r + R_BASE];
   }
 
   /** A block from the list's partial spans, else from an empty span; 0 when it has neither. Lock held. */
@@ -323,7 +334,7 @@ export class PoolBackend implements Backend {
     const record = this.u32[list + L_EMPTY];
     if (record === 0) return 0;
     const r = record >>> 2;
-    this.unlink(list, record);
+    this.u32[list + L_EMPTY] = this.u32[r + R_NEXT];
     this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[this.i32[r + R_CLASS]]);
     this.i32[r + R_STATE] = S_FULL; // in no list until it turns out to hold more than one block
     if (this.i32[r + R_CAPACITY] > 1) this.link(list, S_PARTIAL, record);
@@ -357,8 +368,57 @@ export class PoolBackend implements Backend {
     // Cached empty spans may not raise the heap's peak footprint: past the peak, they make room for the new span.
     const i32 = this.i32;
     const over = i32[H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[H_PEAK_USED_PAGES];
-    if (over > 0 && i32[this.area + EMPTY_PAGES] > 0) this.evict(over);
+    if (over > 0 && i32[this.area + EMPTY_PAGES] > 0) {
+      if (POOL_SPAN_BLOCKS[cls] === 1) {
+        const block = this.reshapeBigger(cls, list);
+        if (block !== 0) return block;
+      }
+      this.evict(over);
+    }
     return this.allocFromNewSpan(cls, list);
+  }
+
+  /**
+   * At the peak, a single-block class with no cached span that fits: the
+   * smallest cached span of a bigger class becomes a span of this class, its
+   * run cut down to this class's pages (the tail goes back to the page
+   * heap). One page heap call and the same record, where giving a span back
+   * and taking a new one would cost two calls and a record each way. 0 when
+   * this shard caches no bigger span. No lock held.
+   */
+  private reshapeBigger(cls: number, list: number): number {
+    for (let other = cls + 1; other < POOL_CLASS_COUNT; other++) {
+      const from = this.ownList(other);
+      if (this.u32[from + L_EMPTY] === 0) continue; // a hint; taken again under the lock
+      this.mem.lock(from + L_LOCK);
+      const record = this.u32[from + L_EMPTY];
+      if (record !== 0) {
+        this.u32[from + L_EMPTY] = this.u32[(record >>> 2) + R_NEXT];
+        this.i32[from + L_SPANS]--;
+        this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[other]);
+        this.i32[(record >>> 2) + R_STATE] = 0; // in no list while it changes class
+      }
+      this.mem.unlock(from + L_LOCK);
+      if (record === 0) continue;
+      const pages = POOL_SPAN_PAGES[cls];
+      this.pages.shrinkRun(this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT, pages);
+      this.addPages(SPAN_PAGES, pages - POOL_SPAN_PAGES[other]);
+      // The span is whole and free: as a fresh span of the class (its block not yet handed out).
+      const { i32, u32 } = this.mem; // read after the page heap call: a WebAssembly.Memory may have grown
+      const r = record >>> 2;
+      i32[r + R_CLASS] = cls;
+      i32[r + R_CAPACITY] = 1;
+      i32[r + R_USED] = 0;
+      i32[r + R_BUMP] = 0;
+      u32[r + R_FREE] = 0;
+      this.mem.lock(list + L_LOCK);
+      this.i32[list + L_SPANS]++;
+      this.i32[r + R_STATE] = S_FULL;
+      const block = this.pop(list, record);
+      this.mem.unlock(list + L_LOCK);
+      return block;
+    }
+    return 0;
   }
 
   /**
@@ -376,7 +436,7 @@ export class PoolBackend implements Backend {
         this.mem.lock(list + L_LOCK);
         const record = this.u32[list + L_EMPTY];
         if (record !== 0) {
-          this.unlink(list, record);
+          this.u32[list + L_EMPTY] = this.u32[(record >>> 2) + R_NEXT];
           this.i32[list + L_SPANS]--;
           this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[cls]);
           this.i32[(record >>> 2) + R_STATE] = 0;
@@ -482,14 +542,26 @@ export class PoolBackend implements Backend {
     u32[list + state] = record;
   }
 
-  /** Takes `record` out of the list its state names (partial or empty). */
+  /**
+   * Pushes `record` on the empty list of the entry at `list`. That list is a
+   * stack: spans only ever leave it from the top (the last emptied is the
+   * first reused), so it links forwards only and its back links stay 0.
+   */
+  private pushEmpty(list: number, record: number): void {
+    const r = record >>> 2;
+    this.i32[r + R_STATE] = S_EMPTY;
+    this.u32[r + R_NEXT] = this.u32[list + L_EMPTY];
+    this.u32[list + L_EMPTY] = record;
+  }
+
+  /** Takes `record` out of the partial list. */
   private unlink(list: number, record: number): void {
     const { i32, u32 } = this;
     const r = record >>> 2;
     const prev = u32[r + R_PREV];
     const next = u32[r + R_NEXT];
     if (prev !== 0) u32[(prev >>> 2) + R_NEXT] = next;
-    else u32[list + i32[r + R_STATE]] = next;
+    else u32[list + L_PARTIAL] = next;
     if (next !== 0) u32[(next >>> 2) + R_PREV] = prev;
     u32[r + R_PREV] = 0;
     u32[r + R_NEXT] = 0;
@@ -505,6 +577,26 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     const i32 = this.i32;
     const cls = i32[r + R_CLASS];
+    if (POOL_SPAN_BLOCKS[cls] === 1 && i32[r + R_STATE] === S_FULL && ptr === this.u32[r + R_BASE] && !this.shared) {
+      // Unshared, the live block of a single-block span: no free list to keep (bump 0 says the block is free).
+      const list = this.listOf(cls, i32[r + R_SHARD]);
+      i32[r + R_USED] = 0;
+      i32[r + R_BUMP] = 0;
+      i32[list + L_FREES]++;
+      const pages = POOL_SPAN_PAGES[cls];
+      const cached = i32[this.area + EMPTY_PAGES] + pages;
+      if (cached <= EMPTY_FLOOR_PAGES || cached * EMPTY_SHARE <= i32[this.area + SPAN_PAGES]) {
+        i32[this.area + EMPTY_PAGES] = cached;
+        i32[r + R_STATE] = S_EMPTY;
+        this.u32[r + R_NEXT] = this.u32[list + L_EMPTY];
+        this.u32[list + L_EMPTY] = record;
+        return;
+      }
+      i32[r + R_STATE] = 0;
+      i32[list + L_SPANS]--;
+      this.releaseSpan(record);
+      return;
+    }
     const index = blockIndex(ptr - this.u32[r + R_BASE], cls);
     if (index < 0 || index >= i32[r + R_CAPACITY]) {
       // The span's record may lie in memory another worker grew: look again once.
@@ -552,7 +644,7 @@ export class PoolBackend implements Backend {
     const cached = i32[this.area + EMPTY_PAGES] + pages;
     if (cached <= EMPTY_FLOOR_PAGES || cached * EMPTY_SHARE <= i32[this.area + SPAN_PAGES]) {
       this.addPages(EMPTY_PAGES, pages);
-      this.link(list, S_EMPTY, record);
+      this.pushEmpty(list, record);
       return 0;
     }
     i32[r + R_STATE] = 0;
@@ -650,7 +742,7 @@ export class PoolBackend implements Backend {
         const list = this.listOf(cls, this.shard);
         const mem = this.mem;
         mem.lock(list + L_LOCK);
-        this.link(list, S_EMPTY, record);
+        this.pushEmpty(list, record);
         this.i32[list + L_SPANS]++;
         this.addPages(EMPTY_PAGES, POOL_SPAN_PAGES[cls]);
         mem.unlock(list + L_LOCK);
@@ -849,7 +941,7 @@ export class PoolBackend implements Backend {
             spansOf[cls * POOL_SHARDS + shard]++;
             usedOf[cls * POOL_SHARDS + shard] += this.mem.i32[(record >>> 2) + R_USED];
             if (state === S_EMPTY) emptyPages += POOL_SPAN_PAGES[cls];
-            this.checkSpan(record, cls, shard, state, prev, where, problems);
+            this.checkSpan(record, cls, shard, state, state === S_PARTIAL ? prev : 0, where, problems); // the empty list links forwards only
             prev = record;
           }
         }
