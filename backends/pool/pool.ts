@@ -556,7 +556,7 @@ export class PoolBackend implements Backend {
 
   /** Takes `record` out of the partial list. */
   private unlink(list: number, record: number): void {
-    const { i32, u32 } = this;
+    const u32 = this.u32;
     const r = record >>> 2;
     const prev = u32[r + R_PREV];
     const next = u32[r + R_NEXT];
