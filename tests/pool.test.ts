@@ -301,6 +301,81 @@ describe("pool backend", () => {
     assertClean(heap, "misuse");
   });
 
+  test("a freed single-block span's block is refused as free, in the heap object's cache and in the lists", () => {
+    for (const shared of [false, true]) {
+      const memory = shared ? new SharedArrayBuffer(1 << 20, { maxByteLength: 64 << 20 }) : undefined;
+      const { heap, pool } = poolHeap({ memory });
+      const keep = pool.alloc(40000);
+      const ptr = pool.alloc(40000); // class 40960: one block per span
+      pool.free(ptr);
+      const stats = JSON.stringify(pool.stats());
+      const counters = JSON.stringify(pool.health().counters);
+      const where = shared ? "shared" : "unshared";
+      expectCode(() => pool.free(ptr), "DOUBLE_FREE", `second free (${where})`);
+      expectCode(() => heap.free(ptr), "DOUBLE_FREE", `second free through the heap (${where})`);
+      expectCode(() => pool.usableSize(ptr), "INVALID_POINTER", `usableSize of a freed block (${where})`);
+      expectCode(() => pool.resizeInPlace(ptr, 40000), "INVALID_POINTER", `resizeInPlace of a freed block (${where})`);
+      assert.equal(JSON.stringify(pool.stats()), stats, "stats unchanged");
+      assert.equal(JSON.stringify(pool.health().counters), counters, "counters unchanged");
+      assert.equal(pool.alloc(40000), ptr, "the block comes back once");
+      assert.notEqual(pool.alloc(40000), ptr);
+      pool.free(keep);
+      assertClean(heap, `misuse of a freed single-block span (${where})`);
+    }
+  });
+
+  test("the heap object's cache: counted free in stats and health, emptied by trim, checked by check()", () => {
+    const { heap, pool } = poolHeap();
+    const ptrs = [40000, 40000, 100000, 20000].map((size) => pool.alloc(size));
+    const footprint = pool.stats().footprintBytes;
+    for (const ptr of ptrs) pool.free(ptr);
+    const stats = pool.stats();
+    assert.equal(stats.liveBlocks, 0, "cached blocks are free");
+    assert.equal(stats.liveBytes, 0);
+    assert.equal(stats.footprintBytes, footprint, "their spans stay");
+    assert.equal(stats.cachedBytes, footprint - stats.detail.tailBytes);
+    const counters = pool.health().counters;
+    assert.equal(counters.allocs, 4);
+    assert.equal(counters.frees, 4);
+    assertClean(heap, "spans cached");
+    const again = pool.alloc(40000);
+    assert.ok(ptrs.includes(again), "a cached block comes back");
+    assert.equal(pool.health().counters.allocs, 5);
+    assert.equal(pool.stats().liveBlocks, 1);
+    pool.free(again);
+    const released = heap.trim();
+    assert.ok(released >= footprint, `trim released ${released} bytes`);
+    assert.equal(pool.stats().footprintBytes, 0, "trim empties the cache");
+    assert.equal(pool.health().counters.frees, 5);
+    assert.equal(pool.health().counters.spansReleased, pool.health().counters.spansCreated);
+    assertClean(heap, "trim");
+    // A cached span whose record was overwritten is reported.
+    const victim = pool.alloc(40000);
+    pool.free(victim);
+    const entry = heap.pages.ownerOf(victim);
+    const record = (entry & ~7) >>> 0;
+    const words = new Int32Array(heap.u8.buffer);
+    words[(record >>> 2) + 7] = 3; // the record's state word: full
+    const problems = heap.check("full").problems.map((problem) => `${problem.where}: ${problem.message}`);
+    assert.ok(problems.some((line) => line.startsWith("pool cache")), problems.join("\n"));
+    words[(record >>> 2) + 7] = 4; // back to cached
+    assertClean(heap, "the record mended");
+  });
+
+  test("past the cache's depth, freed single-block spans go to the empty list, and come back from it", () => {
+    const { heap, pool } = poolHeap();
+    const ptrs = Array.from({ length: 40 }, () => pool.alloc(5000 * 4)); // class 20480, 5 pages: 200 pages in all
+    for (const ptr of ptrs) pool.free(ptr);
+    // The budget keeps half of the 200 span pages (100 pages = 20 spans); the cache holds at most 32 of a class.
+    assert.equal(pool.stats().detail.spans, 20, "the budget");
+    assertClean(heap, "cache and list");
+    const back = Array.from({ length: 20 }, () => pool.alloc(20000));
+    assert.deepEqual([...back].sort(), [...ptrs].filter((ptr) => back.includes(ptr)).sort(), "all from the cached spans");
+    assert.equal(pool.health().counters.spansCreated, 40, "no new span");
+    for (const ptr of back) pool.free(ptr);
+    assertClean(heap, "reused");
+  });
+
   test("a live block holding the freed marker by chance is freed normally", () => {
     const { heap, pool } = poolHeap();
     const ptr = pool.alloc(4000);

@@ -148,7 +148,12 @@ const R_PREV = 9; // previous record in the partial list, 0 at its head (and in 
 const S_PARTIAL = L_PARTIAL;
 const S_EMPTY = L_EMPTY;
 const S_FULL = 3;
-const STATE_NAMES: Record<number, string> = { [S_PARTIAL]: "partial", [S_FULL]: "full", [S_EMPTY]: "empty" };
+/** A single-block span whose block is free, held in a heap object's cache (unshared memory): in no list, counted as handed out. */
+const S_CACHED = 4;
+const STATE_NAMES: Record<number, string> = { [S_PARTIAL]: "partial", [S_FULL]: "full", [S_EMPTY]: "empty", [S_CACHED]: "cached" };
+
+/** Depth of the heap object's cache, per class (unshared memory only). */
+const CACHE_SLOTS = 32;
 
 /** Cached empty spans may always hold this many pages (256 KiB), whatever the budget. */
 const EMPTY_FLOOR_PAGES = 64;
@@ -247,6 +252,22 @@ export class PoolBackend implements Backend {
   /** The memory's views, kept here for the hot path (rebuilt with the memory's). */
   private i32: Int32Array;
   private u32: Uint32Array;
+  /**
+   * On unshared memory, this heap object's cache of free single-block spans:
+   * per class a stack of span records and their blocks, in plain arrays (a
+   * typed array over a resizable buffer costs several times as much per
+   * access). A cached span is in state S_CACHED and counts as handed out in
+   * the memory's counters; its pages count against the empty-span budget.
+   */
+  private readonly cacheRecords = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
+  private readonly cacheBlocks = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
+  private readonly cacheCount = new Int32Array(POOL_CLASS_COUNT);
+  /** Pages of the spans in the cache. */
+  private cachedPages = 0;
+  /** Allocations the cache served. */
+  private cacheAllocs = 0;
+  /** Frees the cache took, less the spans it has given back to the lists since (those count as frees in the memory). */
+  private cacheFrees = 0;
 
   /** Builds the pool over `context`; on a fresh heap, formats its area, takes its list table and the `prewarm` spans. */
   constructor(context: BackendContext, prewarm: readonly number[] = []) {
@@ -305,7 +326,16 @@ export class PoolBackend implements Backend {
       this.mem.unlock(list + L_LOCK);
       return block !== 0 ? block : this.allocSlow(cls, list, size);
     }
-    // Unshared: no lock. The two common cases inline: a partial span's next block, a cached single-block span.
+    // Unshared: no lock. The common cases inline: this object's cache, a partial span's next block, a listed single-block span.
+    const n = this.cacheCount[cls];
+    if (n !== 0) {
+      const slot = cls * CACHE_SLOTS + n - 1;
+      this.cacheCount[cls] = n - 1;
+      this.cachedPages -= POOL_SPAN_PAGES[cls];
+      this.cacheAllocs++;
+      this.i32[(this.cacheRecords[slot] >>> 2) + R_STATE] = S_FULL;
+      return this.cacheBlocks[slot];
+    }
     const { i32, u32 } = this;
     let record = u32[list + L_PARTIAL];
     if (record !== 0) return this.pop(list, record);
@@ -349,6 +379,12 @@ export class PoolBackend implements Backend {
    */
   private takeBigger(cls: number, size: number): number {
     for (let other = cls + 1; other < POOL_CLASS_COUNT && POOL_CLASS_SIZES[other] * 4 <= size * 5; other++) {
+      if (this.cacheCount[other] !== 0) {
+        const record = this.popCache(other);
+        this.cacheAllocs++;
+        this.i32[(record >>> 2) + R_STATE] = S_FULL;
+        return this.u32[(record >>> 2) + R_BASE];
+      }
       const list = this.ownList(other);
       if (this.u32[list + L_EMPTY] === 0) continue; // a hint; taken again under the lock
       this.mem.lock(list + L_LOCK);
@@ -368,7 +404,7 @@ export class PoolBackend implements Backend {
     // Cached empty spans may not raise the heap's peak footprint: past the peak, they make room for the new span.
     const i32 = this.i32;
     const over = i32[H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[H_PEAK_USED_PAGES];
-    if (over > 0 && i32[this.area + EMPTY_PAGES] > 0) {
+    if (over > 0 && (this.cachedPages > 0 || i32[this.area + EMPTY_PAGES] > 0)) {
       if (POOL_SPAN_BLOCKS[cls] === 1) {
         const block = this.reshapeBigger(cls, list);
         if (block !== 0) return block;
@@ -388,17 +424,7 @@ export class PoolBackend implements Backend {
    */
   private reshapeBigger(cls: number, list: number): number {
     for (let other = cls + 1; other < POOL_CLASS_COUNT; other++) {
-      const from = this.ownList(other);
-      if (this.u32[from + L_EMPTY] === 0) continue; // a hint; taken again under the lock
-      this.mem.lock(from + L_LOCK);
-      const record = this.u32[from + L_EMPTY];
-      if (record !== 0) {
-        this.u32[from + L_EMPTY] = this.u32[(record >>> 2) + R_NEXT];
-        this.i32[from + L_SPANS]--;
-        this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[other]);
-        this.i32[(record >>> 2) + R_STATE] = 0; // in no list while it changes class
-      }
-      this.mem.unlock(from + L_LOCK);
+      const record = this.detachEmpty(other); // in no list while it changes class
       if (record === 0) continue;
       const pages = POOL_SPAN_PAGES[cls];
       this.pages.shrinkRun(this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT, pages);
@@ -431,21 +457,57 @@ export class PoolBackend implements Backend {
   private evict(pages: number): void {
     let released = 0;
     for (let cls = POOL_CLASS_COUNT - 1; cls >= 0 && released < pages; cls--) {
-      const list = this.ownList(cls);
-      while (released < pages && this.u32[list + L_EMPTY] !== 0) {
-        this.mem.lock(list + L_LOCK);
-        const record = this.u32[list + L_EMPTY];
-        if (record !== 0) {
-          this.u32[list + L_EMPTY] = this.u32[(record >>> 2) + R_NEXT];
-          this.i32[list + L_SPANS]--;
-          this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[cls]);
-          this.i32[(record >>> 2) + R_STATE] = 0;
-        }
-        this.mem.unlock(list + L_LOCK);
+      while (released < pages) {
+        const record = this.detachEmpty(cls);
         if (record === 0) break;
         released += this.releaseSpan(record) >>> PAGE_SHIFT;
       }
     }
+  }
+
+  /**
+   * Takes an empty span of class `cls` out of the books, to be released or
+   * reshaped: from this object's cache first, else from this shard's empty
+   * list. Its state is 0 (in no list) after. 0 when there is none. No lock
+   * held.
+   */
+  private detachEmpty(cls: number): number {
+    if (this.cacheCount[cls] !== 0) {
+      const record = this.popCache(cls);
+      const r = record >>> 2;
+      // Its block goes back to the span: the free the cache counted becomes the memory's.
+      const list = this.listOf(cls, this.i32[r + R_SHARD]);
+      this.i32[list + L_FREES]++;
+      this.i32[list + L_SPANS]--;
+      this.cacheFrees--;
+      this.i32[r + R_STATE] = 0;
+      return record;
+    }
+    const list = this.ownList(cls);
+    if (this.u32[list + L_EMPTY] === 0) return 0; // a hint; taken again under the lock
+    this.mem.lock(list + L_LOCK);
+    const record = this.u32[list + L_EMPTY];
+    if (record !== 0) {
+      this.u32[list + L_EMPTY] = this.u32[(record >>> 2) + R_NEXT];
+      this.i32[list + L_SPANS]--;
+      this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[cls]);
+      this.i32[(record >>> 2) + R_STATE] = 0;
+    }
+    this.mem.unlock(list + L_LOCK);
+    return record;
+  }
+
+  /** Pops the top span record of class `cls` off this object's cache (which holds one). Its state is still S_CACHED. */
+  private popCache(cls: number): number {
+    const n = this.cacheCount[cls] - 1;
+    this.cacheCount[cls] = n;
+    this.cachedPages -= POOL_SPAN_PAGES[cls];
+    return this.cacheRecords[cls * CACHE_SLOTS + n];
+  }
+
+  /** True when empty spans of `pages` pages in all (listed and cached) are within the budget. */
+  private withinBudget(pages: number): boolean {
+    return pages <= EMPTY_FLOOR_PAGES || pages * EMPTY_SHARE <= this.i32[this.area + SPAN_PAGES];
   }
 
   /** Hands out a block of the span `record` (which has one): a freed block first, else the next unused one. Lock held. */
@@ -577,25 +639,11 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     const i32 = this.i32;
     const cls = i32[r + R_CLASS];
-    if (POOL_SPAN_BLOCKS[cls] === 1 && i32[r + R_STATE] === S_FULL && ptr === this.u32[r + R_BASE] && !this.shared) {
-      // Unshared, the live block of a single-block span: no free list to keep (bump 0 says the block is free).
-      const list = this.listOf(cls, i32[r + R_SHARD]);
-      i32[r + R_USED] = 0;
-      i32[r + R_BUMP] = 0;
-      i32[list + L_FREES]++;
-      const pages = POOL_SPAN_PAGES[cls];
-      const cached = i32[this.area + EMPTY_PAGES] + pages;
-      if (cached <= EMPTY_FLOOR_PAGES || cached * EMPTY_SHARE <= i32[this.area + SPAN_PAGES]) {
-        i32[this.area + EMPTY_PAGES] = cached;
-        i32[r + R_STATE] = S_EMPTY;
-        this.u32[r + R_NEXT] = this.u32[list + L_EMPTY];
-        this.u32[list + L_EMPTY] = record;
-        return;
-      }
-      i32[r + R_STATE] = 0;
-      i32[list + L_SPANS]--;
-      this.releaseSpan(record);
-      return;
+    if (POOL_SPAN_BLOCKS[cls] === 1 && ptr === this.u32[r + R_BASE]) {
+      // A single-block span's state says whether its block is free: exact, no marker needed.
+      const state = i32[r + R_STATE];
+      if (state === S_FULL && !this.shared) return this.freeSingle(ptr, record, cls);
+      if (state === S_EMPTY || state === S_CACHED) throw notLive(ptr, false);
     }
     const index = blockIndex(ptr - this.u32[r + R_BASE], cls);
     if (index < 0 || index >= i32[r + R_CAPACITY]) {
@@ -606,6 +654,42 @@ export class PoolBackend implements Backend {
     const list = this.listOf(cls, i32[r + R_SHARD]);
     if (this.shared) this.mem.lock(list + L_LOCK);
     this.freeLocked(ptr, record, list, index);
+  }
+
+  /**
+   * Unshared memory, the live block of a single-block span: into this
+   * object's cache while it has room and the budget allows, else onto the
+   * memory's empty list, or back to the page heap past the budget.
+   */
+  private freeSingle(ptr: number, record: number, cls: number): void {
+    const i32 = this.i32;
+    const r = record >>> 2;
+    const pages = POOL_SPAN_PAGES[cls];
+    const n = this.cacheCount[cls];
+    const listed = i32[this.area + EMPTY_PAGES];
+    if (n < CACHE_SLOTS && this.withinBudget(this.cachedPages + pages + listed)) {
+      const slot = cls * CACHE_SLOTS + n;
+      this.cacheRecords[slot] = record;
+      this.cacheBlocks[slot] = ptr;
+      this.cacheCount[cls] = n + 1;
+      this.cachedPages += pages;
+      this.cacheFrees++;
+      i32[r + R_STATE] = S_CACHED;
+      return;
+    }
+    // Into the span's books: bump 0 says its one block is free (no free list to keep).
+    const list = this.listOf(cls, i32[r + R_SHARD]);
+    i32[r + R_USED] = 0;
+    i32[r + R_BUMP] = 0;
+    i32[list + L_FREES]++;
+    if (this.withinBudget(this.cachedPages + pages + listed)) {
+      i32[this.area + EMPTY_PAGES] = listed + pages;
+      this.pushEmpty(list, record);
+      return;
+    }
+    i32[r + R_STATE] = 0;
+    i32[list + L_SPANS]--;
+    this.releaseSpan(record);
   }
 
   /** The rest of free, with the span's list lock held (views read again: locking may have refreshed them). */
@@ -641,8 +725,7 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     if (i32[r + R_STATE] === S_PARTIAL) this.unlink(list, record);
     const pages = POOL_SPAN_PAGES[i32[r + R_CLASS]];
-    const cached = i32[this.area + EMPTY_PAGES] + pages;
-    if (cached <= EMPTY_FLOOR_PAGES || cached * EMPTY_SHARE <= i32[this.area + SPAN_PAGES]) {
+    if (this.withinBudget(i32[this.area + EMPTY_PAGES] + pages + this.cachedPages)) {
       this.addPages(EMPTY_PAGES, pages);
       this.pushEmpty(list, record);
       return 0;
@@ -688,11 +771,16 @@ export class PoolBackend implements Backend {
     const i32 = this.mem.i32;
     const index = blockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
-    if (index >= i32[r + R_BUMP]) throw notLive(ptr, true);
-    // A freed block has no size and may not be resized: the same test as free's.
-    if ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.isFreeBlock(record, ptr)) {
+    // A freed block has no size and may not be resized: the same tests as free's.
+    const single = i32[r + R_CAPACITY] === 1;
+    if (
+      single
+        ? i32[r + R_STATE] !== S_FULL
+        : index < i32[r + R_BUMP] && (i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.isFreeBlock(record, ptr)
+    ) {
       throw new HakmemError("INVALID_POINTER", `pool block ${describe(ptr)} is free: used after it was freed`, ptr);
     }
+    if (index >= i32[r + R_BUMP]) throw notLive(ptr, true);
     return record;
   }
 
@@ -801,7 +889,12 @@ export class PoolBackend implements Backend {
         footprint += listSpans * POOL_SPAN_PAGES[cls] * PAGE_SIZE;
         capacityBytes += listSpans * POOL_SPAN_BLOCKS[cls] * size;
       }
+      // This object's cached blocks count as handed out in the memory: they are free.
+      live -= this.cacheCount[cls];
+      liveBytes -= this.cacheCount[cls] * size;
     }
+    allocs += this.cacheAllocs;
+    frees += this.cacheFrees;
     return { allocs, frees, live, liveBytes, spans, footprint, capacityBytes };
   }
 
@@ -842,10 +935,13 @@ export class PoolBackend implements Backend {
     };
   }
 
-  /** Returns every empty span (cached or prewarmed) to the page heap. */
+  /** Returns every empty span (in this object's cache, listed, or prewarmed) to the page heap. */
   trim(): number {
     const mem = this.mem;
     let released = 0;
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      while (this.cacheCount[cls] !== 0) released += this.releaseSpan(this.detachEmpty(cls));
+    }
     for (let entry = 0; entry < LIST_COUNT; entry++) {
       const list = this.table + entry * LIST_WORDS;
       if (mem.u32[list + L_EMPTY] === 0) continue; // a hint; the detach below is under the lock
@@ -965,7 +1061,9 @@ export class PoolBackend implements Backend {
       const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}, span at page ${page} in no list`;
       spansOf[cls * POOL_SHARDS + shard]++;
       usedOf[cls * POOL_SHARDS + shard] += i32[(record >>> 2) + R_USED];
-      this.checkSpan(record, cls, shard, S_FULL, 0, where, problems);
+      // In no list: full, or a single-block span in a heap object's cache.
+      const state = i32[(record >>> 2) + R_STATE] === S_CACHED && POOL_SPAN_BLOCKS[cls] === 1 ? S_CACHED : S_FULL;
+      this.checkSpan(record, cls, shard, state, 0, where, problems);
     });
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       for (let shard = 0; shard < POOL_SHARDS; shard++) {
@@ -978,6 +1076,25 @@ export class PoolBackend implements Backend {
         const used = usedOf[cls * POOL_SHARDS + shard];
         if (used !== live) problems.push({ where, message: `live blocks counted ${live}, the spans hold ${used}` });
       }
+    }
+    let cachedPages = 0;
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      for (let slot = cls * CACHE_SLOTS; slot < cls * CACHE_SLOTS + this.cacheCount[cls]; slot++) {
+        const r = this.cacheRecords[slot] >>> 2;
+        const i32 = this.mem.i32;
+        cachedPages += POOL_SPAN_PAGES[cls];
+        if (i32[r + R_STATE] !== S_CACHED || i32[r + R_CLASS] !== cls || this.mem.u32[r + R_BASE] !== this.cacheBlocks[slot]) {
+          problems.push({
+            where: `pool cache, class ${POOL_CLASS_SIZES[cls]}`,
+            message: `holds span record ${describe(this.cacheRecords[slot])} (block ${describe(this.cacheBlocks[slot])}), which is ${
+              STATE_NAMES[i32[r + R_STATE]] ?? `in state ${i32[r + R_STATE]}`
+            }, class ${i32[r + R_CLASS]}, block ${describe(this.mem.u32[r + R_BASE])}`,
+          });
+        }
+      }
+    }
+    if (cachedPages !== this.cachedPages) {
+      problems.push({ where: "pool cache", message: `pages counted ${this.cachedPages}, the cache holds ${cachedPages}` });
     }
     if (emptyPages !== this.mem.i32[this.area + EMPTY_PAGES]) {
       problems.push({
@@ -1011,7 +1128,9 @@ export class PoolBackend implements Backend {
     if (capacity !== POOL_SPAN_BLOCKS[cls]) fail(`capacity ${capacity}, the class holds ${POOL_SPAN_BLOCKS[cls]}`);
     if (!(used >= 0 && used <= bump && bump <= capacity)) fail(`used ${used}, bump ${bump}, capacity ${capacity} out of order`);
     if (state === S_PARTIAL && (used >= capacity || used === 0)) fail(`is listed partial with ${used} of ${capacity} blocks used`);
-    if (state === S_FULL && used !== capacity) fail(`is in no list with ${used} of ${capacity} blocks used (only full spans are)`);
+    if ((state === S_FULL || state === S_CACHED) && used !== capacity) {
+      fail(`is in no list with ${used} of ${capacity} blocks used (only full and cached spans are)`);
+    }
     if (state === S_EMPTY && used !== 0) fail(`is listed empty with ${used} blocks used`);
     const pages = POOL_SPAN_PAGES[cls];
     if (base % PAGE_SIZE !== 0 || this.pages.runPages(base >>> PAGE_SHIFT) !== pages) {
