@@ -62,7 +62,7 @@ import {
   REGION_PAGES,
   REGION_SHIFT,
 } from "./layout.ts";
-import type { LinearMemory } from "./linear_memory.ts";
+import { type LinearMemory, MemoryKind } from "./linear_memory.ts";
 
 const END_TAG = 1 << 30;
 /** Free-run lists of one length each: 1..EXACT_BUCKETS pages. */
@@ -78,6 +78,30 @@ function bucketOf(pages: number): number {
 }
 const REGION_PAGE_SHIFT = REGION_SHIFT - PAGE_SHIFT;
 const PAGE_IN_REGION = REGION_PAGES - 1;
+// Word offsets, from a page's page-map entry, of its tag and list links (a leaf starts page-aligned).
+const TAG_W = LEAF_TAG >>> 2;
+const NEXT_W = LEAF_NEXT >>> 2;
+const PREV_W = LEAF_PREV >>> 2;
+
+/**
+ * Word index of `page`'s page-map entry; its tag and links lie TAG_W, NEXT_W
+ * and PREV_W words on. A plain function, not a method: the hot paths call it
+ * for pages outside the region they already looked up, and both engines
+ * inline it.
+ */
+function entryOf(u32: Uint32Array, page: number): number {
+  return (u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)] >>> 2) + (page & PAGE_IN_REGION);
+}
+
+/** Entry of page `page + pages`, given `page`'s entry `at`: no lookup when both lie in one region. */
+function nextEntryOf(u32: Uint32Array, page: number, at: number, pages: number): number {
+  return pages >= 0 && (page & PAGE_IN_REGION) + pages < REGION_PAGES ? at + pages : entryOf(u32, page + pages);
+}
+
+/** Entry of page `page + pages - 1`, given `page`'s entry `at`: no lookup when both lie in one region. */
+function lastEntryOf(u32: Uint32Array, page: number, at: number, pages: number): number {
+  return pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES ? at + pages - 1 : entryOf(u32, page + pages - 1);
+}
 
 /** One problem found by a check, in words a person can act on. */
 export interface CheckProblem {
@@ -112,6 +136,11 @@ export interface PageHeapStats {
 /** Page runs over a {@linkcode LinearMemory}; all state lives in the memory. */
 export class PageHeap {
   readonly mem: LinearMemory;
+  /**
+   * True for an ArrayBuffer: no other worker, views that never go stale, no
+   * lock. allocRun and freeRun then skip syncViews and lock (no-ops there).
+   */
+  private readonly unshared: boolean;
   // The memory's views, kept here (rebuilt with the memory's, see LinearMemory.onRefresh).
   private i32!: Int32Array;
   private u32!: Uint32Array;
@@ -119,6 +148,7 @@ export class PageHeap {
 
   constructor(mem: LinearMemory) {
     this.mem = mem;
+    this.unshared = mem.kind === MemoryKind.arrayBuffer;
     this.bindViews();
     mem.onRefresh(() => this.bindViews());
   }
@@ -129,7 +159,7 @@ export class PageHeap {
     this.u8 = this.mem.u8;
   }
 
-  // ---- per-page metadata, one place computes every slot -------------------
+  // ---- per-page metadata (the hot paths read slots off entryOf instead) ---
 
   /** Word index of `page`'s slot in the leaf array at byte offset `field`. */
   private slot(page: number, field: number): number {
@@ -145,14 +175,8 @@ export class PageHeap {
   private next(page: number): number {
     return this.i32[this.slot(page, LEAF_NEXT)];
   }
-  private setNext(page: number, value: number): void {
-    this.i32[this.slot(page, LEAF_NEXT)] = value;
-  }
   private prev(page: number): number {
     return this.i32[this.slot(page, LEAF_PREV)];
-  }
-  private setPrev(page: number, value: number): void {
-    this.i32[this.slot(page, LEAF_PREV)] = value;
   }
   private flagsIndex(page: number): number {
     const leaf = this.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
@@ -242,26 +266,50 @@ export class PageHeap {
    * memory cannot grow enough.
    */
   allocRun(pages: number, owner: number, zero = false): number {
-    this.syncViews(); // another worker may have grown the memory
-    this.mem.lock(H_PAGE_LOCK);
+    const unshared = this.unshared;
+    if (!unshared) {
+      this.syncViews(); // another worker may have grown the memory
+      this.mem.lock(H_PAGE_LOCK);
+    }
     let page = this.findFit(pages);
     if (page < 0 && this.growFor(pages)) page = this.findFit(pages);
     if (page >= 0) this.take(page, pages, owner, zero);
-    this.mem.unlock(H_PAGE_LOCK);
+    if (!unshared) this.mem.unlock(H_PAGE_LOCK);
     return page;
   }
 
   /** Gives the allocated run starting at `page` back; returns its page count. */
   freeRun(page: number): number {
-    this.syncViews(); // another worker may have grown the memory
-    this.mem.lock(H_PAGE_LOCK);
-    const pages = this.tag(page);
-    if (this.ownerOf(page * PAGE_SIZE) === PageKind.metadata) this.i32[H_METADATA_PAGES] -= pages;
-    this.clearAllocated(page, pages);
-    this.release(page, pages);
-    const grow = this.i32[H_GROW_PAGES];
-    this.maybeShrink(Math.max(4 * grow, this.top >>> 2), grow);
-    this.mem.unlock(H_PAGE_LOCK);
+    const unshared = this.unshared;
+    if (!unshared) {
+      this.syncViews(); // another worker may have grown the memory
+      this.mem.lock(H_PAGE_LOCK);
+    }
+    const i32 = this.i32; // read after the lock: it may have refreshed the views
+    const u32 = this.u32;
+    const leaf = u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    const at = (leaf >>> 2) + (page & PAGE_IN_REGION); // every slot of the run is read off its entry
+    const pages = i32[at + TAG_W];
+    if (leaf !== 0 && u32[at] === PageKind.metadata) i32[H_METADATA_PAGES] -= pages; // ownerOf's answer
+    // clearAllocated inline (the call costs a few ns a free on V8).
+    i32[at + TAG_W] = 0;
+    i32[lastEntryOf(u32, page, at, pages) + TAG_W] = 0;
+    if (pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES) {
+      for (let i = 0; i < pages; i++) u32[at + i] = 0; // one region (most runs): consecutive entries
+    } else {
+      this.setOwner(page, pages, 0);
+    }
+    i32[H_USED_PAGES] -= pages;
+    this.release(page, at, pages);
+    if (this.mem.canShrink) {
+      const grow = i32[H_GROW_PAGES];
+      const top = i32[H_TOP_PAGE];
+      const threshold = Math.max(4 * grow, top >>> 2);
+      // maybeShrink's first test inline, to the same answer: most frees leave no long free run at the top.
+      const last = top > 0 ? i32[entryOf(u32, top - 1) + TAG_W] : 0;
+      if (last < 0 ? -last > threshold && -last > grow : grow <= 0) this.maybeShrink(threshold, grow);
+    }
+    if (!unshared) this.mem.unlock(H_PAGE_LOCK);
     return pages;
   }
 
@@ -298,10 +346,10 @@ export class PageHeap {
     const pages = this.tag(page);
     if (keep > 0 && keep < pages) {
       const owner = this.ownerOf(page * PAGE_SIZE);
-      this.clearAllocated(page, pages);
+      this.clearAllocated(page, entryOf(this.u32, page), pages);
       this.writeAllocated(page, keep, owner);
       this.i32[H_USED_PAGES] += keep;
-      this.release(page + keep, pages - keep);
+      this.release(page + keep, entryOf(this.u32, page + keep), pages - keep);
     }
     this.mem.unlock(H_PAGE_LOCK);
   }
@@ -313,10 +361,10 @@ export class PageHeap {
     const pages = this.tag(page);
     if (head > 0 && head < pages) {
       const owner = this.ownerOf(page * PAGE_SIZE);
-      this.clearAllocated(page, pages);
+      this.clearAllocated(page, entryOf(this.u32, page), pages);
       this.writeAllocated(page + head, pages - head, owner);
       this.i32[H_USED_PAGES] += pages - head;
-      this.release(page, head);
+      this.release(page, entryOf(this.u32, page), head);
     }
     this.mem.unlock(H_PAGE_LOCK);
   }
@@ -392,7 +440,12 @@ export class PageHeap {
       const head = i32[H_FREE_BUCKETS + bucket];
       // An exact list holds runs of one length; a longer list's runs all fit.
       if (bucket < EXACT_BUCKETS || bucket > wanted) return head;
-      for (let page = head; page >= 0; page = this.next(page)) if (-this.tag(page) >= pages) return page;
+      const u32 = this.u32;
+      for (let page = head; page >= 0;) {
+        const at = entryOf(u32, page);
+        if (-i32[at + TAG_W] >= pages) return page;
+        page = i32[at + NEXT_W];
+      }
       mask &= mask - 1;
     }
     return -1;
@@ -425,78 +478,122 @@ export class PageHeap {
 
   /** Allocates `pages` from the free run at `page` (its lowest pages). */
   private take(page: number, pages: number, owner: number, zero: boolean): void {
-    const length = -this.tag(page);
-    this.unlinkFree(page, length);
-    this.clearTags(page, length);
-    if (length > pages) this.addFree(page + pages, length - pages);
     const i32 = this.i32;
-    i32[H_FREE_PAGES] -= pages;
+    const u32 = this.u32;
     const u8 = this.u8;
-    for (let at = page, left = pages; left > 0;) {
-      // The flags of a region's pages are consecutive bytes: one directory lookup per region.
-      const flags = this.flagsIndex(at);
-      const n = Math.min(left, REGION_PAGES - (at & PAGE_IN_REGION));
-      if (zero) {
-        for (let i = 0; i < n; i++) if (u8[flags + i] & PAGE_DIRTY) u8.fill(0, (at + i) * PAGE_SIZE, (at + i + 1) * PAGE_SIZE);
+    // Every access below reads its slot off `at` (a page's entry): one directory lookup, not one per access.
+    const leaf = u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    const inRegion = page & PAGE_IN_REGION;
+    const at = (leaf >>> 2) + inRegion;
+    const length = -i32[at + TAG_W];
+    this.unlinkFree(at, length);
+    // The free run's two tags need no clearing: the new run's tags and the rest's cover both.
+    if (length > pages) this.addFree(page + pages, nextEntryOf(u32, page, at, pages), length - pages);
+    i32[H_FREE_PAGES] -= pages;
+    if (!zero && inRegion + pages <= REGION_PAGES) {
+      // The common case inline: one region, whose flags and entries are consecutive.
+      const flags = leaf + LEAF_FLAGS + inRegion;
+      for (let i = 0; i < pages; i++) {
+        u8[flags + i] = PAGE_DIRTY; // the only flag
+        u32[at + i] = owner;
       }
-      for (let i = 0; i < n; i++) u8[flags + i] = PAGE_DIRTY; // the only flag
-      at += n;
+    } else {
+      this.markTaken(page, pages, owner, zero);
+    }
+    i32[at + TAG_W] = pages; // the allocated run's tags
+    if (pages > 1) i32[lastEntryOf(u32, page, at, pages) + TAG_W] = END_TAG | pages;
+    const used = i32[H_USED_PAGES] + pages;
+    i32[H_USED_PAGES] = used;
+    if (owner === PageKind.metadata) i32[H_METADATA_PAGES] += pages;
+    if (used > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = used;
+  }
+
+  /** Marks `pages` pages from `page` written and owned by `owner`, first clearing any written page when `zero`. */
+  private markTaken(page: number, pages: number, owner: number, zero: boolean): void {
+    const u32 = this.u32;
+    const u8 = this.u8;
+    for (let first = page, left = pages; left > 0;) {
+      // A region's flags and entries are consecutive: one directory lookup per region.
+      const leaf = u32[DIR_WORD + (first >>> REGION_PAGE_SHIFT)];
+      const inRegion = first & PAGE_IN_REGION;
+      const n = left < REGION_PAGES - inRegion ? left : REGION_PAGES - inRegion;
+      const flags = leaf + LEAF_FLAGS + inRegion;
+      const entries = (leaf >>> 2) + inRegion;
+      if (zero) {
+        for (let i = 0; i < n; i++) if (u8[flags + i] & PAGE_DIRTY) u8.fill(0, (first + i) * PAGE_SIZE, (first + i + 1) * PAGE_SIZE);
+      }
+      for (let i = 0; i < n; i++) {
+        u8[flags + i] = PAGE_DIRTY; // the only flag
+        u32[entries + i] = owner;
+      }
+      first += n;
       left -= n;
     }
-    this.writeAllocated(page, pages, owner);
-    i32[H_USED_PAGES] += pages;
-    if (owner === PageKind.metadata) i32[H_METADATA_PAGES] += pages;
-    if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
   }
 
-  /** Writes a free run's tags and puts it at the head of its list. */
-  private addFree(page: number, pages: number): void {
-    this.writeFree(page, pages);
+  /** Writes the tags of the free run at `page` (entry `at`) and puts it at the head of its list. */
+  private addFree(page: number, at: number, pages: number): void {
     const i32 = this.i32;
+    const u32 = this.u32;
+    i32[at + TAG_W] = -pages;
+    i32[lastEntryOf(u32, page, at, pages) + TAG_W] = -pages;
     const bucket = bucketOf(pages);
     const head = i32[H_FREE_BUCKETS + bucket];
-    this.setPrev(page, -1);
-    this.setNext(page, head);
-    if (head >= 0) this.setPrev(head, page);
+    i32[at + PREV_W] = -1;
+    i32[at + NEXT_W] = head;
+    if (head >= 0) i32[entryOf(u32, head) + PREV_W] = page;
     i32[H_FREE_BUCKETS + bucket] = page;
-    i32[H_FREE_BITMAP] |= 1 << bucket;
+    if (head < 0) i32[H_FREE_BITMAP] |= 1 << bucket; // a list that held a run has its bit set already
   }
 
-  /** Takes the free run of `pages` pages at `page` out of its list (its tags stay). */
-  private unlinkFree(page: number, pages: number): void {
+  /** Takes the free run of `pages` pages whose first page has entry `at` out of its list (its tags stay). */
+  private unlinkFree(at: number, pages: number): void {
     const i32 = this.i32;
-    const prev = this.prev(page);
-    const next = this.next(page);
+    const u32 = this.u32;
+    const prev = i32[at + PREV_W];
+    const next = i32[at + NEXT_W];
     if (prev >= 0) {
-      this.setNext(prev, next);
+      i32[entryOf(u32, prev) + NEXT_W] = next;
     } else {
       const bucket = bucketOf(pages);
       i32[H_FREE_BUCKETS + bucket] = next;
       if (next < 0) i32[H_FREE_BITMAP] &= ~(1 << bucket);
     }
-    if (next >= 0) this.setPrev(next, prev);
+    if (next >= 0) i32[entryOf(u32, next) + PREV_W] = prev;
   }
 
   /** Adds pages [page, page + pages) to the free runs, coalescing with neighbours. */
-  private release(page: number, pages: number): void {
+  private release(page: number, at: number, pages: number): void {
+    const i32 = this.i32;
+    const u32 = this.u32;
     let start = page;
+    let startAt = at;
     let length = pages;
-    if (page > 0 && this.tag(page - 1) < 0) {
-      const leftLength = -this.tag(page - 1);
-      start = page - leftLength;
-      length += leftLength;
-      this.unlinkFree(start, leftLength);
-      this.clearTags(start, leftLength);
+    // A neighbour's tag next to the freed pages becomes an inner page's (cleared here); its far
+    // tag becomes the merged run's (addFree writes it).
+    if (page > 0) {
+      const leftLast = (page & PAGE_IN_REGION) !== 0 ? at - 1 : entryOf(u32, page - 1);
+      const leftLength = -i32[leftLast + TAG_W];
+      if (leftLength > 0) {
+        start = page - leftLength;
+        startAt = (page & PAGE_IN_REGION) >= leftLength ? at - leftLength : entryOf(u32, start);
+        length += leftLength;
+        this.unlinkFree(startAt, leftLength);
+        i32[leftLast + TAG_W] = 0;
+      }
     }
     const right = page + pages;
-    const rightLength = this.freeRunAt(right);
-    if (rightLength > 0) {
-      this.unlinkFree(right, rightLength);
-      this.clearTags(right, rightLength);
-      length += rightLength;
+    if (right < i32[H_TOP_PAGE]) {
+      const rightAt = nextEntryOf(u32, page, at, pages);
+      const rightLength = -i32[rightAt + TAG_W];
+      if (rightLength > 0) {
+        this.unlinkFree(rightAt, rightLength);
+        i32[rightAt + TAG_W] = 0;
+        length += rightLength;
+      }
     }
-    this.addFree(start, length);
-    this.i32[H_FREE_PAGES] += pages;
+    this.addFree(start, startAt, length);
+    i32[H_FREE_PAGES] += pages;
   }
 
   /**
@@ -510,15 +607,16 @@ export class PageHeap {
     for (;;) {
       const top = this.top;
       if (top === 0) return;
-      const last = this.tag(top - 1);
+      const last = i32[entryOf(this.u32, top - 1) + TAG_W];
       if (last < 0) {
         const length = -last;
         if (length <= threshold || length <= keep) return;
         const start = top - length;
         const newTop = start + keep;
-        this.unlinkFree(start, length);
+        const at = entryOf(this.u32, start);
+        this.unlinkFree(at, length);
         this.clearTags(start, length);
-        if (keep > 0) this.addFree(start, keep);
+        if (keep > 0) this.addFree(start, at, keep);
         i32[H_FREE_PAGES] -= length - keep;
         i32[H_TOP_PAGE] = newTop;
         i32[H_SHRINK_COUNT]++;
@@ -544,9 +642,9 @@ export class PageHeap {
       const page = leaf >>> PAGE_SHIFT;
       if (page >= this.top || this.tag(page) !== LEAF_PAGES || this.ownerOf(leaf) !== PageKind.metadata) continue;
       u32[DIR_WORD + region] = 0;
-      this.clearAllocated(page, LEAF_PAGES);
+      this.clearAllocated(page, entryOf(u32, page), LEAF_PAGES);
       this.i32[H_METADATA_PAGES] -= LEAF_PAGES;
-      this.release(page, LEAF_PAGES);
+      this.release(page, entryOf(u32, page), LEAF_PAGES);
       dropped = true;
     }
     return dropped;
@@ -657,12 +755,7 @@ export class PageHeap {
       i32[H_METADATA_PAGES] += cursor - top;
       if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
     }
-    if (newTop > cursor) this.release(cursor, newTop - cursor);
-  }
-
-  private writeFree(page: number, pages: number): void {
-    this.setTag(page, -pages);
-    this.setTag(page + pages - 1, -pages);
+    if (newTop > cursor) this.release(cursor, entryOf(u32, cursor), newTop - cursor);
   }
 
   private writeTags(page: number, pages: number): void {
@@ -680,10 +773,18 @@ export class PageHeap {
     this.setTag(page + pages - 1, 0);
   }
 
-  private clearAllocated(page: number, pages: number): void {
-    this.clearTags(page, pages);
-    this.setOwner(page, pages, 0);
-    this.i32[H_USED_PAGES] -= pages;
+  /** Unmarks the allocated run of `pages` pages at `page` (entry `at`): tags and owners cleared, used pages counted down. */
+  private clearAllocated(page: number, at: number, pages: number): void {
+    const i32 = this.i32;
+    const u32 = this.u32;
+    i32[at + TAG_W] = 0;
+    i32[lastEntryOf(u32, page, at, pages) + TAG_W] = 0;
+    if (pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES) {
+      for (let i = 0; i < pages; i++) u32[at + i] = 0; // one region (most runs): consecutive entries
+    } else {
+      this.setOwner(page, pages, 0);
+    }
+    i32[H_USED_PAGES] -= pages;
   }
 
   // ---- reports ---------------------------------------------------------------
