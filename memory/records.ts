@@ -41,7 +41,8 @@ export class RecordArena {
       }
       mem.unlock(H_RECORD_LOCK);
       if (record !== 0) {
-        mem.i32.fill(0, record >>> 2, (record >>> 2) + RECORD_WORDS);
+        const words = mem.i32;
+        for (let word = record >>> 2, end = word + RECORD_WORDS; word < end; word++) words[word] = 0; // fill() costs a runtime call
         return record;
       }
       // Empty: take a page outside the lock, then put its records on the list.
