@@ -154,6 +154,7 @@ const STATE_NAMES: Record<number, string> = { [S_PARTIAL]: "partial", [S_FULL]: 
 
 /** Depth of the heap object's cache, per class (unshared memory only). */
 const CACHE_SLOTS = 32;
+if (POOL_CLASS_COUNT > 64) throw new Error("the cache's class mask has 64 bits"); // two 32-bit words
 
 /** Cached empty spans may always hold this many pages (256 KiB), whatever the budget. */
 const EMPTY_FLOOR_PAGES = 64;
@@ -262,6 +263,9 @@ export class PoolBackend implements Backend {
   private readonly cacheRecords = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
   private readonly cacheBlocks = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
   private readonly cacheCount = new Int32Array(POOL_CLASS_COUNT);
+  /** Bit per class (low word: classes 0..31, high word: 32..63): set while the cache holds a span of the class. */
+  private cacheLow = 0;
+  private cacheHigh = 0;
   /** Pages of the spans in the cache. */
   private cachedPages = 0;
   /** Allocations the cache served. */
@@ -331,6 +335,7 @@ export class PoolBackend implements Backend {
     if (n !== 0) {
       const slot = cls * CACHE_SLOTS + n - 1;
       this.cacheCount[cls] = n - 1;
+      if (n === 1) this.markCached(cls, false);
       this.cachedPages -= POOL_SPAN_PAGES[cls];
       this.cacheAllocs++;
       this.i32[(this.cacheRecords[slot] >>> 2) + R_STATE] = S_FULL;
@@ -378,21 +383,19 @@ export class PoolBackend implements Backend {
    * page: the block keeps its class. 0 when there is none.
    */
   private takeBigger(cls: number, size: number): number {
-    for (let other = cls + 1; other < POOL_CLASS_COUNT && POOL_CLASS_SIZES[other] * 4 <= size * 5; other++) {
-      if (this.cacheCount[other] !== 0) {
-        const record = this.popCache(other);
-        this.cacheAllocs++;
-        this.i32[(record >>> 2) + R_STATE] = S_FULL;
-        return this.u32[(record >>> 2) + R_BASE];
-      }
-      const list = this.ownList(other);
-      if (this.u32[list + L_EMPTY] === 0) continue; // a hint; taken again under the lock
-      this.mem.lock(list + L_LOCK);
-      const block = this.takeEmpty(list);
-      this.mem.unlock(list + L_LOCK);
-      if (block !== 0) return block;
+    const other = this.nextEmpty(cls + 1);
+    if (other < 0 || POOL_CLASS_SIZES[other] * 4 > size * 5) return 0;
+    if (this.cacheCount[other] !== 0) {
+      const record = this.popCache(other);
+      this.cacheAllocs++;
+      this.i32[(record >>> 2) + R_STATE] = S_FULL;
+      return this.u32[(record >>> 2) + R_BASE];
     }
-    return 0;
+    const list = this.ownList(other);
+    this.mem.lock(list + L_LOCK);
+    const block = this.takeEmpty(list); // 0 when another worker took it first
+    this.mem.unlock(list + L_LOCK);
+    return block;
   }
 
   /** The class's own lists had nothing: a bigger cached block (single-block classes), else a new span. No lock held. */
@@ -423,9 +426,10 @@ export class PoolBackend implements Backend {
    * this shard caches no bigger span. No lock held.
    */
   private reshapeBigger(cls: number, list: number): number {
-    for (let other = cls + 1; other < POOL_CLASS_COUNT; other++) {
+    const other = this.nextEmpty(cls + 1);
+    if (other >= 0) {
       const record = this.detachEmpty(other); // in no list while it changes class
-      if (record === 0) continue;
+      if (record === 0) return 0; // another worker took it first
       const pages = POOL_SPAN_PAGES[cls];
       this.pages.shrinkRun(this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT, pages);
       this.addPages(SPAN_PAGES, pages - POOL_SPAN_PAGES[other]);
@@ -456,12 +460,11 @@ export class PoolBackend implements Backend {
    */
   private evict(pages: number): void {
     let released = 0;
-    for (let cls = POOL_CLASS_COUNT - 1; cls >= 0 && released < pages; cls--) {
-      while (released < pages) {
-        const record = this.detachEmpty(cls);
-        if (record === 0) break;
-        released += this.releaseSpan(record) >>> PAGE_SHIFT;
-      }
+    while (released < pages) {
+      const cls = this.biggestEmpty();
+      const record = cls < 0 ? 0 : this.detachEmpty(cls);
+      if (record === 0) return;
+      released += this.releaseSpan(record) >>> PAGE_SHIFT;
     }
   }
 
@@ -501,8 +504,44 @@ export class PoolBackend implements Backend {
   private popCache(cls: number): number {
     const n = this.cacheCount[cls] - 1;
     this.cacheCount[cls] = n;
+    if (n === 0) this.markCached(cls, false);
     this.cachedPages -= POOL_SPAN_PAGES[cls];
     return this.cacheRecords[cls * CACHE_SLOTS + n];
+  }
+
+  /** Sets or clears class `cls`'s bit in the cache's class mask. */
+  private markCached(cls: number, held: boolean): void {
+    if (cls < 32) this.cacheLow = held ? this.cacheLow | (1 << cls) : this.cacheLow & ~(1 << cls);
+    else this.cacheHigh = held ? this.cacheHigh | (1 << (cls - 32)) : this.cacheHigh & ~(1 << (cls - 32));
+  }
+
+  /**
+   * The smallest class from `from` up with an empty span to take: in this
+   * object's cache (one mask look-up) or in this shard's empty lists (walked
+   * only while the memory lists any empty span at all). -1 when none.
+   */
+  private nextEmpty(from: number): number {
+    let cls = -1;
+    const low = from < 32 ? this.cacheLow & (-1 << from) : 0;
+    if (low !== 0) cls = 31 - Math.clz32(low & -low);
+    else {
+      const high = this.cacheHigh & (from <= 32 ? -1 : -1 << (from - 32));
+      if (high !== 0) cls = 63 - Math.clz32(high & -high);
+    }
+    if (this.i32[this.area + EMPTY_PAGES] !== 0) {
+      const end = cls < 0 ? POOL_CLASS_COUNT : cls;
+      for (let other = from; other < end; other++) if (this.u32[this.ownList(other) + L_EMPTY] !== 0) return other;
+    }
+    return cls;
+  }
+
+  /** The biggest class with an empty span to take, as {@linkcode nextEmpty} finds them; -1 when none. */
+  private biggestEmpty(): number {
+    const cls = this.cacheHigh !== 0 ? 63 - Math.clz32(this.cacheHigh) : 31 - Math.clz32(this.cacheLow); // -1 for an empty mask
+    if (this.i32[this.area + EMPTY_PAGES] !== 0) {
+      for (let other = POOL_CLASS_COUNT - 1; other > cls; other--) if (this.u32[this.ownList(other) + L_EMPTY] !== 0) return other;
+    }
+    return cls;
   }
 
   /** True when empty spans of `pages` pages in all (listed and cached) are within the budget. */
@@ -672,6 +711,7 @@ export class PoolBackend implements Backend {
       this.cacheRecords[slot] = record;
       this.cacheBlocks[slot] = ptr;
       this.cacheCount[cls] = n + 1;
+      if (n === 0) this.markCached(cls, true);
       this.cachedPages += pages;
       this.cacheFrees++;
       i32[r + R_STATE] = S_CACHED;
