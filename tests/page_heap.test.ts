@@ -244,6 +244,23 @@ describe("page heap: growing and shrinking the memory", () => {
     assertClean(pages, "exhaustion");
   });
 
+  test("growth doubles the memory, so a heap grown page by page resizes a logarithmic number of times", () => {
+    const { mem, pages } = makePageHeap(64 << 10, 256 * MiB, 16);
+    const runs: number[] = [];
+    for (let i = 0; i < 4000; i++) runs.push(pages.allocRun(1, OWNER)); // 16 MiB, one page at a time
+    const { growCount, topPages } = pages.stats();
+    assert.ok(growCount <= 10, `${growCount} resizes for 4000 pages`); // an eighth at a time took over 30
+    assert.ok(topPages <= 2 * (4000 + 64), `the memory is at most about twice what is used (${topPages} pages)`);
+    assert.equal(mem.byteLength, topPages * PAGE_SIZE);
+    // Freeing the top half leaves half the memory free: no shrink (the next growth would undo it). Shrinking
+    // below a quarter in use is the test below.
+    for (const run of runs.splice(2000)) pages.freeRun(run);
+    assert.ok(pages.stats().largestFreeRun > topPages / 4, "a free run at the top of over a quarter of the memory");
+    assert.equal(pages.stats().shrinkCount, 0, "half free: kept");
+    assert.equal(mem.byteLength, topPages * PAGE_SIZE);
+    assertClean(pages, "growth");
+  });
+
   test("a resizable ArrayBuffer shrinks when its top pages are free, and trimTop shrinks it fully", () => {
     const { mem, pages } = makePageHeap(64 << 10, 16 * MiB, 16);
     const low = pages.allocRun(1, OWNER);
