@@ -450,6 +450,14 @@ export class Heap {
         router.routeDecisions[0]++;
         return cached;
       }
+    } else if (size <= router.secondMax && size >= router.secondMin && (size >>> 0) === size) {
+      // The second route's backend (the pool) from its own call site; counted as the router counts it.
+      const ptr = router.second.alloc(size);
+      if (ptr > 0) {
+        router.secondServed();
+        return ptr;
+      }
+      return ptr === 0 ? router.secondFailed(size) : this.afterDetach(size, site);
     }
     if ((size >>> 0) !== size) return this.oversize(size, "malloc");
     const ptr = router.alloc(size, site);
@@ -474,8 +482,14 @@ export class Heap {
     // The front cache first: it takes a live block of this worker's, or refuses and the router's free decides.
     const router = this.router;
     const entry = this.pages.ownerOf(ptr);
-    if ((entry & KIND_MASK) === router.frontKind && router.front.pushCached!(ptr, entry)) {
+    const kind = entry & KIND_MASK;
+    if (kind === router.frontKind && router.front.pushCached!(ptr, entry)) {
       router.freeCounts[router.frontIndex]++;
+      return;
+    }
+    if (kind === router.secondKind) {
+      router.second.free(ptr, entry); // throws for a block it does not hold, counting nothing
+      router.freeCounts[router.secondIndex]++;
       return;
     }
     router.freeEntry(ptr, entry);

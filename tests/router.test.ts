@@ -243,6 +243,37 @@ describe("router: counters", () => {
     assert.ok(heap.check().ok, "the router's counts agree with tiny's live blocks");
   });
 
+  test("the second route's backend, called by the heap directly: decisions, frees and fallbacks counted as the router counts them", () => {
+    const heap = threeWayHeap();
+    const medium = fake(heap, "medium");
+    const ptrs = [5000, 20000, 65536].map((size) => heap.malloc(size));
+    assert.equal(medium.asked, 3);
+    let counters = heap.router.counters();
+    assert.deepEqual(counters.routes.map((route) => route.decisions), [0, 3, 0]);
+    assert.deepEqual(counters.allocs, { small: 0, medium: 3, mmap: 0 });
+    medium.refusing = true;
+    const fallen = heap.malloc(6000);
+    assert.equal(nameOf(heap, fallen), "mmap");
+    counters = heap.router.counters();
+    assert.equal(counters.routes[1].decisions, 4, "the refused request counts once, for its route");
+    assert.equal(counters.fallbackCount, 1);
+    assert.deepEqual(counters.allocs, { small: 0, medium: 3, mmap: 1 });
+    for (const ptr of [...ptrs, fallen]) heap.free(ptr);
+    assert.deepEqual(heap.router.counters().frees, { small: 0, medium: 3, mmap: 1 });
+    assert.throws(() => heap.free(ptrs[0]), HakmemError, "a second free is refused");
+    assert.deepEqual(heap.router.counters().frees, { small: 0, medium: 3, mmap: 1 }, "and counts nothing");
+    heap.router.setVerbose(true);
+    medium.refusing = false;
+    heap.free(heap.malloc(7000));
+    assert.deepEqual(heap.router.recentDecisions().map((decision) => decision.op), ["alloc", "free"], "logging takes the long way");
+    heap.router.setVerbose(false);
+    const noFallback = threeWayHeap({ fallbacks: {} });
+    fake(noFallback, "medium").refusing = true;
+    assert.equal(noFallback.malloc(5000), 0);
+    assert.equal(noFallback.router.counters().routeFailures, 1);
+    assert.ok(heap.check().ok && noFallback.check().ok);
+  });
+
   test("a backend that returns 0 falls back, and the fallback is counted", () => {
     const heap = threeWayHeap();
     const small = fake(heap, "small");
