@@ -207,6 +207,25 @@ describe("pool backend", () => {
     assertClean(heap, "bigger blocks");
   });
 
+  test("at the peak with only smaller spans cached, one grows in place into the free pages after it", () => {
+    const { heap, pool } = poolHeap();
+    const a = pool.alloc(20000); // class 20480: 5 pages
+    const b = pool.alloc(20000);
+    assert.equal(b, a + spanBytes(20000), "b's pages follow a's");
+    pool.free(b);
+    heap.trim(); // b's pages go back to the page heap
+    pool.free(a); // a is cached, the pages after it are free
+    const peak = heap.stats().peakFootprintBytes;
+    const created = pool.health().counters.spansCreated;
+    const grown = pool.alloc(40000); // class 40960: 10 pages, past the peak were it new
+    assert.equal(grown, a, "a's span, grown in place");
+    assert.equal(pool.usableSize(grown), 40960);
+    assert.equal(pool.health().counters.spansCreated, created, "no new span");
+    assert.equal(heap.stats().peakFootprintBytes, peak, "the peak holds");
+    pool.free(grown);
+    assertClean(heap, "grown in place");
+  });
+
   test("below the peak a class with no cached span of its own takes a new span, keeping the cached bigger one", () => {
     const { heap, pool } = poolHeap();
     const keep = pool.alloc(60000);

@@ -409,10 +409,12 @@ export class PoolBackend implements Backend {
     const over = i32[H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[H_PEAK_USED_PAGES];
     if (over > 0 && (this.cachedPages > 0 || i32[this.area + EMPTY_PAGES] > 0)) {
       if (POOL_SPAN_BLOCKS[cls] === 1) {
-        const block = this.reshapeBigger(cls, list);
+        const block = this.reshapeBigger(cls, list) || this.extendSmaller(cls, list);
         if (block !== 0) return block;
       }
-      this.evict(over);
+      // What extendSmaller gave back counts: the page heap's used pages are read again.
+      const still = this.i32[H_USED_PAGES] + POOL_SPAN_PAGES[cls] - this.i32[H_PEAK_USED_PAGES];
+      if (still > 0) this.evict(still);
     }
     return this.allocFromNewSpan(cls, list);
   }
@@ -427,28 +429,59 @@ export class PoolBackend implements Backend {
    */
   private reshapeBigger(cls: number, list: number): number {
     const other = this.nextEmpty(cls + 1);
-    if (other >= 0) {
-      const record = this.detachEmpty(other); // in no list while it changes class
-      if (record === 0) return 0; // another worker took it first
-      const pages = POOL_SPAN_PAGES[cls];
-      this.pages.shrinkRun(this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT, pages);
-      this.addPages(SPAN_PAGES, pages - POOL_SPAN_PAGES[other]);
-      // The span is whole and free: as a fresh span of the class (its block not yet handed out).
-      const { i32, u32 } = this.mem; // read after the page heap call: a WebAssembly.Memory may have grown
-      const r = record >>> 2;
-      i32[r + R_CLASS] = cls;
-      i32[r + R_CAPACITY] = 1;
-      i32[r + R_USED] = 0;
-      i32[r + R_BUMP] = 0;
-      u32[r + R_FREE] = 0;
-      this.mem.lock(list + L_LOCK);
-      this.i32[list + L_SPANS]++;
-      this.i32[r + R_STATE] = S_FULL;
-      const block = this.pop(list, record);
-      this.mem.unlock(list + L_LOCK);
-      return block;
-    }
+    if (other < 0) return 0;
+    const record = this.detachEmpty(other); // in no list while it changes class
+    if (record === 0) return 0; // another worker took it first
+    this.pages.shrinkRun(this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT, POOL_SPAN_PAGES[cls]);
+    return this.reclass(record, other, cls, list);
+  }
+
+  /**
+   * At the peak, with no bigger cached span: the biggest cached span of a
+   * smaller single-block class grows in place into the free pages after it,
+   * when there are enough, and becomes a span of this class. One page heap
+   * call, where giving it back and taking a new span would cost two and a
+   * record each way. Other cached spans are given back first as far as the
+   * growth would pass the peak. When the pages after it are taken, the span
+   * is given back (the eviction would have started with it) and 0 returned.
+   * No lock held.
+   */
+  private extendSmaller(cls: number, list: number): number {
+    const other = this.biggestEmpty(cls);
+    if (other < 0 || POOL_SPAN_BLOCKS[other] !== 1) return 0;
+    const record = this.detachEmpty(other);
+    if (record === 0) return 0; // another worker took it first
+    const page = this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT;
+    const extra = POOL_SPAN_PAGES[cls] - POOL_SPAN_PAGES[other];
+    const over = this.i32[H_USED_PAGES] + extra - this.i32[H_PEAK_USED_PAGES];
+    if (over > 0) this.evict(over);
+    if (this.pages.extendRun(page, extra)) return this.reclass(record, other, cls, list);
+    this.releaseSpan(record);
     return 0;
+  }
+
+  /**
+   * A detached empty single-block span of class `from`, its run already cut
+   * or grown to class `cls`'s pages, becomes a span of `cls` in this
+   * shard's lists; hands out its block. No lock held.
+   */
+  private reclass(record: number, from: number, cls: number, list: number): number {
+    this.addPages(SPAN_PAGES, POOL_SPAN_PAGES[cls] - POOL_SPAN_PAGES[from]);
+    // The span is whole and free: as a fresh span of the class (its block not yet handed out).
+    const { i32, u32 } = this.mem; // read after the page heap call: a WebAssembly.Memory may have grown
+    const r = record >>> 2;
+    i32[r + R_CLASS] = cls;
+    i32[r + R_CAPACITY] = 1;
+    i32[r + R_USED] = 0;
+    i32[r + R_BUMP] = 0;
+    u32[r + R_FREE] = 0;
+    i32[r + R_SHARD] = this.shard;
+    this.mem.lock(list + L_LOCK);
+    this.i32[list + L_SPANS]++;
+    this.i32[r + R_STATE] = S_FULL;
+    const block = this.pop(list, record);
+    this.mem.unlock(list + L_LOCK);
+    return block;
   }
 
   /**
@@ -535,11 +568,13 @@ export class PoolBackend implements Backend {
     return cls;
   }
 
-  /** The biggest class with an empty span to take, as {@linkcode nextEmpty} finds them; -1 when none. */
-  private biggestEmpty(): number {
-    const cls = this.cacheHigh !== 0 ? 63 - Math.clz32(this.cacheHigh) : 31 - Math.clz32(this.cacheLow); // -1 for an empty mask
+  /** The biggest class below `below` with an empty span to take, as {@linkcode nextEmpty} finds them; -1 when none. */
+  private biggestEmpty(below: number = POOL_CLASS_COUNT): number {
+    const high = below > 32 ? this.cacheHigh & (below >= 64 ? -1 : ~(-1 << (below - 32))) : 0;
+    const low = this.cacheLow & (below >= 32 ? -1 : ~(-1 << below));
+    const cls = high !== 0 ? 63 - Math.clz32(high) : 31 - Math.clz32(low); // -1 for an empty mask
     if (this.i32[this.area + EMPTY_PAGES] !== 0) {
-      for (let other = POOL_CLASS_COUNT - 1; other > cls; other--) if (this.u32[this.ownList(other) + L_EMPTY] !== 0) return other;
+      for (let other = below - 1; other > cls; other--) if (this.u32[this.ownList(other) + L_EMPTY] !== 0) return other;
     }
     return cls;
   }
