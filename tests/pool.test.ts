@@ -261,6 +261,21 @@ describe("pool backend", () => {
     assertClean(heap, "eviction");
   });
 
+  test("past the peak a small cache stays while it holds at most 1/32 of the live spans' pages", () => {
+    const { heap, pool } = poolHeap();
+    const small = pool.alloc(20000); // 5 pages, before the big ones: no free pages follow it
+    const big = Array.from({ length: 8 }, () => pool.alloc(131072)); // 32 pages each: 256 live pages
+    pool.free(small); // cached: 5 pages, under 256 / 32
+    const created = pool.health().counters.spansCreated;
+    const fresh = pool.alloc(40000); // 10 pages past the peak, no cached span to reshape
+    assert.equal(pool.health().counters.spansCreated, created + 1, "a new span");
+    assert.equal(pool.health().counters.spansReleased, 0, "the cached span stayed");
+    assert.equal(pool.stats().detail.spans, 10);
+    assert.equal(pool.alloc(20000), small);
+    for (const ptr of [...big, fresh, small]) pool.free(ptr);
+    assertClean(heap, "the slack");
+  });
+
   test("alloc/free ping-pong keeps its span instead of thrashing the page heap", () => {
     const { pool } = poolHeap();
     const first = pool.alloc(100000);
