@@ -396,6 +396,32 @@ describe("pool backend", () => {
     assertClean(heap, "the record mended");
   });
 
+  test("a heap object's cache is given back by detach, and by reclaim when the object was dropped without it", () => {
+    const buffer = new ArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
+    const config = {
+      maxBytes: 64 << 20,
+      backends: [createPoolBackend(), mmapBackend],
+      routes: [{ min: 1, max: POOL_MAX_SIZE, backend: "pool" }, { min: POOL_MAX_SIZE + 1, max: Infinity, backend: "mmap" }],
+      fallbacks: {},
+    };
+    const first = createHeap({ ...config, memory: buffer });
+    const second = attachHeap(buffer, config);
+    const pool = second.router.backends[0] as PoolBackend;
+    for (const ptr of [40000, 100000].map((size) => first.malloc(size))) first.free(ptr); // two spans in first's cache
+    assert.equal(pool.stats().detail.spans, 2);
+    assert.equal(pool.stats().liveBlocks, 0, "the other heap object counts them free too");
+    assert.deepEqual(second.check("full").problems, [], "and in order");
+    second.reclaim(first.workerId); // first was dropped without detach
+    assert.equal(pool.stats().detail.spans, 0, "reclaim gave them back");
+    assert.deepEqual(second.check("full").problems, []);
+    const third = attachHeap(buffer, config);
+    third.free(third.malloc(40000));
+    assert.equal(pool.stats().detail.spans, 1);
+    third.detach();
+    assert.equal(pool.stats().detail.spans, 0, "detach gave its cache back");
+    assert.ok(second.check("full").ok);
+  });
+
   test("past the cache's depth, freed single-block spans go to the empty list, and come back from it", () => {
     const { heap, pool } = poolHeap();
     const ptrs = Array.from({ length: 40 }, () => pool.alloc(5000 * 4)); // class 20480, 5 pages: 200 pages in all

@@ -20,6 +20,7 @@
  * record (64 bytes from the RecordArena)
  *   +0 class   +4 base   +8 capacity   +12 used   +16 bump   +20 free head
  *   +24 shard  +28 state (partial, full, empty or cached)   +32 next   +36 prev   (records, byte offsets)
+ *   +40 while cached: the worker slot of the heap object holding it
  * ```
  *
  * The shared area (words of the heap header from `context.areaWord`), and
@@ -43,9 +44,9 @@
  * On unshared memory a freed single-block span first goes to the heap
  * object's own cache: per class a stack in plain typed arrays, since every
  * access to a typed array over a resizable buffer costs several times a
- * plain one. A cached span is in state `cached` (in no list, counted as
- * handed out by the memory's counters, as free by `stats()`), and a hit
- * writes the memory once. The empty-span budget, the peak rule, trim and
+ * plain one. A cached span is in state `cached` (in no list; its block
+ * counted free by the list's counters, so that every heap object's stats
+ * agree), and a hit writes the memory three times. The empty-span budget, the peak rule, trim and
  * check() count the cache's spans with the listed ones.
  *
  * Empty spans are a cache with two limits. A span that empties stays (LIFO,
@@ -153,6 +154,7 @@ const R_SHARD = 6; // the shard whose lists hold the span
 const R_STATE = 7; // S_PARTIAL, S_FULL or S_EMPTY (0 while being created or released)
 const R_NEXT = 8; // next record in its list, 0 at the end
 const R_PREV = 9; // previous record in the partial list, 0 at its head (and in the empty list, a stack)
+const R_CACHER = 10; // while cached: the worker slot of the heap object whose cache holds the span
 
 // Span states (R_STATE). A partial or empty span is in the list of that name; a full one in none.
 const S_PARTIAL = L_PARTIAL;
@@ -263,6 +265,7 @@ export class PoolBackend implements Backend {
   private readonly kind: number;
   private readonly area: number;
   private readonly shard: number;
+  private readonly workerId: number;
   private readonly debug: boolean;
   private readonly shared: boolean;
   /** Word index of the list table. */
@@ -281,16 +284,14 @@ export class PoolBackend implements Backend {
    */
   private readonly cacheRecords = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
   private readonly cacheBlocks = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
+  /** The list entry (word index) of each cached span's class and shard, whose counters count the span's block. */
+  private readonly cacheLists = new Int32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
   private readonly cacheCount = new Int32Array(POOL_CLASS_COUNT);
   /** Bit per class (low word: classes 0..31, high word: 32..63): set while the cache holds a span of the class. */
   private cacheLow = 0;
   private cacheHigh = 0;
   /** Pages of the spans in the cache. */
   private cachedPages = 0;
-  /** Allocations the cache served. */
-  private cacheAllocs = 0;
-  /** Frees the cache took, less the spans it has given back to the lists since (those count as frees in the memory). */
-  private cacheFrees = 0;
 
   /** Builds the pool over `context`; on a fresh heap, formats its area, takes its list table and the `prewarm` spans. */
   constructor(context: BackendContext, prewarm: readonly number[] = []) {
@@ -300,6 +301,7 @@ export class PoolBackend implements Backend {
     this.kind = context.kind;
     this.area = context.areaWord;
     this.shard = context.workerId & (POOL_SHARDS - 1);
+    this.workerId = context.workerId;
     this.debug = context.debug;
     this.shared = this.mem.shared;
     this.capabilities = {
@@ -356,8 +358,9 @@ export class PoolBackend implements Backend {
       this.cacheCount[cls] = n - 1;
       if (n === 1) this.markCached(cls, false);
       this.cachedPages -= POOL_SPAN_PAGES[cls];
-      this.cacheAllocs++;
-      this.i32[(this.cacheRecords[slot] >>> 2) + R_STATE] = S_FULL;
+      const i32 = this.i32;
+      i32[this.cacheLists[slot] + L_ALLOCS]++;
+      i32[(this.cacheRecords[slot] >>> 2) + R_STATE] = S_FULL;
       return this.cacheBlocks[slot];
     }
     const { i32, u32 } = this;
@@ -405,10 +408,10 @@ export class PoolBackend implements Backend {
     const other = this.nextEmpty(cls + 1);
     if (other < 0 || POOL_CLASS_SIZES[other] * 4 > size * 5) return 0;
     if (this.cacheCount[other] !== 0) {
-      const record = this.popCache(other);
-      this.cacheAllocs++;
-      this.i32[(record >>> 2) + R_STATE] = S_FULL;
-      return this.u32[(record >>> 2) + R_BASE];
+      const slot = this.popCache(other);
+      this.i32[this.cacheLists[slot] + L_ALLOCS]++;
+      this.i32[(this.cacheRecords[slot] >>> 2) + R_STATE] = S_FULL;
+      return this.cacheBlocks[slot];
     }
     const list = this.ownList(other);
     this.mem.lock(list + L_LOCK);
@@ -530,14 +533,10 @@ export class PoolBackend implements Backend {
    */
   private detachEmpty(cls: number): number {
     if (this.cacheCount[cls] !== 0) {
-      const record = this.popCache(cls);
-      const r = record >>> 2;
-      // Its block goes back to the span: the free the cache counted becomes the memory's.
-      const list = this.listOf(cls, this.i32[r + R_SHARD]);
-      this.i32[list + L_FREES]++;
-      this.i32[list + L_SPANS]--;
-      this.cacheFrees--;
-      this.i32[r + R_STATE] = 0;
+      const slot = this.popCache(cls);
+      const record = this.cacheRecords[slot];
+      this.i32[this.cacheLists[slot] + L_SPANS]--;
+      this.i32[(record >>> 2) + R_STATE] = 0;
       return record;
     }
     const list = this.ownList(cls);
@@ -554,13 +553,13 @@ export class PoolBackend implements Backend {
     return record;
   }
 
-  /** Pops the top span record of class `cls` off this object's cache (which holds one). Its state is still S_CACHED. */
+  /** Pops the top span of class `cls` off this object's cache (which holds one); returns its slot. Its state is still S_CACHED. */
   private popCache(cls: number): number {
     const n = this.cacheCount[cls] - 1;
     this.cacheCount[cls] = n;
     if (n === 0) this.markCached(cls, false);
     this.cachedPages -= POOL_SPAN_PAGES[cls];
-    return this.cacheRecords[cls * CACHE_SLOTS + n];
+    return cls * CACHE_SLOTS + n;
   }
 
   /** Sets or clears class `cls`'s bit in the cache's class mask. */
@@ -762,22 +761,24 @@ export class PoolBackend implements Backend {
     const pages = POOL_SPAN_PAGES[cls];
     const n = this.cacheCount[cls];
     const listed = i32[this.area + EMPTY_PAGES];
+    const list = this.listOf(cls, i32[r + R_SHARD]);
+    // The memory counts the block free either way, so every heap object's stats agree.
+    i32[list + L_FREES]++;
     if (n < CACHE_SLOTS && this.withinBudget(this.cachedPages + pages + listed)) {
       const slot = cls * CACHE_SLOTS + n;
       this.cacheRecords[slot] = record;
       this.cacheBlocks[slot] = ptr;
+      this.cacheLists[slot] = list;
       this.cacheCount[cls] = n + 1;
       if (n === 0) this.markCached(cls, true);
       this.cachedPages += pages;
-      this.cacheFrees++;
       i32[r + R_STATE] = S_CACHED;
+      i32[r + R_CACHER] = this.workerId; // so that reclaim finds what a heap object dropped unflushed held
       return;
     }
     // Into the span's books: bump 0 says its one block is free (no free list to keep).
-    const list = this.listOf(cls, i32[r + R_SHARD]);
     i32[r + R_USED] = 0;
     i32[r + R_BUMP] = 0;
-    i32[list + L_FREES]++;
     if (this.withinBudget(this.cachedPages + pages + listed)) {
       i32[this.area + EMPTY_PAGES] = listed + pages;
       this.pushEmpty(list, record);
@@ -985,12 +986,7 @@ export class PoolBackend implements Backend {
         footprint += listSpans * POOL_SPAN_PAGES[cls] * PAGE_SIZE;
         capacityBytes += listSpans * POOL_SPAN_BLOCKS[cls] * size;
       }
-      // This object's cached blocks count as handed out in the memory: they are free.
-      live -= this.cacheCount[cls];
-      liveBytes -= this.cacheCount[cls] * size;
     }
-    allocs += this.cacheAllocs;
-    frees += this.cacheFrees;
     return { allocs, frees, live, liveBytes, spans, footprint, capacityBytes };
   }
 
@@ -1031,13 +1027,42 @@ export class PoolBackend implements Backend {
     };
   }
 
-  /** Returns every empty span (in this object's cache, listed, or prewarmed) to the page heap. */
-  trim(): number {
-    const mem = this.mem;
+  /** This heap object leaves the memory: the spans in its cache go back to the page heap. */
+  detach(): void {
+    this.releaseCache();
+  }
+
+  /** Gives every span in this object's cache back to the page heap; returns the bytes. */
+  private releaseCache(): number {
     let released = 0;
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       while (this.cacheCount[cls] !== 0) released += this.releaseSpan(this.detachEmpty(cls));
     }
+    return released;
+  }
+
+  /**
+   * The heap object of worker slot `workerId` is gone without detaching: the
+   * spans its cache held (state cached, its slot in the record) go back to
+   * the page heap. Only heaps over unshared memory have such caches.
+   */
+  reclaim(workerId: number): void {
+    const runs = this.pages.runsOfKind(this.kind);
+    for (let at = 0; at < runs.length; at += 2) {
+      const record = recordOf(runs[at + 1]);
+      const r = record >>> 2;
+      const i32 = this.mem.i32;
+      if (i32[r + R_STATE] !== S_CACHED || i32[r + R_CACHER] !== workerId) continue;
+      i32[this.listOf(i32[r + R_CLASS], i32[r + R_SHARD]) + L_SPANS]--;
+      i32[r + R_STATE] = 0;
+      this.releaseSpan(record);
+    }
+  }
+
+  /** Returns every empty span (in this object's cache, listed, or prewarmed) to the page heap. */
+  trim(): number {
+    const mem = this.mem;
+    let released = this.releaseCache();
     for (let entry = 0; entry < LIST_COUNT; entry++) {
       const list = this.table + entry * LIST_WORDS;
       if (mem.u32[list + L_EMPTY] === 0) continue; // a hint; the detach below is under the lock
@@ -1155,10 +1180,10 @@ export class PoolBackend implements Backend {
         return;
       }
       const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}, span at page ${page} in no list`;
-      spansOf[cls * POOL_SHARDS + shard]++;
-      usedOf[cls * POOL_SHARDS + shard] += i32[(record >>> 2) + R_USED];
-      // In no list: full, or a single-block span in a heap object's cache.
+      // In no list: full, or a single-block span in a heap object's cache (its block counted free).
       const state = i32[(record >>> 2) + R_STATE] === S_CACHED && POOL_SPAN_BLOCKS[cls] === 1 ? S_CACHED : S_FULL;
+      spansOf[cls * POOL_SHARDS + shard]++;
+      if (state === S_FULL) usedOf[cls * POOL_SHARDS + shard] += i32[(record >>> 2) + R_USED];
       this.checkSpan(record, cls, shard, state, 0, where, problems);
     });
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
