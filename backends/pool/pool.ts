@@ -46,8 +46,10 @@
  * access to a typed array over a resizable buffer costs several times a
  * plain one. A cached span is in state `cached` (in no list; its block
  * counted free by the list's counters, so that every heap object's stats
- * agree), and a hit writes the memory three times. The empty-span budget, the peak rule, trim and
- * check() count the cache's spans with the listed ones.
+ * agree), and a hit touches the memory three times. The empty-span budget,
+ * the peak rule, trim and check() count the cache's spans with the listed
+ * ones; detach() gives them back, and reclaim() what a heap object dropped
+ * without detaching held.
  *
  * Empty spans are a cache with two limits. A span that empties stays (LIFO,
  * the first reused) while the pages of all cached empty spans stay within
@@ -160,7 +162,7 @@ const R_CACHER = 10; // while cached: the worker slot of the heap object whose c
 const S_PARTIAL = L_PARTIAL;
 const S_EMPTY = L_EMPTY;
 const S_FULL = 3;
-/** A single-block span whose block is free, held in a heap object's cache (unshared memory): in no list, counted as handed out. */
+/** A single-block span whose block is free, held in a heap object's cache (unshared memory): in no list, its block counted free. */
 const S_CACHED = 4;
 const STATE_NAMES: Record<number, string> = { [S_PARTIAL]: "partial", [S_FULL]: "full", [S_EMPTY]: "empty", [S_CACHED]: "cached" };
 
@@ -279,8 +281,8 @@ export class PoolBackend implements Backend {
    * On unshared memory, this heap object's cache of free single-block spans:
    * per class a stack of span records and their blocks, in plain arrays (a
    * typed array over a resizable buffer costs several times as much per
-   * access). A cached span is in state S_CACHED and counts as handed out in
-   * the memory's counters; its pages count against the empty-span budget.
+   * access). A cached span is in state S_CACHED, its block counted free by
+   * its list's counters; its pages count against the empty-span budget.
    */
   private readonly cacheRecords = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
   private readonly cacheBlocks = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
