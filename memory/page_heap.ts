@@ -309,15 +309,7 @@ export class PageHeap {
     const at = (leaf >>> 2) + (page & PAGE_IN_REGION); // every slot of the run is read off its entry
     const pages = i32[at + TAG_W];
     if (leaf !== 0 && u32[at] === PageKind.metadata) i32[H_METADATA_PAGES] -= pages; // ownerOf's answer
-    // clearAllocated inline (the call costs a few ns a free on V8).
-    i32[at + TAG_W] = 0;
-    i32[lastEntryOf(u32, page, at, pages) + TAG_W] = 0;
-    if (pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES) {
-      for (let i = 0; i < pages; i++) u32[at + i] = 0; // one region (most runs): consecutive entries
-    } else {
-      this.setOwner(page, pages, 0);
-    }
-    i32[H_USED_PAGES] -= pages;
+    this.clearAllocated(page, at, pages);
     this.release(page, at, pages);
     if (this.mem.canShrink) {
       const grow = i32[H_GROW_PAGES];
