@@ -451,12 +451,10 @@ export class Heap {
         return cached;
       }
     } else if (size <= router.secondMax && size >= router.secondMin && (size >>> 0) === size) {
-      // The second route's backend (the pool) from its own call site; counted as the router counts it.
+      // The second route's backend (the pool) from its own call site; the decision counted as the router counts it.
       const ptr = router.second.alloc(size);
-      if (ptr > 0) {
-        router.secondServed();
-        return ptr;
-      }
+      if (ptr !== undefined) router.routeDecisions[1]++; // undefined: detached views, and afterDetach goes the long way
+      if (ptr > 0) return ptr;
       return ptr === 0 ? router.secondFailed(size) : this.afterDetach(size, site);
     }
     if ((size >>> 0) !== size) return this.oversize(size, "malloc");

@@ -201,14 +201,12 @@ export class Router {
    * @internal The backend of the second route (mid sizes: the pool by
    * default), which the heap calls directly for sizes from `secondMin` to
    * `secondMax` and frees of pages of kind `secondKind`: its own call site,
-   * monomorphic, where the router's shared one sees every backend. The
-   * decisions and frees are counted as the router counts them. `secondMax`
-   * and `secondKind` are -1 when there is no second route, or while
-   * decisions are logged.
+   * monomorphic, where the router's shared one sees every backend. The heap
+   * counts the decisions (route 1) and frees as the router counts them.
+   * `secondMax` and `secondKind` are -1 when there is no second route, or
+   * while decisions are logged.
    */
   readonly second: Backend;
-  /** @internal See {@linkcode Router.second}. */
-  readonly secondRoute: number;
   /** @internal See {@linkcode Router.second}. */
   readonly secondIndex: number;
   /** @internal See {@linkcode Router.second}. */
@@ -248,9 +246,9 @@ export class Router {
     this.front = this.routeBackend[0];
     this.frontIndex = this.routeBackendIndex[0];
     this.frontPageKind = config.backends[this.frontIndex].kind;
-    this.secondRoute = Math.min(1, routes.length - 1);
-    this.second = this.routeBackend[this.secondRoute];
-    this.secondIndex = this.routeBackendIndex[this.secondRoute];
+    const second = Math.min(1, routes.length - 1);
+    this.second = this.routeBackend[second];
+    this.secondIndex = this.routeBackendIndex[second];
     // Only a backend that owns its page kind alone (not the front's too) can take frees by kind.
     this.secondPageKind = this.secondIndex !== this.frontIndex ? config.backends[this.secondIndex].kind : -1;
     this.direct = new Uint8Array(DIRECT_LIMIT + 1);
@@ -434,21 +432,15 @@ export class Router {
     const cached = !on && front.popCached !== undefined && front.pushCached !== undefined;
     this.frontMax = cached ? Math.min(this.routes[0].max, DIRECT_LIMIT, front.capabilities.maxSize) : -1;
     this.frontKind = cached ? this.frontPageKind : -1;
-    const direct = !on && this.secondRoute === 1 && this.secondPageKind >= 0;
+    const direct = !on && this.routes.length > 1 && this.secondPageKind >= 0;
     this.secondMin = direct ? this.routes[1].min : 0;
     this.secondMax = direct ? Math.min(this.routes[1].max, 0xffffffff) : -1;
     this.secondKind = direct ? this.secondPageKind : -1;
   }
 
-  /** @internal The heap's direct call to the second route's backend gave a block: counted as the router counts it. */
-  secondServed(): void {
-    this.routeDecisions[this.secondRoute]++;
-  }
-
-  /** @internal The heap's direct call to the second route's backend returned 0: counted, then its fallback chain. */
+  /** @internal The heap's direct call to the second route's backend returned 0 (the heap counted the decision): its fallback chain. */
   secondFailed(size: number): number {
-    this.routeDecisions[this.secondRoute]++;
-    return this.fallback(this.secondRoute, size, 0);
+    return this.fallback(1, size, 0);
   }
 
   /** True while decisions are logged. */

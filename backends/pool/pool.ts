@@ -353,7 +353,7 @@ export class PoolBackend implements Backend {
       this.mem.unlock(list + L_LOCK);
       return block !== 0 ? block : this.allocSlow(cls, list, size);
     }
-    // Unshared: no lock. The common cases inline: this object's cache, a partial span's next block, a listed single-block span.
+    // Unshared: no lock. This object's cache first, inline; then a partial span's next block, then a listed empty span.
     const n = this.cacheCount[cls];
     if (n !== 0) {
       const slot = cls * CACHE_SLOTS + n - 1;
@@ -365,21 +365,10 @@ export class PoolBackend implements Backend {
       i32[(this.cacheRecords[slot] >>> 2) + R_STATE] = S_FULL;
       return this.cacheBlocks[slot];
     }
-    const { i32, u32 } = this;
-    let record = u32[list + L_PARTIAL];
+    const record = this.u32[list + L_PARTIAL];
     if (record !== 0) return this.pop(list, record);
-    record = u32[list + L_EMPTY];
-    if (record === 0) return this.allocSlow(cls, list, size);
-    if (POOL_SPAN_BLOCKS[cls] !== 1) return this.takeEmpty(list);
-    // A cached single-block span: off the empty stack, straight to full. Its block needs no marker (the state says free).
-    const r = record >>> 2;
-    u32[list + L_EMPTY] = u32[r + R_NEXT];
-    i32[r + R_STATE] = S_FULL;
-    i32[r + R_USED] = 1;
-    i32[r + R_BUMP] = 1;
-    i32[this.area + EMPTY_PAGES] -= POOL_SPAN_PAGES[cls];
-    i32[list + L_ALLOCS]++;
-    return u32[r + R_BASE];
+    const block = this.takeEmpty(list);
+    return block !== 0 ? block : this.allocSlow(cls, list, size);
   }
 
   /** A block from the list's partial spans, else from an empty span; 0 when it has neither. Lock held. */
@@ -762,11 +751,10 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     const pages = POOL_SPAN_PAGES[cls];
     const n = this.cacheCount[cls];
-    const listed = i32[this.area + EMPTY_PAGES];
     const list = this.listOf(cls, i32[r + R_SHARD]);
     // The memory counts the block free either way, so every heap object's stats agree.
     i32[list + L_FREES]++;
-    if (n < CACHE_SLOTS && this.withinBudget(this.cachedPages + pages + listed)) {
+    if (n < CACHE_SLOTS && this.withinBudget(this.cachedPages + pages + i32[this.area + EMPTY_PAGES])) {
       const slot = cls * CACHE_SLOTS + n;
       this.cacheRecords[slot] = record;
       this.cacheBlocks[slot] = ptr;
@@ -781,14 +769,8 @@ export class PoolBackend implements Backend {
     // Into the span's books: bump 0 says its one block is free (no free list to keep).
     i32[r + R_USED] = 0;
     i32[r + R_BUMP] = 0;
-    if (this.withinBudget(this.cachedPages + pages + listed)) {
-      i32[this.area + EMPTY_PAGES] = listed + pages;
-      this.pushEmpty(list, record);
-      return;
-    }
-    i32[r + R_STATE] = 0;
-    i32[list + L_SPANS]--;
-    this.releaseSpan(record);
+    const release = this.emptied(list, record);
+    if (release !== 0) this.releaseSpan(release);
   }
 
   /** The rest of free, with the span's list lock held (views read again: locking may have refreshed them). */
