@@ -45,7 +45,7 @@ import { CLASS_SIZES } from "./size_classes.ts";
  * ```ts
  * import { CLASS_SIZES } from "./size_classes.ts";
  * import { SLAB_BYTES } from "./slab.ts";
- * console.log(Math.floor(SLAB_BYTES / CLASS_SIZES[0])); // 512 blocks of 16 bytes in a slab
+ * console.log(Math.floor(SLAB_BYTES / CLASS_SIZES[0])); // 1024 blocks of 8 bytes in a slab
  * ```
  */
 export const SLAB_BYTES = 8192;
@@ -126,12 +126,15 @@ export function blockAddress(base: number, size: number, index: number): number 
  * Index of the block holding byte `offset` of a slab, where `divisor` is the
  * slab's S_DIVISOR: exact for every class and every offset below SLAB_BYTES
  * (tested exhaustively), and a multiply instead of a division on the free path.
+ * Every class is a multiple of 8, so the offset is counted in 8-byte units:
+ * under 2^10 of them times a divisor of at most 2^20 (the 8-byte class) stays
+ * within 32 bits, and the divisor's rounding error stays under one unit.
  */
 export function blockIndex(offset: number, divisor: number): number {
-  return Math.imul(offset, divisor) >>> 23;
+  return Math.imul(offset >>> 3, divisor) >>> 20;
 }
 
-/** The S_DIVISOR of block size `size`. */
+/** The S_DIVISOR of block size `size`: ceil(2^20 / (size / 8)). */
 export function blockDivisor(size: number): number {
   return Math.ceil(2 ** 23 / size);
 }

@@ -1,5 +1,5 @@
 /**
- * The tiny backend: requests up to 1 KiB in 25 size classes, served from
+ * The tiny backend: requests up to 1 KiB in 21 size classes, served from
  * slabs with intrusive free lists, through per-worker caches.
  *
  * Hot path, cache on (the seeds' TLS SLL):
@@ -161,7 +161,7 @@ const COUNTER_NAMES = [
  * ```
  */
 export class TinyBackend implements Backend {
-  /** Sizes 1..1024; see size_classes.ts for the alignment rule. */
+  /** Sizes 1..1024; every block 8-aligned, 16-aligned from 16 bytes up (see size_classes.ts). */
   readonly capabilities: Capabilities;
   private readonly mem: LinearMemory;
   private readonly pages: PageHeap;
@@ -223,7 +223,7 @@ export class TinyBackend implements Backend {
       name: "tiny",
       minSize: 1,
       maxSize: TINY_MAX_SIZE,
-      alignment: 4,
+      alignment: 8,
       sharedMemorySafe: true,
       alignedAlloc: false,
     };
