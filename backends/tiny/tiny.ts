@@ -567,26 +567,54 @@ export class TinyBackend implements Backend {
   }
 
   /**
-   * Slow path of the double-free check: is `ptr` on its slab's remote list,
-   * or (our slab) on its free list or in our cache?
+   * Slow path of the double-free check, run only when the block carries its
+   * free mark (a live block may hold that value by chance): is `ptr` on its
+   * slab's remote list or free list, or in its owner's cache? The owner may
+   * be another worker: its free list and its cache (in its cache page, in
+   * the memory) are then read without a lock, a snapshot that the owner may
+   * be changing. That is enough: a block this worker may legally free is
+   * live, so the owner cannot be moving it; a block freed already sits in one
+   * of those places unless the owner is moving it that very moment.
    */
   private isFree(ptr: number, r: number): boolean {
     const i32 = this.mem.i32;
-    const capacity = i32[r + S_CAPACITY];
-    const onList = (head: number) => {
-      let steps = 0;
-      for (let block = head >>> 0; block !== 0 && steps <= capacity; block = i32[linkSlot(block)] >>> 0, steps++) {
-        if (block === ptr) return true;
-      }
-      return false;
-    };
-    if (onList(Atomics.load(i32, r + S_REMOTE))) return true;
-    if (i32[r + S_OWNER] !== this.owner) return false; // another worker's lists are not ours to walk
-    if (onList(i32[r + S_FREE])) return true;
+    if (this.onSlabList(Atomics.load(i32, r + S_REMOTE), ptr, r)) return true;
+    if (this.onSlabList(i32[r + S_FREE], ptr, r)) return true;
+    const owner = i32[r + S_OWNER];
     const cls = i32[r + S_CLASS];
-    const at = this.stackAt[cls];
-    const n = this.cacheOn ? i32[this.countAt + cls] : 0;
+    if (owner === this.owner) {
+      if (!this.cacheOn) return false;
+      const at = this.stackAt[cls];
+      const n = i32[this.countAt + cls];
+      for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
+      return false;
+    }
+    // Another worker's slab (an orphan has no owner, and its cached blocks went back to its free list).
+    if (owner <= 0 || owner > MAX_WORKERS || cls < 0 || cls >= CLASS_COUNT) return false;
+    const page = i32[this.area + T_CACHE_PAGES + owner - 1] >>> 0;
+    if (page === 0) return false;
+    const p = page >>> 2;
+    const at = p + i32[p + P_STACK + cls];
+    const n = Math.min(i32[p + P_COUNT + cls], i32[p + P_CAP + cls]);
     for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
+    return false;
+  }
+
+  /**
+   * True when `ptr` is on the slab list starting at `head` (a free or remote
+   * list of slab `r`). The walk stops at a link that leaves the slab's
+   * handed-out blocks (damage, or another worker changing the list) and
+   * after as many steps as the slab has blocks.
+   */
+  private onSlabList(head: number, ptr: number, r: number): boolean {
+    const i32 = this.mem.i32;
+    const base = i32[r + S_BASE] >>> 0;
+    const span = i32[r + S_BUMP] * i32[r + S_SIZE];
+    let steps = i32[r + S_CAPACITY];
+    for (let block = head >>> 0; block !== 0 && steps >= 0; block = i32[linkSlot(block)] >>> 0, steps--) {
+      if (block === ptr) return true;
+      if (block - base >= span || block < base) return false;
+    }
     return false;
   }
 
