@@ -113,3 +113,114 @@ describe("a double free from another worker is refused", () => {
     });
   }
 });
+
+/** Writes eight bytes of user data over the start of a (freed) block: its free-list link and its freed mark. */
+function scribble(heap: Heap, ptr: number): void {
+  const view = new DataView(heap.buffer);
+  view.setUint32(ptr, 0x41414141, true);
+  view.setUint32(ptr + 4, 0x41414141, true);
+}
+
+/**
+ * Mallocs `size` `times` times after damage: every answer must be a correct
+ * block (inside the memory, usable, never one handed out already or still
+ * live) or CORRUPTED naming the damaged block (or, `named`, the block where
+ * the damaged chain was found broken). Returns the CORRUPTED count.
+ */
+function drainAfterDamage(heap: Heap, size: number, times: number, damaged: number, live: Set<number>, named = damaged): number {
+  let corrupted = 0;
+  for (let i = 0; i < times; i++) {
+    let ptr: number;
+    try {
+      ptr = heap.malloc(size);
+    } catch (error) {
+      assert.ok(error instanceof HakmemError && error.code === "CORRUPTED", `malloc(${size}) threw ${error}`);
+      assert.equal(error.value, named, "the error names the damaged block");
+      assert.ok(error.message.includes(String(named)), error.message);
+      corrupted++;
+      continue;
+    }
+    assert.ok(ptr > 0 && ptr + size <= heap.mem.byteLength, `malloc(${size}) = ${ptr}, outside the memory`);
+    assert.ok(!live.has(ptr), `block ${ptr} handed out twice`);
+    assert.ok(heap.usableSize(ptr) >= size);
+    live.add(ptr);
+  }
+  return corrupted;
+}
+
+/** check("full") reports the damage as a problem naming the block, without throwing. */
+function reportsDamage(heap: Heap, damaged: number): void {
+  const problems = heap.check("full").problems;
+  assert.ok(
+    problems.some((problem) => problem.message.includes(String(damaged)) && problem.message.includes("written after it was freed")),
+    JSON.stringify(problems),
+  );
+}
+
+/** The heap still serves and takes back other blocks, of the damaged size too. */
+function stillUsable(heap: Heap, size: number): void {
+  for (const other of [size, 24, 200, 3000, 40000, 300000]) {
+    const ptr = heap.malloc(other);
+    assert.ok(ptr > 0);
+    heap.u8.fill(7, ptr, ptr + other);
+    heap.free(ptr);
+  }
+}
+
+describe("a write after free cannot turn malloc into a wild pointer", () => {
+  const setups: [string, HeapConfig, number][] = [
+    ["pool (3000 bytes)", {}, 3000],
+    ["pool on shared memory (its list lock is released)", { memory: new SharedArrayBuffer(4 * MiB, { maxByteLength: 64 * MiB }) }, 3000],
+    ["pool, 12 KiB blocks", {}, 12000],
+    ["tiny, cache off", { tinyCache: false }, 100],
+    ["tiny, cache on (the block spilled to its slab's free list)", {}, 100],
+    ["tiny, cache off, legacy slabs", { tinyCache: false, slabSource: "legacy" }, 8],
+  ];
+  for (const [name, config, size] of setups) {
+    test(`${name}: CORRUPTED naming the block, then correct blocks; check reports it`, () => {
+      const heap = createHeap({ maxBytes: 64 * MiB, ...config });
+      const count = size <= 1024 ? 300 : 12; // past tiny's cache cap, so the first frees spill to the slab
+      const ptrs = Array.from({ length: count }, () => heap.malloc(size));
+      const live = new Set<number>([ptrs[0]]); // keeps the slab or span in use
+      for (let i = 1; i < count; i++) heap.free(ptrs[i]);
+      const damaged = ptrs[1]; // freed first: on the slab's or span's free list
+      scribble(heap, damaged);
+      const corrupted = drainAfterDamage(heap, size, count + 20, damaged, live);
+      assert.equal(corrupted, 1, "one CORRUPTED, then the list is left out of use");
+      reportsDamage(heap, damaged);
+      stillUsable(heap, size);
+      for (const ptr of live) heap.free(ptr);
+      reportsDamage(heap, damaged);
+    });
+  }
+
+  test("a link overwritten alone (four bytes, the mark intact) to a live block: that block is not handed out twice", () => {
+    const heap = createHeap({ tinyCache: false });
+    const ptrs = Array.from({ length: 4 }, () => heap.malloc(48));
+    heap.free(ptrs[2]);
+    heap.free(ptrs[1]); // the free list: 1 → 2
+    new DataView(heap.buffer).setUint32(ptrs[1], ptrs[3], true); // a live block of the slab
+    const live = new Set([ptrs[0], ptrs[3]]);
+    // The damaged block itself passes (its mark is intact, its link stays in the slab); the live block it leads to has no
+    // free mark, so the chain is cut there and the error names it.
+    assert.equal(drainAfterDamage(heap, 48, 10, ptrs[1], live, ptrs[3]), 1);
+    reportsDamage(heap, ptrs[3]);
+  });
+
+  for (const tinyCache of [true, false]) {
+    test(`tiny remote list (cache ${tinyCache ? "on" : "off"}): a block freed by another worker, then written, is left out`, () => {
+      const [a, b] = twoWorkers({ tinyCache });
+      const ptrs = Array.from({ length: 12 }, () => a.malloc(64));
+      for (let i = 1; i <= 8; i++) b.free(ptrs[i]); // remote frees: the remote list holds 8 → 7 → ... → 1
+      const damaged = ptrs[5];
+      scribble(b, damaged);
+      const live = new Set([ptrs[0], ...ptrs.slice(9)]);
+      const collected = a.health().backends.find((backend) => backend.name === "tiny")!.counters.remoteCollected;
+      assert.equal(drainAfterDamage(a, 64, 400, damaged, live), 0, "collecting the remote list throws nothing: correct blocks only");
+      const after = a.health().backends.find((backend) => backend.name === "tiny")!.counters.remoteCollected;
+      assert.ok(after > collected, "the remote list was collected");
+      reportsDamage(a, damaged);
+      stillUsable(a, 64);
+    });
+  }
+});

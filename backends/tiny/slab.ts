@@ -89,6 +89,7 @@ export const S_STATE = 11; // SlabState
 export const S_REMOTE = 12; // remote-free list head (atomic; multi-worker)
 export const S_INDEX = 13; // slab index inside its SuperSlab
 export const S_DIVISOR = 14; // ceil(2^23 / block size): offset / size as one multiply (see blockIndex)
+export const S_DAMAGED = 15; // a free block found written after free (its free or remote list was cut there), 0 none
 
 // SuperSlab record words.
 export const SS_BASE = 0; // byte offset of the run
@@ -158,6 +159,7 @@ export function assignSlab(i32: Int32Array, slab: number, cls: number, owner: nu
   i32[r + S_OWNER] = owner;
   i32[r + S_STATE] = SlabState.current;
   i32[r + S_REMOTE] = 0;
+  i32[r + S_DAMAGED] = 0;
   if (i32[r + S_INDEX] >= i32[(i32[r + S_SUPERSLAB] >>> 2) + SS_UNUSED]) {
     i32[(i32[r + S_SUPERSLAB] >>> 2) + SS_UNUSED] = i32[r + S_INDEX] + 1;
   }
@@ -172,6 +174,7 @@ export function unassignSlab(i32: Int32Array, slab: number): void {
   i32[r + S_OWNER] = 0;
   i32[r + S_FREE] = 0;
   i32[r + S_BUMP] = 0;
+  i32[r + S_DAMAGED] = 0; // released: whatever the damage cut off was none of its blocks
   i32[(i32[r + S_SUPERSLAB] >>> 2) + SS_ACTIVE]--;
 }
 

@@ -74,6 +74,7 @@ import {
   S_BUMP,
   S_CAPACITY,
   S_CLASS,
+  S_DAMAGED,
   S_DIVISOR,
   S_FREE,
   S_INDEX,
@@ -300,7 +301,12 @@ export class TinyBackend implements Backend {
         const r = slab >>> 2;
         const head = i32[r + S_FREE];
         if (head !== 0) {
-          i32[r + S_FREE] = i32[linkSlot(head)];
+          // A write after free must not turn the list into a wild pointer: the block keeps its free mark, its link stays in the slab.
+          const next = i32[linkSlot(head)];
+          if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+            throw this.cutFreeList(r, head >>> 0);
+          }
+          i32[r + S_FREE] = next;
           i32[r + S_USED]++;
           i32[markSlot(head)] = 0;
           return head >>> 0;
@@ -339,8 +345,15 @@ export class TinyBackend implements Backend {
       let head = i32[r + S_FREE];
       let taken = 0;
       while (head !== 0 && got < want) {
+        // As in takeOne: a damaged block or link ends the refill with CORRUPTED; what it took is kept in the cache.
+        const next = i32[linkSlot(head)];
+        if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+          i32[r + S_USED] += taken;
+          i32[this.countAt + cls] = got;
+          throw this.cutFreeList(r, head >>> 0);
+        }
         cache[at + got++] = head;
-        head = i32[linkSlot(head)];
+        head = next;
         taken++;
       }
       i32[r + S_FREE] = head;
@@ -444,12 +457,25 @@ export class TinyBackend implements Backend {
     const r = slab >>> 2;
     if (Atomics.load(i32, r + S_REMOTE) === 0) return 0;
     const head = Atomics.exchange(i32, r + S_REMOTE, 0) >>> 0;
-    let count = 1;
-    let last = head;
-    for (let next = i32[linkSlot(last)] >>> 0; next !== 0; next = i32[linkSlot(last)] >>> 0) {
-      last = next;
+    // Every block is checked before it joins the free list (the free that pushed it checked its address; a write after
+    // free may have changed its link or mark since): the list is cut before the first damaged one, the rest left out of
+    // use and counted used, and the damage kept for check(). No error here: this runs inside trim and detach too.
+    let count = 0;
+    let last = 0;
+    const limit = i32[r + S_CAPACITY];
+    for (let block = head; block !== 0; block = i32[linkSlot(block)] >>> 0) {
+      if (!this.isHandedOutBlock(block, r)) {
+        i32[r + S_DAMAGED] = last || block; // the link of `last` was overwritten
+        break;
+      }
+      if (count >= limit || i32[markSlot(block)] !== (block ^ FREE_MARK)) {
+        i32[r + S_DAMAGED] = block; // its mark was overwritten, or links were made into a cycle
+        break;
+      }
+      last = block;
       count++;
     }
+    if (count === 0) return 0;
     i32[linkSlot(last)] = i32[r + S_FREE];
     i32[r + S_FREE] = head;
     i32[r + S_USED] -= count;
@@ -616,6 +642,25 @@ export class TinyBackend implements Backend {
       if (block - base >= span || block < base) return false;
     }
     return false;
+  }
+
+  /**
+   * A free block of slab `r` whose free mark or link was overwritten (a
+   * write after free): the slab's free list is cut at it, its blocks from
+   * there on counted used for good (left out of use: their links cannot be
+   * trusted), and the damage kept for check(). Returns the CORRUPTED error.
+   */
+  private cutFreeList(r: number, block: number): HakmemError {
+    const i32 = this.mem.i32;
+    i32[r + S_FREE] = 0;
+    i32[r + S_USED] = i32[r + S_BUMP]; // free + used = handed out, with no free block left
+    i32[r + S_DAMAGED] = block;
+    return new HakmemError(
+      "CORRUPTED",
+      `tiny block ${describe(block)} on its slab's free list lost its free mark or links outside the slab: a write after free ` +
+        `damaged it (or the link that led to it); the slab's free blocks from there on are left out of use`,
+      block,
+    );
   }
 
   private notOurs(ptr: number): HakmemError {
@@ -1060,6 +1105,13 @@ export class TinyBackend implements Backend {
         return;
       }
       activePerSuperslab.set(superslab, (activePerSuperslab.get(superslab) ?? 0) + 1);
+      if (i32[r + S_DAMAGED] !== 0) {
+        problems.push({
+          where,
+          message: `slab ${slab}: free block ${describe(i32[r + S_DAMAGED] >>> 0)} was written after it was freed (or a link to ` +
+            `it was); the slab's free or remote list was cut there and the blocks after it are out of use`,
+        });
+      }
       const cls = i32[r + S_CLASS];
       const size = i32[r + S_SIZE];
       const ours = i32[r + S_OWNER] === this.owner;
