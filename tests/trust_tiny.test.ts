@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { attachHeap, createHeap, HakmemError, type Heap, type HeapConfig } from "../mod.ts";
+import { POOL_CLASS_SIZES } from "../backends/pool/mod.ts";
 
 const MiB = 1 << 20;
 
@@ -223,4 +224,24 @@ describe("a write after free cannot turn malloc into a wild pointer", () => {
       stillUsable(a, 64);
     });
   }
+});
+
+describe("what needs no check", () => {
+  test("tiny's cache keeps block offsets in its own page, not in the blocks: a cached block written after free comes back as itself", () => {
+    const heap = createHeap();
+    const keep = heap.malloc(100);
+    const ptr = heap.malloc(100);
+    heap.free(ptr); // into this worker's cache
+    scribble(heap, ptr);
+    assert.equal(heap.malloc(100), ptr, "the cache's top block, a correct one");
+    assert.deepEqual(heap.check("full").problems, []);
+    heap.free(ptr);
+    heap.free(keep);
+  });
+
+  test("pool classes are multiples of 256 bytes, in page-aligned spans: every pool block is 16-aligned", () => {
+    for (const size of POOL_CLASS_SIZES) assert.equal(size % 256, 0, `class ${size}`);
+    const heap = createHeap();
+    for (const size of POOL_CLASS_SIZES) assert.equal(heap.malloc(size) % 256, 0, `malloc(${size})`);
+  });
 });
