@@ -25,6 +25,16 @@
  * used-up slabs for remote frees before asking the source for a new one. On
  * unshared memory none of this runs: no Atomics on the local path.
  *
+ * What a stray write or another worker can do is answered, never passed on
+ * (DESIGN.md, lesson 8). A double free is caught by the block's free mark,
+ * confirmed on its slab's lists or in its owner's cache, whichever worker
+ * owns the slab. A block taken off a slab's free or remote list must still
+ * carry its free mark and link to a handed-out block of its slab (two
+ * compares and a multiply per block); a damaged one cuts the list there
+ * (S_DAMAGED, reported by check) and a malloc answers CORRUPTED, never a
+ * wild pointer. The caches need no such check: they hold block offsets in
+ * the cache page, not links in the blocks.
+ *
  * Each worker's caches live in a page of the memory of its own (the "cache
  * page"), so a worker that leaves (`detach`) or is terminated (`reclaim`, run
  * by another worker) gives every cached block back; its slabs go to the
