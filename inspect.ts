@@ -705,7 +705,7 @@ function drawLegend(canvas: Canvas, width: number, top: number): number {
     x += labelWidth;
   }
   y += LINE + 4;
-  y = drawScale(canvas, "tiny class", CLASS_COUNT, (cls) => `${CLASS_SIZES[cls]}`, tinyHue, [0.6, 0.4], [0, 8, 16, 24], y);
+  y = drawScale(canvas, "tiny class", CLASS_COUNT, (cls) => `${CLASS_SIZES[cls]}`, tinyHue, [0.6, 0.4], [0, 8, 16, CLASS_COUNT - 1], y);
   y = drawScale(
     canvas,
     "pool class",

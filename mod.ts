@@ -24,7 +24,7 @@
  *
  * | backend | sizes (default routes) | how it serves them | module |
  * | --- | --- | --- | --- |
- * | tiny | 1 B .. 1 KiB | 25 size classes; 8 KiB slabs in 64 KiB SuperSlabs, no block header; per-worker caches | `./backends/tiny` |
+ * | tiny | 1 B .. 1 KiB | 21 size classes (16-aligned from 16 B); 8 KiB slabs in 64 KiB SuperSlabs, no block header; per-worker caches | `./backends/tiny` |
  * | ↳ slab source | | `shared_pool` (default): one pool of SuperSlabs for every class; `legacy`: SuperSlabs per class | `./backends/shared_pool`, `./backends/legacy` |
  * | pool | 1025 B .. 256 KiB | classes rounded to powers of two with bridge classes; spans of a few blocks; sharded lists; prewarm | `./backends/pool` |
  * | mmap | above 256 KiB | whole page runs from the page heap; realloc in place when the next pages are free | `./backends/mmap` |

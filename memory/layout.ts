@@ -25,7 +25,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 2; // 2: the pool keeps its lists in a table of their own, and full spans in none
+export const LAYOUT_VERSION = 3; // 3: tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size), and slab and pool span records keep the free block found damaged by a write after free; 2: the pool keeps its lists in a table of their own, and full spans in none
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;

@@ -67,7 +67,7 @@ test("misuse throws a HakmemError with its code and leaves the heap whole", () =
 });
 
 test("subpath entry points: backends and routes of one's own", () => {
-  assert.equal(CLASS_SIZES[0], 16);
+  assert.equal(CLASS_SIZES[0], 8);
   assert.equal(typeof Router, "function");
   const heap = createHeap({
     backends: [createPoolBackend({ prewarm: [40_000] }), mmapBackend],

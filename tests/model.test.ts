@@ -4,14 +4,16 @@
 // usable size), with check("full") every CHECK_EVERY steps and at the end.
 // Runs over the default heap (caches on and off), the legacy slab source,
 // debug mode, a growable SharedArrayBuffer, a WebAssembly.Memory, and every
-// registry backend alone.
+// registry backend alone. Some runs also free blocks twice (from a second
+// worker on shared memory) and write into freed blocks: see TrustSteps.
 //
 // Replay or explore: HAKMEM_TEST_SEED=<n> sets the base seed (each run below
 // adds its index); every failure message names the seed and the step.
 import assert from "node:assert/strict";
 import process from "node:process";
 import { describe, test } from "node:test";
-import { createHeap, type Heap, type HeapConfig } from "../heap.ts";
+import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
+import { HakmemError } from "../errors.ts";
 import { REGISTRY } from "../backends/registry.ts";
 import { resolveOptions } from "../options.ts";
 import type { Backend, CheckProblem } from "../router/box.ts";
@@ -59,7 +61,27 @@ interface Target {
   /** The alignment every block at `ptr` must have. */
   alignmentOf(ptr: number): number;
   problems(level: "cheap" | "full"): CheckProblem[];
+  /** Misuse steps this run takes among the others, if any (see TrustSteps). */
+  trust?: TrustSteps;
 }
+
+/**
+ * Misuse steps (issue 15): a live block is freed, then either freed again
+ * (by `second`, another worker's heap object on the same shared memory, half
+ * the time when there is one), which must be a DOUBLE_FREE with usableSize an
+ * INVALID_POINTER; or, with `damage`, eight bytes written over its start (its
+ * free-list link and freed mark), after which an allocation may answer
+ * CORRUPTED but never a wrong block, and check("full") may report only that
+ * damage. Taken with chance TRUST_CHANCE per step.
+ */
+interface TrustSteps {
+  second?: Heap;
+  damage: boolean;
+}
+const TRUST_CHANCE = 0.004;
+/** The problems check() reports for damage a write after free did: the only ones a damaged heap may show. */
+const DAMAGE_PROBLEM =
+  /written after|not one of its handed-out blocks|no handed-out block of the span|free \+ \d+ used !=|free list holds \d+ blocks|router counted/;
 
 /** A size drawn log-uniformly from min..max. */
 function logUniform(random: Random, min: number, max: number): number {
@@ -93,6 +115,13 @@ function heapTarget(config: HeapConfig): Target {
     alignmentOf: (ptr) => router.backends[router.ownerIndex(ptr)].capabilities.alignment,
     problems: (level) => heap.check(level).problems,
   };
+}
+
+/** The heap over a growable SharedArrayBuffer, with a second worker's heap object that frees blocks a second time. */
+function sharedTarget(tinyCache: boolean): Target {
+  const memory = new SharedArrayBuffer(MiB, { maxByteLength: 512 * MiB });
+  const target = heapTarget({ memory, tinyCache });
+  return { ...target, trust: { damage: true, second: attachHeap(memory, { maxBytes: 512 * MiB, tinyCache }) } };
 }
 
 function backendTarget(entry: (typeof REGISTRY)[number]): Target {
@@ -198,6 +227,28 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
   const random = new Random(seed);
   const target = makeTarget();
   const model = new Model();
+  /** True once a write after free damaged the heap: its problems are then filtered to DAMAGE_PROBLEM's. */
+  let damaged = false;
+  const problems = (level: "cheap" | "full") =>
+    damaged ? target.problems(level).filter((problem) => !DAMAGE_PROBLEM.test(problem.message)) : target.problems(level);
+  /** Calls an allocation; after damage, CORRUPTED is a documented answer: then -1 (nothing to place). */
+  const allocate = (call: () => number): number => {
+    try {
+      return call();
+    } catch (error) {
+      if (damaged && error instanceof HakmemError && error.code === "CORRUPTED") return -1;
+      throw error;
+    }
+  };
+  const code = (call: () => unknown): string => {
+    try {
+      call();
+    } catch (error) {
+      if (error instanceof HakmemError) return error.code;
+      throw error;
+    }
+    return "no error";
+  };
   let step = 0;
   let op = "setup";
   const where = () => `${name}, seed ${seed} (replay: HAKMEM_TEST_SEED=${BASE_SEED}), step ${step}, ${op}`;
@@ -250,6 +301,32 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
         target.heap.trim();
         continue;
       }
+      if (target.trust !== undefined && model.size > 0 && roll < TRUST_CHANCE) {
+        const ptr = model.at(random.int(model.size));
+        const block = model.blocks.get(ptr)!;
+        verify(ptr, block);
+        op = `free(${ptr}) before misuse`;
+        target.free(ptr);
+        model.remove(ptr);
+        const { second } = target.trust;
+        if (!target.trust.damage || block.size < 8 || random.next() < 0.5) {
+          const by = second !== undefined && random.next() < 0.5 ? second : target.heap;
+          op = `double free of ${ptr} (${block.size} bytes) by ${by === target.heap ? "the same" : "another"} worker`;
+          const usable = code(() => by.usableSize(ptr));
+          if (usable !== "INVALID_POINTER") fail(`usableSize of the freed block: ${usable}, not INVALID_POINTER`);
+          const again = code(() => by.free(ptr));
+          if (again !== "DOUBLE_FREE") fail(`the second free: ${again}, not DOUBLE_FREE`);
+        } else {
+          op = `write after free into ${ptr} (${block.size} bytes)`;
+          const view = new DataView(target.heap.buffer);
+          view.setUint32(ptr, 0x41414141, true);
+          view.setUint32(ptr + 4, 0x41414141, true);
+          damaged = true;
+        }
+        op += ", then check";
+        assert.deepEqual(problems("full"), [], where());
+        continue;
+      }
       if (model.size > 0 && roll < freeChance * 0.75) {
         op = "free";
         const ptr = model.at(random.int(model.size));
@@ -261,8 +338,12 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
         const old = model.blocks.get(ptr)!;
         const size = random.next() < 0.3 ? Math.max(0, old.size + random.int(65) - 32) : target.size(random);
         op = `realloc(${ptr}, ${old.size} → ${size})`;
-        const moved = target.realloc(ptr, size);
-        if (moved === undefined) continue; // a backend alone that cannot resize in place: nothing changed
+        const moved = allocate(() => target.realloc(ptr, size) ?? -2);
+        if (moved === -2) continue; // a backend alone that cannot resize in place: nothing changed
+        if (moved === -1) {
+          verify(ptr, old); // CORRUPTED from the new block's allocation: the old block is left as it was
+          continue;
+        }
         if (size === 0 && moved === 0) {
           model.remove(ptr);
           continue;
@@ -279,32 +360,35 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
         const size = target.size(random);
         const zero = random.next() < 0.25;
         op = `${zero ? "calloc" : "malloc"}(${size})`;
-        place(zero ? target.calloc(size) : target.malloc(size), size, 1, zero);
+        const ptr = allocate(() => zero ? target.calloc(size) : target.malloc(size));
+        if (ptr !== -1) place(ptr, size, 1, zero);
       } else {
         const alignment = 2 ** random.int(target.maxAlignmentShift + 1);
         const size = target.size(random);
         op = `alignedAlloc(${alignment}, ${size})`;
-        place(target.alignedAlloc(alignment, size), size, alignment, false);
+        const ptr = allocate(() => target.alignedAlloc(alignment, size));
+        if (ptr !== -1) place(ptr, size, alignment, false);
       }
       op = "verify";
       model.blocks.forEach((block, ptr) => verify(ptr, block));
       if (step % CHECK_EVERY === CHECK_EVERY - 1) {
         op = "check";
-        assert.deepEqual(target.problems("full"), [], where());
+        assert.deepEqual(problems("full"), [], where());
       }
     }
     op = "check at the end";
-    assert.deepEqual(target.problems("full"), [], where());
-    assert.deepEqual(target.problems("cheap"), [], where());
+    assert.deepEqual(problems("full"), [], where());
+    assert.deepEqual(problems("cheap"), [], where());
     op = "freeing everything";
     for (const [ptr, block] of [...model.blocks]) {
       verify(ptr, block);
       target.free(ptr);
       model.remove(ptr);
     }
-    assert.equal(target.heap.stats().liveBlocks, 0, `${where()}: live blocks left`);
+    // Blocks a damaged free list cut off stay out of use, counted live.
+    if (!damaged) assert.equal(target.heap.stats().liveBlocks, 0, `${where()}: live blocks left`);
     target.heap.trim();
-    assert.deepEqual(target.problems("full"), [], `${where()} (after trim)`);
+    assert.deepEqual(problems("full"), [], `${where()} (after trim)`);
   } catch (error) {
     if (error instanceof assert.AssertionError) throw error;
     // An unexpected throw from the heap: name the seed and step too.
@@ -313,11 +397,12 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
 }
 
 const HEAP_RUNS: Array<[string, () => Target]> = [
-  ["default heap", () => heapTarget({})],
-  ["default heap, tiny caches off", () => heapTarget({ tinyCache: false })],
-  ["legacy slab source", () => heapTarget({ slabSource: "legacy" })],
-  ["debug mode", () => heapTarget({ debug: true })],
-  ["growable SharedArrayBuffer", () => heapTarget({ memory: new SharedArrayBuffer(MiB, { maxByteLength: 512 * MiB }) })],
+  ["default heap", () => ({ ...heapTarget({}), trust: { damage: true } })],
+  ["default heap, tiny caches off", () => ({ ...heapTarget({ tinyCache: false }), trust: { damage: true } })],
+  ["legacy slab source", () => ({ ...heapTarget({ slabSource: "legacy" }), trust: { damage: true } })],
+  ["debug mode", () => ({ ...heapTarget({ debug: true }), trust: { damage: false } })],
+  ["growable SharedArrayBuffer", () => sharedTarget(true)],
+  ["growable SharedArrayBuffer, tiny caches off", () => sharedTarget(false)],
   ["WebAssembly.Memory", () => heapTarget({ memory: new WebAssembly.Memory({ initial: 16, maximum: 8192 }) })],
   ["8 MiB of memory: allocations run out and fail cleanly", () => ({ ...heapTarget({ maxBytes: 8 * MiB }), mayRunOut: true })],
 ];

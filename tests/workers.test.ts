@@ -129,6 +129,29 @@ describe("workers", () => {
     clean(heap);
   });
 
+  test("a double free from another worker: the worker's free is refused with DOUBLE_FREE", { timeout: 300_000 }, async () => {
+    const memory = growableShared(1 << 20);
+    const heap = createHeap({ memory, maxBytes: 1 << 30 });
+    const keep = heap.malloc(48); // the slab stays in use
+    const ptr = heap.malloc(48);
+    heap.u8[ptr] = 0x5c;
+    heap.free(ptr); // into this worker's cache
+    const queueBuffer = SharedQueue.create(16);
+    const queue = new SharedQueue(queueBuffer);
+    assert.ok(queue.tryPush(ptr, 48, 0x5c) && queue.tryPush(0, 0, 0));
+    const { report } = await run({ kind: "consume", memory, queue: queueBuffer, seed: 1, ops: 1 });
+    assert.equal(report.errors.length, 1, "the consumer's free of the freed block threw");
+    assert.match(report.errors[0], /is already free/, "a DOUBLE_FREE (the stack of the HakmemError)");
+    assert.equal(report.received, 0);
+    const blocks = new Set([keep]);
+    for (let i = 0; i < 300; i++) {
+      const fresh = heap.malloc(48);
+      assert.ok(!blocks.has(fresh), `block ${fresh} handed out twice`);
+      blocks.add(fresh);
+    }
+    clean(heap);
+  });
+
   test("a worker terminated without detaching is reclaimed by another", { timeout: 300_000 }, async () => {
     const memory = growableShared(1 << 20);
     const heap = createHeap({ memory, maxBytes: 1 << 30 });

@@ -21,6 +21,7 @@
  *   +0 class   +4 base   +8 capacity   +12 used   +16 bump   +20 free head
  *   +24 shard  +28 state (partial, full, empty or cached)   +32 next   +36 prev   (records, byte offsets)
  *   +40 while cached: the worker slot of the heap object holding it
+ *   +44 a free block found damaged by a write after free (its free list was cut there), 0 none
  * ```
  *
  * The shared area (words of the heap header from `context.areaWord`), and
@@ -157,6 +158,7 @@ const R_STATE = 7; // S_PARTIAL, S_FULL or S_EMPTY (0 while being created or rel
 const R_NEXT = 8; // next record in its list, 0 at the end
 const R_PREV = 9; // previous record in the partial list, 0 at its head (and in the empty list, a stack)
 const R_CACHER = 10; // while cached: the worker slot of the heap object whose cache holds the span
+const R_DAMAGED = 11; // a free block found written after free (the free list was cut there), 0 none
 
 // Span states (R_STATE). A partial or empty span is in the list of that name; a full one in none.
 const S_PARTIAL = L_PARTIAL;
@@ -595,13 +597,23 @@ export class PoolBackend implements Backend {
     return pages <= EMPTY_FLOOR_PAGES || pages * EMPTY_SHARE <= this.i32[this.area + SPAN_PAGES];
   }
 
-  /** Hands out a block of the span `record` (which has one): a freed block first, else the next unused one. Lock held. */
+  /**
+   * Hands out a block of the span `record` (which has one): a freed block
+   * first, else the next unused one. Lock held. A freed block must still carry
+   * its freed marker and link to a handed-out block of the span (or to none):
+   * else a write after free damaged it, and the list is cut there, the lock
+   * released and CORRUPTED thrown (see {@linkcode PoolBackend.cutFreeList}).
+   */
   private pop(list: number, record: number): number {
     const { i32, u32 } = this;
     const r = record >>> 2;
     let block = u32[r + R_FREE];
     if (block !== 0) {
-      u32[r + R_FREE] = u32[linkWord(block)];
+      const next = u32[linkWord(block)];
+      if (i32[markWord(block)] !== freedMarker(block) || (next !== 0 && !this.isHandedOut(next, r))) {
+        throw this.cutFreeList(list, record, block);
+      }
+      u32[r + R_FREE] = next;
     } else {
       const index = i32[r + R_BUMP];
       i32[r + R_BUMP] = index + 1;
@@ -613,6 +625,39 @@ export class PoolBackend implements Backend {
     if (used === i32[r + R_CAPACITY] && i32[r + R_STATE] === S_PARTIAL) this.becameFull(list, record);
     i32[list + L_ALLOCS]++;
     return block;
+  }
+
+  /** True when `block` starts a block of span record word `r` that was handed out at least once (below the bump mark). */
+  private isHandedOut(block: number, r: number): boolean {
+    const index = blockIndex(block - this.u32[r + R_BASE], this.i32[r + R_CLASS]);
+    return index >= 0 && index < this.i32[r + R_BUMP];
+  }
+
+  /**
+   * The free block `block` of span `record` was written after it was freed:
+   * its marker or its link is damaged, so neither it nor the blocks after it
+   * can be trusted. The span's free list is cut there and every block it held
+   * counted handed out for good (the span never empties again), as the list's
+   * counters too, so the books stay whole; the damage is kept for check().
+   * Releases the list's lock (held by every caller of pop) and returns the
+   * CORRUPTED error to throw.
+   */
+  private cutFreeList(list: number, record: number, block: number): HakmemError {
+    const i32 = this.i32;
+    const r = record >>> 2;
+    const lost = i32[r + R_BUMP] - i32[r + R_USED];
+    this.u32[r + R_FREE] = 0;
+    i32[r + R_USED] = i32[r + R_BUMP];
+    i32[list + L_ALLOCS] += lost;
+    i32[r + R_DAMAGED] = block;
+    if (i32[r + R_USED] === i32[r + R_CAPACITY] && i32[r + R_STATE] === S_PARTIAL) this.becameFull(list, record);
+    this.mem.unlock(list + L_LOCK);
+    return new HakmemError(
+      "CORRUPTED",
+      `pool block ${describe(block)} on its span's free list lost its freed marker or links outside the span: a write after ` +
+        `free damaged it (or the link that led to it); the ${lost} free blocks of its span from there on are left out of use`,
+      block,
+    );
   }
 
   /** A partial span handed out its last block: out of the partial list (a free finds it through the page map). Lock held. */
@@ -1237,6 +1282,12 @@ export class PoolBackend implements Backend {
       fail(`is in no list with ${used} of ${capacity} blocks used (only full and cached spans are)`);
     }
     if (state === S_EMPTY && used !== 0) fail(`is listed empty with ${used} blocks used`);
+    if (i32[r + R_DAMAGED] !== 0) {
+      fail(
+        `free block ${describe(i32[r + R_DAMAGED] >>> 0)} was written after it was freed (or a link to it was); ` +
+          `the span's free list was cut there and its free blocks are out of use`,
+      );
+    }
     const pages = POOL_SPAN_PAGES[cls];
     if (base % PAGE_SIZE !== 0 || this.pages.runPages(base >>> PAGE_SHIFT) !== pages) {
       fail(`base ${describe(base)} does not start a run of ${pages} pages`);

@@ -1,5 +1,5 @@
 /**
- * The tiny backend: sizes up to 1 KiB in 25 classes, slabs with intrusive
+ * The tiny backend: sizes up to 1 KiB in 21 classes, slabs with intrusive
  * free lists found through the page map, per-worker caches, over a slab
  * source (the shared pool by default, or legacy).
  *

@@ -45,7 +45,7 @@ import { CLASS_SIZES } from "./size_classes.ts";
  * ```ts
  * import { CLASS_SIZES } from "./size_classes.ts";
  * import { SLAB_BYTES } from "./slab.ts";
- * console.log(Math.floor(SLAB_BYTES / CLASS_SIZES[0])); // 512 blocks of 16 bytes in a slab
+ * console.log(Math.floor(SLAB_BYTES / CLASS_SIZES[0])); // 1024 blocks of 8 bytes in a slab
  * ```
  */
 export const SLAB_BYTES = 8192;
@@ -89,6 +89,7 @@ export const S_STATE = 11; // SlabState
 export const S_REMOTE = 12; // remote-free list head (atomic; multi-worker)
 export const S_INDEX = 13; // slab index inside its SuperSlab
 export const S_DIVISOR = 14; // ceil(2^23 / block size): offset / size as one multiply (see blockIndex)
+export const S_DAMAGED = 15; // a free block found written after free (its free or remote list was cut there), 0 none
 
 // SuperSlab record words.
 export const SS_BASE = 0; // byte offset of the run
@@ -126,12 +127,15 @@ export function blockAddress(base: number, size: number, index: number): number 
  * Index of the block holding byte `offset` of a slab, where `divisor` is the
  * slab's S_DIVISOR: exact for every class and every offset below SLAB_BYTES
  * (tested exhaustively), and a multiply instead of a division on the free path.
+ * Every class is a multiple of 8, so the offset is counted in 8-byte units:
+ * under 2^10 of them times a divisor of at most 2^20 (the 8-byte class) stays
+ * within 32 bits, and the divisor's rounding error stays under one unit.
  */
 export function blockIndex(offset: number, divisor: number): number {
-  return Math.imul(offset, divisor) >>> 23;
+  return Math.imul(offset >>> 3, divisor) >>> 20;
 }
 
-/** The S_DIVISOR of block size `size`. */
+/** The S_DIVISOR of block size `size`: ceil(2^20 / (size / 8)). */
 export function blockDivisor(size: number): number {
   return Math.ceil(2 ** 23 / size);
 }
@@ -155,6 +159,7 @@ export function assignSlab(i32: Int32Array, slab: number, cls: number, owner: nu
   i32[r + S_OWNER] = owner;
   i32[r + S_STATE] = SlabState.current;
   i32[r + S_REMOTE] = 0;
+  i32[r + S_DAMAGED] = 0;
   if (i32[r + S_INDEX] >= i32[(i32[r + S_SUPERSLAB] >>> 2) + SS_UNUSED]) {
     i32[(i32[r + S_SUPERSLAB] >>> 2) + SS_UNUSED] = i32[r + S_INDEX] + 1;
   }
@@ -169,6 +174,7 @@ export function unassignSlab(i32: Int32Array, slab: number): void {
   i32[r + S_OWNER] = 0;
   i32[r + S_FREE] = 0;
   i32[r + S_BUMP] = 0;
+  i32[r + S_DAMAGED] = 0; // released: whatever the damage cut off was none of its blocks
   i32[(i32[r + S_SUPERSLAB] >>> 2) + SS_ACTIVE]--;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The tiny backend: requests up to 1 KiB in 25 size classes, served from
+ * The tiny backend: requests up to 1 KiB in 21 size classes, served from
  * slabs with intrusive free lists, through per-worker caches.
  *
  * Hot path, cache on (the seeds' TLS SLL):
@@ -24,6 +24,16 @@
  * list with one exchange when the slab runs dry, and looks at a few of its
  * used-up slabs for remote frees before asking the source for a new one. On
  * unshared memory none of this runs: no Atomics on the local path.
+ *
+ * What a stray write or another worker can do is answered, never passed on
+ * (DESIGN.md, lesson 8). A double free is caught by the block's free mark,
+ * confirmed on its slab's lists or in its owner's cache, whichever worker
+ * owns the slab. A block taken off a slab's free or remote list must still
+ * carry its free mark and link to a handed-out block of its slab (two
+ * compares and a multiply per block); a damaged one cuts the list there
+ * (S_DAMAGED, reported by check) and a malloc answers CORRUPTED, never a
+ * wild pointer. The caches need no such check: they hold block offsets in
+ * the cache page, not links in the blocks.
  *
  * Each worker's caches live in a page of the memory of its own (the "cache
  * page"), so a worker that leaves (`detach`) or is terminated (`reclaim`, run
@@ -74,6 +84,7 @@ import {
   S_BUMP,
   S_CAPACITY,
   S_CLASS,
+  S_DAMAGED,
   S_DIVISOR,
   S_FREE,
   S_INDEX,
@@ -161,7 +172,7 @@ const COUNTER_NAMES = [
  * ```
  */
 export class TinyBackend implements Backend {
-  /** Sizes 1..1024; see size_classes.ts for the alignment rule. */
+  /** Sizes 1..1024; every block 8-aligned, 16-aligned from 16 bytes up (see size_classes.ts). */
   readonly capabilities: Capabilities;
   private readonly mem: LinearMemory;
   private readonly pages: PageHeap;
@@ -223,7 +234,7 @@ export class TinyBackend implements Backend {
       name: "tiny",
       minSize: 1,
       maxSize: TINY_MAX_SIZE,
-      alignment: 4,
+      alignment: 8,
       sharedMemorySafe: true,
       alignedAlloc: false,
     };
@@ -300,7 +311,12 @@ export class TinyBackend implements Backend {
         const r = slab >>> 2;
         const head = i32[r + S_FREE];
         if (head !== 0) {
-          i32[r + S_FREE] = i32[linkSlot(head)];
+          // A write after free must not turn the list into a wild pointer: the block keeps its free mark, its link stays in the slab.
+          const next = i32[linkSlot(head)];
+          if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+            throw this.cutFreeList(r, head >>> 0);
+          }
+          i32[r + S_FREE] = next;
           i32[r + S_USED]++;
           i32[markSlot(head)] = 0;
           return head >>> 0;
@@ -339,8 +355,15 @@ export class TinyBackend implements Backend {
       let head = i32[r + S_FREE];
       let taken = 0;
       while (head !== 0 && got < want) {
+        // As in takeOne: a damaged block or link ends the refill with CORRUPTED; what it took is kept in the cache.
+        const next = i32[linkSlot(head)];
+        if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+          i32[r + S_USED] += taken;
+          i32[this.countAt + cls] = got;
+          throw this.cutFreeList(r, head >>> 0);
+        }
         cache[at + got++] = head;
-        head = i32[linkSlot(head)];
+        head = next;
         taken++;
       }
       i32[r + S_FREE] = head;
@@ -444,12 +467,25 @@ export class TinyBackend implements Backend {
     const r = slab >>> 2;
     if (Atomics.load(i32, r + S_REMOTE) === 0) return 0;
     const head = Atomics.exchange(i32, r + S_REMOTE, 0) >>> 0;
-    let count = 1;
-    let last = head;
-    for (let next = i32[linkSlot(last)] >>> 0; next !== 0; next = i32[linkSlot(last)] >>> 0) {
-      last = next;
+    // Every block is checked before it joins the free list (the free that pushed it checked its address; a write after
+    // free may have changed its link or mark since): the list is cut before the first damaged one, the rest left out of
+    // use and counted used, and the damage kept for check(). No error here: this runs inside trim and detach too.
+    let count = 0;
+    let last = 0;
+    const limit = i32[r + S_CAPACITY];
+    for (let block = head; block !== 0; block = i32[linkSlot(block)] >>> 0) {
+      if (!this.isHandedOutBlock(block, r)) {
+        i32[r + S_DAMAGED] = last || block; // the link of `last` was overwritten
+        break;
+      }
+      if (count >= limit || i32[markSlot(block)] !== (block ^ FREE_MARK)) {
+        i32[r + S_DAMAGED] = block; // its mark was overwritten, or links were made into a cycle
+        break;
+      }
+      last = block;
       count++;
     }
+    if (count === 0) return 0;
     i32[linkSlot(last)] = i32[r + S_FREE];
     i32[r + S_FREE] = head;
     i32[r + S_USED] -= count;
@@ -567,27 +603,74 @@ export class TinyBackend implements Backend {
   }
 
   /**
-   * Slow path of the double-free check: is `ptr` on its slab's remote list,
-   * or (our slab) on its free list or in our cache?
+   * Slow path of the double-free check, run only when the block carries its
+   * free mark (a live block may hold that value by chance): is `ptr` on its
+   * slab's remote list or free list, or in its owner's cache? The owner may
+   * be another worker: its free list and its cache (in its cache page, in
+   * the memory) are then read without a lock, a snapshot that the owner may
+   * be changing. That is enough: a block this worker may legally free is
+   * live, so the owner cannot be moving it; a block freed already sits in one
+   * of those places unless the owner is moving it that very moment.
    */
   private isFree(ptr: number, r: number): boolean {
     const i32 = this.mem.i32;
-    const capacity = i32[r + S_CAPACITY];
-    const onList = (head: number) => {
-      let steps = 0;
-      for (let block = head >>> 0; block !== 0 && steps <= capacity; block = i32[linkSlot(block)] >>> 0, steps++) {
-        if (block === ptr) return true;
-      }
-      return false;
-    };
-    if (onList(Atomics.load(i32, r + S_REMOTE))) return true;
-    if (i32[r + S_OWNER] !== this.owner) return false; // another worker's lists are not ours to walk
-    if (onList(i32[r + S_FREE])) return true;
+    if (this.onSlabList(Atomics.load(i32, r + S_REMOTE), ptr, r)) return true;
+    if (this.onSlabList(i32[r + S_FREE], ptr, r)) return true;
+    const owner = i32[r + S_OWNER];
     const cls = i32[r + S_CLASS];
-    const at = this.stackAt[cls];
-    const n = this.cacheOn ? i32[this.countAt + cls] : 0;
+    if (owner === this.owner) {
+      if (!this.cacheOn) return false;
+      const at = this.stackAt[cls];
+      const n = i32[this.countAt + cls];
+      for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
+      return false;
+    }
+    // Another worker's slab (an orphan has no owner, and its cached blocks went back to its free list).
+    if (owner <= 0 || owner > MAX_WORKERS || cls < 0 || cls >= CLASS_COUNT) return false;
+    const page = i32[this.area + T_CACHE_PAGES + owner - 1] >>> 0;
+    if (page === 0) return false;
+    const p = page >>> 2;
+    const at = p + i32[p + P_STACK + cls];
+    const n = Math.min(i32[p + P_COUNT + cls], i32[p + P_CAP + cls]);
     for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
     return false;
+  }
+
+  /**
+   * True when `ptr` is on the slab list starting at `head` (a free or remote
+   * list of slab `r`). The walk stops at a link that leaves the slab's
+   * handed-out blocks (damage, or another worker changing the list) and
+   * after as many steps as the slab has blocks.
+   */
+  private onSlabList(head: number, ptr: number, r: number): boolean {
+    const i32 = this.mem.i32;
+    const base = i32[r + S_BASE] >>> 0;
+    const span = i32[r + S_BUMP] * i32[r + S_SIZE];
+    let steps = i32[r + S_CAPACITY];
+    for (let block = head >>> 0; block !== 0 && steps >= 0; block = i32[linkSlot(block)] >>> 0, steps--) {
+      if (block === ptr) return true;
+      if (block - base >= span || block < base) return false;
+    }
+    return false;
+  }
+
+  /**
+   * A free block of slab `r` whose free mark or link was overwritten (a
+   * write after free): the slab's free list is cut at it, its blocks from
+   * there on counted used for good (left out of use: their links cannot be
+   * trusted), and the damage kept for check(). Returns the CORRUPTED error.
+   */
+  private cutFreeList(r: number, block: number): HakmemError {
+    const i32 = this.mem.i32;
+    i32[r + S_FREE] = 0;
+    i32[r + S_USED] = i32[r + S_BUMP]; // free + used = handed out, with no free block left
+    i32[r + S_DAMAGED] = block;
+    return new HakmemError(
+      "CORRUPTED",
+      `tiny block ${describe(block)} on its slab's free list lost its free mark or links outside the slab: a write after free ` +
+        `damaged it (or the link that led to it); the slab's free blocks from there on are left out of use`,
+      block,
+    );
   }
 
   private notOurs(ptr: number): HakmemError {
@@ -1032,6 +1115,13 @@ export class TinyBackend implements Backend {
         return;
       }
       activePerSuperslab.set(superslab, (activePerSuperslab.get(superslab) ?? 0) + 1);
+      if (i32[r + S_DAMAGED] !== 0) {
+        problems.push({
+          where,
+          message: `slab ${slab}: free block ${describe(i32[r + S_DAMAGED] >>> 0)} was written after it was freed (or a link to ` +
+            `it was); the slab's free or remote list was cut there and the blocks after it are out of use`,
+        });
+      }
       const cls = i32[r + S_CLASS];
       const size = i32[r + S_SIZE];
       const ours = i32[r + S_OWNER] === this.owner;
