@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import wabtInit from "wabt";
 import { attachHeap, createHeap, type Heap } from "../heap.ts";
 import { HakmemError } from "../errors.ts";
+import { PageKind } from "../memory/layout.ts";
 import { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "../wasm.ts";
 
 const WASM_PAGE = 65536;
@@ -342,6 +343,44 @@ describe("wasm base: growth fit for a memory that never shrinks", () => {
       `memory ${stats.memoryBytes} bytes for a peak footprint of ${stats.peakFootprintBytes} (step ${step})`,
     );
     for (const ptr of live) heap.free(ptr);
+    assert.deepEqual(heap.check().problems, []);
+  });
+});
+
+describe("wasm base: foreign pages in awkward places", () => {
+  /** A heap in a WebAssembly.Memory with every free page taken (as metadata, so check() agrees): no room below for a leaf. */
+  function fullHeap(maximumPages: number): { memory: WebAssembly.Memory; heap: Heap } {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: maximumPages });
+    const heap = createHeap({ memory, maxBytes: maximumPages * WASM_PAGE });
+    const free = heap.stats().freeBytes / 4096;
+    if (free > 0) assert.ok(heap.pages.allocRun(free, PageKind.metadata) >= 0);
+    assert.equal(heap.stats().freeBytes, 0);
+    return { memory, heap };
+  }
+
+  test("module pages crossing into a new page-map region get their leaf above them when no free pages below can hold it", () => {
+    const { memory, heap } = fullHeap(1024);
+    const grownAt = memory.grow(100) * WASM_PAGE; // 6.25 MiB of the module's: into the next 4 MiB region
+    const grownEnd = grownAt + 100 * WASM_PAGE;
+    new Uint8Array(memory.buffer).fill(0x77, grownAt, grownEnd);
+    const ptr = heap.malloc(100000);
+    assert.ok(ptr >= grownEnd, `block ${ptr} lies above the module's pages (${grownAt}..${grownEnd})`);
+    assert.equal(heap.stats().pageHeap.foreignPages, (100 * WASM_PAGE) / 4096);
+    assert.deepEqual(heap.check().problems, []);
+    const after = new Uint8Array(memory.buffer);
+    for (let at = grownAt; at < grownEnd; at++) if (after[at] !== 0x77) assert.fail(`the module's byte ${at} changed`);
+    heap.free(ptr);
+    assert.deepEqual(heap.check().problems, []);
+  });
+
+  test("module pages up to the memory's maximum leave the heap whole, failing allocations that need growth with 0", () => {
+    const { memory, heap } = fullHeap(101);
+    const left = 101 - memory.buffer.byteLength / WASM_PAGE;
+    memory.grow(left); // the module takes all that is left, across a region the heap has no room to describe
+    assert.equal(heap.malloc(100000), 0, "no room: out of memory, not an error");
+    const stats = heap.stats();
+    assert.equal(stats.pageHeap.foreignPages, (left * WASM_PAGE) / 4096, "the module's pages, counted though not taken in");
+    assert.equal(stats.footprintBytes + stats.freeBytes + stats.pageHeap.foreignPages * 4096, stats.memoryBytes);
     assert.deepEqual(heap.check().problems, []);
   });
 });
