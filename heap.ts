@@ -436,6 +436,11 @@ export class Heap {
     Atomics.store(i32, h + H_MAGIC, MAGIC);
   }
 
+  /** Byte offset where the heap starts in its memory (option `base`, rounded up to a page): pass it to `attachHeap` elsewhere. */
+  get base(): number {
+    return this.mem.base;
+  }
+
   /** The buffer pointers index into now (a WebAssembly.Memory changes it when it grows). */
   get buffer(): ArrayBuffer | SharedArrayBuffer {
     this.pages.syncViews();

@@ -193,13 +193,14 @@ describe("wasm base: option base in every kind of memory", () => {
         for (let at = 0; at < rounded; at++) before[at] = pattern(at);
         const heap = createHeap({ memory, base, maxBytes: 64 * MiB });
         assert.equal(heap.stats().pageHeap.basePage, rounded / 4096);
+        assert.equal(heap.base, rounded, "heap.base: what attachHeap elsewhere is given");
         churn(heap, undefined, rounded);
         const kept = heap.malloc(1000);
         heap.u8[kept] = 99;
         const after = new Uint8Array(bufferOf(memory));
         for (let at = 0; at < rounded; at++) if (after[at] !== pattern(at)) assert.fail(`byte ${at} below the base changed`);
         assert.deepEqual(heap.check().problems, []);
-        const again = attachHeap(memory, { base });
+        const again = attachHeap(memory, { base: heap.base });
         assert.equal(again.u8[kept], 99);
         assert.ok(again.usableSize(kept) >= 1000);
         again.free(kept);
