@@ -212,6 +212,16 @@ describe("wasm base: option base in every kind of memory", () => {
     }
   }
 
+  test("attachHeap at a base refuses a header that names another base", () => {
+    const memory = new ArrayBuffer(1 * MiB);
+    createHeap({ memory, base: 8192 });
+    const moved = new ArrayBuffer(1 * MiB);
+    new Uint8Array(moved).set(new Uint8Array(memory).subarray(8192), 4096); // the heap's bytes, one page lower
+    assert.throws(() => attachHeap(moved, { base: 4096 }), (error: unknown) => {
+      return error instanceof HakmemError && error.code === "CORRUPTED" && /says it starts at page 2/.test(error.message);
+    });
+  });
+
   test("a base that is not a byte offset, or leaves no room below maxBytes, is refused", () => {
     const code = (expected: string) => (error: unknown) => error instanceof HakmemError && error.code === expected;
     for (const base of [-1, 1.5, Number.NaN, "4096", 2 ** 53]) {
@@ -383,5 +393,19 @@ describe("wasm base: foreign pages in awkward places", () => {
     assert.equal(stats.pageHeap.foreignPages, (left * WASM_PAGE) / 4096, "the module's pages, counted though not taken in");
     assert.equal(stats.footprintBytes + stats.freeBytes + stats.pageHeap.foreignPages * 4096, stats.memoryBytes);
     assert.deepEqual(heap.check().problems, []);
+  });
+});
+
+describe("wasm base: the heap picture", () => {
+  test("inspect() names the pages below the base and the module's pages as not the heap's", () => {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 1024 });
+    const heap = createHeap({ memory, base: 70000, maxBytes: 1024 * WASM_PAGE });
+    heap.malloc(100);
+    memory.grow(3);
+    heap.malloc(400000);
+    const svg = heap.inspect();
+    assert.match(svg, /below the heap's base: not the heap's/);
+    assert.match(svg, /a foreign run\): not the heap's/);
+    assert.match(svg, /heap header/);
   });
 });
