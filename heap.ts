@@ -462,7 +462,7 @@ export class Heap {
    */
   malloc(size: number, site?: string): number {
     // A WASM module's own memory.grow detached our views (their length reads 0): catch up before counting anything.
-    if (this.mem.u8.length === 0) this.refresh();
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh();
     const router = this.router;
     if (size <= router.frontMax && (size >>> 0) === size) {
       // The front cache (tiny's per-worker cache) first: a hit is the whole decision, counted as the first route's.
@@ -523,7 +523,7 @@ export class Heap {
     checkSize(size, "calloc size");
     const total = count * size;
     if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
-    if (this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
     return this.router.allocZeroed(total);
   }
 
@@ -573,7 +573,7 @@ export class Heap {
       throw new HakmemError("INVALID_ALIGNMENT", `alignment must be a power of two from 1 to 2^31, got ${describe(alignment)}`, alignment);
     }
     checkSize(size, "alignedAlloc size");
-    if (this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
     if (alignment <= PAGE_SIZE) {
       // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
       const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
