@@ -8,6 +8,10 @@
  * of a growable SharedArrayBuffer are many times slower in V8). A
  * `WebAssembly.Memory` hands out a new buffer on every growth, so its views
  * are rebuilt too, and every listener is told.
+ *
+ * Also owns where the heap starts in the memory (its base): the bytes below
+ * belong to someone else (a WebAssembly module's data and stack), and every
+ * header word index is taken from {@linkcode LinearMemory.header}.
  * @module
  */
 
@@ -60,12 +64,28 @@ export class LinearMemory {
   readonly shared: boolean;
   /** The most bytes this memory may grow to. */
   readonly maxBytes: number;
+  /**
+   * True for a non-shared WebAssembly.Memory: a `memory.grow` anywhere (the
+   * module's own) detaches its buffer, and every view over it then reads as
+   * empty. Entries test this plain field first, so other memory pays no view
+   * length read.
+   */
+  readonly canDetach: boolean;
+  /** Byte offset where the heap starts (its header): the bytes below are not the heap's. A multiple of the page size. */
+  readonly base: number;
+  /**
+   * Index, in `i32`/`u32`, of the header's first word: header word `H_X` is
+   * `i32[header + H_X]`. A plain field, read once per call on hot paths.
+   */
+  readonly header: number;
   /** Called after the views were rebuilt (WebAssembly.Memory growth). */
   private readonly listeners: Array<() => void> = [];
   private buffer: ArrayBuffer | SharedArrayBuffer;
 
-  constructor(source: MemorySource, maxBytes: number) {
+  constructor(source: MemorySource, maxBytes: number, base = 0) {
     this.source = source;
+    this.base = base;
+    this.header = base >>> 2;
     if (source instanceof WebAssembly.Memory) {
       this.kind = MemoryKind.wasm;
       this.buffer = source.buffer;
@@ -81,6 +101,7 @@ export class LinearMemory {
     } else {
       throw new HakmemError("INVALID_MEMORY", "memory must be an ArrayBuffer, a SharedArrayBuffer or a WebAssembly.Memory", source);
     }
+    this.canDetach = this.kind === MemoryKind.wasm && !this.shared;
     const limit = this.kind === MemoryKind.wasm ? maxBytes : growLimit(this.buffer);
     this.maxBytes = Math.min(maxBytes, limit);
     this.canShrink = this.kind === MemoryKind.arrayBuffer && (this.buffer as ArrayBuffer).resizable;
@@ -169,7 +190,7 @@ export class LinearMemory {
   }
 
   /**
-   * Takes the lock in header word `index` (shared memory only; a private
+   * Takes the lock in word `index` (a header word: `header + H_X`; shared memory only; a private
    * heap has no one to race), then makes sure the views cover the whole heap:
    * another worker may have grown the memory before handing the lock over,
    * and what the lock guards may lie in the new part. Read views off this
@@ -178,15 +199,15 @@ export class LinearMemory {
   lock(index: number): void {
     if (!this.shared) return;
     lockWord(this.i32, index);
-    if (this.i32[H_TOP_PAGE] * PAGE_SIZE > this.limit) this.refresh(true);
+    if (this.i32[this.header + H_TOP_PAGE] * PAGE_SIZE > this.limit) this.refresh(true);
   }
 
-  /** Releases the lock in header word `index` (shared memory only). */
+  /** Releases the lock in word `index` (shared memory only). */
   unlock(index: number): void {
     if (this.shared) unlockWord(this.i32, index);
   }
 
-  /** Adds `delta` to header word `index`: atomically on shared memory, plainly otherwise. */
+  /** Adds `delta` to word `index`: atomically on shared memory, plainly otherwise. */
   add(index: number, delta: number): void {
     if (this.shared) Atomics.add(this.i32, index, delta);
     else this.i32[index] += delta;

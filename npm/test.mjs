@@ -4,7 +4,7 @@
 // user gets: ES modules, every entry point, the C functions, reports.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createHeap, ErrorCode, HakmemError, renderHeapSvg, wasmImports } from "hakmem";
+import { createHeap, createWasmHeap, ErrorCode, HakmemError, renderHeapSvg, wasmImports } from "hakmem";
 import { createPoolBackend, POOL_MAX_SIZE } from "hakmem/backends/pool";
 import { mmapBackend } from "hakmem/backends/mmap";
 import { CLASS_SIZES } from "hakmem/backends/tiny";
@@ -105,4 +105,16 @@ test("a WASM module's allocator imports and a picture of the heap", () => {
   heap.malloc(40_000);
   const svg = renderHeapSvg(heap);
   assert.ok(svg.startsWith("<svg") && svg.includes("pool: 1 spans"));
+});
+
+test("a heap above a WASM module's data and stack, from its exported memory and __heap_base", () => {
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 256 });
+  const __heap_base = new WebAssembly.Global({ value: "i32", mutable: false }, 66576);
+  new Uint8Array(memory.buffer).fill(9, 0, 66576); // the module's data and stack
+  const heap = createWasmHeap({ memory, __heap_base });
+  const ptr = heap.malloc(5000);
+  assert.ok(ptr >= 69632);
+  assert.ok(new Uint8Array(memory.buffer).subarray(0, 66576).every((byte) => byte === 9));
+  heap.free(ptr);
+  assert.equal(heap.check().ok, true);
 });

@@ -3,9 +3,10 @@
 // against a reference model (contents, no overlap, zeroed calloc, alignment,
 // usable size), with check("full") every CHECK_EVERY steps and at the end.
 // Runs over the default heap (caches on and off), the legacy slab source,
-// debug mode, a growable SharedArrayBuffer, a WebAssembly.Memory, and every
-// registry backend alone. Some runs also free blocks twice (from a second
-// worker on shared memory) and write into freed blocks: see TrustSteps.
+// debug mode, a growable SharedArrayBuffer, a WebAssembly.Memory (also one
+// a module grows behind the heap's back), and every registry backend alone.
+// Some runs also free blocks twice (from a second worker on shared memory)
+// and write into freed blocks: see TrustSteps.
 //
 // Replay or explore: HAKMEM_TEST_SEED=<n> sets the base seed (each run below
 // adds its index); every failure message names the seed and the step.
@@ -63,6 +64,54 @@ interface Target {
   problems(level: "cheap" | "full"): CheckProblem[];
   /** Misuse steps this run takes among the others, if any (see TrustSteps). */
   trust?: TrustSteps;
+  /** A WASM module growing the heap's memory itself, when the run has one (see moduleGrowthTarget). */
+  moduleGrowth?: ModuleGrowth;
+}
+
+/** Growth a module does behind the heap's back: pages the heap must never hand out, nor write. */
+interface ModuleGrowth {
+  /** Grows the memory as the module would (memory.grow), and writes its new pages. */
+  grow(random: Random): void;
+  /** The module's range the extent `ptr .. ptr + extent` overlaps, or "". */
+  overlaps(ptr: number, extent: number): string;
+  /** The first of the module's bytes that changed, or "". */
+  changed(): string;
+}
+
+/** A heap in a WebAssembly.Memory whose module grows it now and then (a step of its own in runModel). */
+function moduleGrowthTarget(): Target {
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 8192 });
+  const target = heapTarget({ memory });
+  const ranges: Array<[number, number]> = [];
+  const moduleByte = (at: number) => (at * 13 + 5) & 255;
+  /** Sampled bytes of a range: its first and last, and one per 4 KiB page. */
+  const samples = (start: number, end: number) => {
+    const points = [start, end - 1];
+    for (let at = start + 2048; at < end; at += 4096) points.push(at);
+    return points;
+  };
+  target.moduleGrowth = {
+    grow(random) {
+      const pages = 1 + random.int(3);
+      const start = memory.grow(pages) * 65536;
+      const end = start + pages * 65536;
+      const u8 = new Uint8Array(memory.buffer);
+      for (const at of samples(start, end)) u8[at] = moduleByte(at);
+      ranges.push([start, end]);
+    },
+    overlaps(ptr, extent) {
+      for (const [start, end] of ranges) if (ptr < end && ptr + extent > start) return `${start}..${end}`;
+      return "";
+    },
+    changed() {
+      const u8 = new Uint8Array(memory.buffer);
+      for (const [start, end] of ranges) {
+        for (const at of samples(start, end)) if (u8[at] !== moduleByte(at)) return `byte ${at} of the module's pages ${start}..${end}`;
+      }
+      return "";
+    },
+  };
+  return target;
 }
 
 /**
@@ -287,6 +336,8 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
       for (let i = 0; i < size; i++) if (u8[ptr + i] !== 0) fail(`calloc'd block ${ptr} byte ${i} of ${size} is ${u8[ptr + i]}`);
     }
     const block = { size, extent: Math.max(usable, 1), tag: random.int(1 << 30) };
+    const foreign = target.moduleGrowth?.overlaps(ptr, block.extent);
+    if (foreign) fail(`block ${ptr}+${block.extent} lies in the pages the module grew, ${foreign}`);
     const overlap = model.add(ptr, block);
     if (overlap !== "") fail(`block ${ptr}+${block.extent} overlaps block ${overlap}`);
     write(ptr, block);
@@ -296,6 +347,11 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
     for (step = 0; step < steps; step++) {
       const roll = random.next();
       const freeChance = model.size / (2 * TARGET_LIVE[Math.floor(step / PHASE_STEPS) % TARGET_LIVE.length]);
+      if (roll > 0.995 && roll <= 0.998 && target.moduleGrowth !== undefined) {
+        op = "module-side growth";
+        target.moduleGrowth.grow(random);
+        continue;
+      }
       if (roll > 0.998) {
         op = "trim";
         target.heap.trim();
@@ -374,6 +430,8 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
       if (step % CHECK_EVERY === CHECK_EVERY - 1) {
         op = "check";
         assert.deepEqual(problems("full"), [], where());
+        const changed = target.moduleGrowth?.changed();
+        if (changed) fail(`the heap wrote ${changed}`);
       }
     }
     op = "check at the end";
@@ -389,6 +447,8 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
     if (!damaged) assert.equal(target.heap.stats().liveBlocks, 0, `${where()}: live blocks left`);
     target.heap.trim();
     assert.deepEqual(problems("full"), [], `${where()} (after trim)`);
+    const changed = target.moduleGrowth?.changed();
+    if (changed) fail(`the heap wrote ${changed}`);
   } catch (error) {
     if (error instanceof assert.AssertionError) throw error;
     // An unexpected throw from the heap: name the seed and step too.
@@ -405,6 +465,8 @@ const HEAP_RUNS: Array<[string, () => Target]> = [
   ["growable SharedArrayBuffer, tiny caches off", () => sharedTarget(false)],
   ["WebAssembly.Memory", () => heapTarget({ memory: new WebAssembly.Memory({ initial: 16, maximum: 8192 }) })],
   ["8 MiB of memory: allocations run out and fail cleanly", () => ({ ...heapTarget({ maxBytes: 8 * MiB }), mayRunOut: true })],
+  // Last, so the runs above keep their seeds.
+  ["WebAssembly.Memory grown by its module behind the heap's back", moduleGrowthTarget],
 ];
 
 describe("model: the heap agrees with a reference model over random operations", () => {
