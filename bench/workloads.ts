@@ -188,17 +188,24 @@ function slotWorkload(spec: SlotSpec): Workload {
 
 // ---- larson: churn over full slots ---------------------------------------------------
 
-/** A replayable churn: the sizes that fill every slot first, then per step the slot to free and the size to malloc in its place. */
-interface ChurnTrace {
+/** A replayable churn (larson; bench/gc.ts too): the sizes that fill every slot first, then per step the slot to free and the size to malloc in its place. */
+export interface ChurnTrace {
+  /** Slot of each first allocation (0, 1, 2, ...), for `Loops.slots`. */
   fillSlot: Int32Array;
+  /** Size of each first allocation. */
   fillSize: Int32Array;
+  /** Per step, the slot whose block is freed and replaced. */
   slot: Int32Array;
+  /** Per step, the size allocated in its place. */
   size: Int32Array;
+  /** Most requested bytes live at once. */
   peakLiveBytes: number;
+  /** Blocks live (always all of them). */
   peakLiveBlocks: number;
 }
 
-function churnTrace(blocks: number, minSize: number, maxSize: number, steps: number, seed: number): ChurnTrace {
+/** The churn of `blocks` blocks of `minSize`..`maxSize` bytes over `steps` steps, drawn from `seed`. */
+export function churnTrace(blocks: number, minSize: number, maxSize: number, steps: number, seed: number): ChurnTrace {
   const random = new Random(seed);
   const fillSlot = new Int32Array(blocks);
   const fillSize = new Int32Array(blocks);
