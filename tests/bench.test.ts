@@ -3,13 +3,21 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { REGISTRY } from "../backends/registry.ts";
-import { BackendAloneContender, type Contender, contenders, HakmemContender, loopsFor } from "../bench/contenders.ts";
+import {
+  BackendAloneContender,
+  type Contender,
+  contenders,
+  type ContenderSpec,
+  FloorContender,
+  HakmemContender,
+  loopsFor,
+} from "../bench/contenders.ts";
 import { Floor, FLOOR_MEMORY_KINDS } from "../bench/floor.ts";
 import type { Loops } from "../bench/loops.ts";
 import { formatSection, replaceSection } from "../bench/readme_table.ts";
 import { formatReport, renderSvg } from "../bench/report.ts";
-import { runBench, whyNotRun } from "../bench/runner.ts";
-import { WORKLOADS } from "../bench/workloads.ts";
+import { runBench, runWorkload, whyNotRun } from "../bench/runner.ts";
+import { type Workload, WORKLOADS } from "../bench/workloads.ts";
 import { Random } from "../testing/random.ts";
 
 function heapOf(contender: Contender) {
@@ -89,6 +97,76 @@ describe("bench: contenders", () => {
     assert.notEqual(loopsFor("hakmem").slots, loopsFor("floor (API)").slots, "separate copies are separate functions");
     assert.equal(loopsFor("floor (bare)").resize, undefined, "the bare floor does not realloc");
     assert.throws(() => loopsFor("no such contender"), /no loops copy/);
+  });
+});
+
+describe("bench: the runner", () => {
+  /** A floor contender that counts its instances set up and not yet torn down, and a workload that records that count per run. */
+  function counted() {
+    let alive = 0;
+    const seen: { quick: boolean; alive: number }[] = [];
+    const spec: ContenderSpec = {
+      name: "counted",
+      kind: "floor",
+      sizes: { min: 1, max: 1024 },
+      loops: loopsFor("floor (API)"),
+      create: () => {
+        const inner = new FloorContender("counted");
+        return {
+          name: "counted",
+          get allocator() {
+            return inner.allocator;
+          },
+          setup(maxBytes: number) {
+            alive++;
+            inner.setup(maxBytes);
+          },
+          footprint: () => inner.footprint(),
+          peakFootprint: () => inner.peakFootprint(),
+          teardown() {
+            alive--;
+            inner.teardown();
+          },
+        };
+      },
+    };
+    const workload: Workload = {
+      name: "counting",
+      sizes: { min: 16, max: 16 },
+      usesRealloc: false,
+      extraColumns: [],
+      describe: () => "counts live instances",
+      liveBlocks: () => 1,
+      maxBytes: () => 1 << 20,
+      run(contender, loops, quick) {
+        seen.push({ quick, alive });
+        const ptrs = new Float64Array(1);
+        loops.fill(contender.allocator, 16, ptrs, 0, 1);
+        loops.freeRange(contender.allocator, ptrs, 0, 1);
+        return { ops: 2, seconds: 1e-6, peakLiveBytes: 16, peakLiveBlocks: 1, peakFootprintBytes: contender.peakFootprint(), extra: {} };
+      },
+    };
+    return { spec, workload, seen, alive: () => alive };
+  }
+
+  test("the warm-up instance of each contender stays alive through the timed runs (the anchor), then goes", () => {
+    const { spec, workload, seen, alive } = counted();
+    runWorkload(workload, [spec], { rounds: 2 });
+    assert.deepEqual(seen, [{ quick: true, alive: 1 }, { quick: false, alive: 2 }, { quick: false, alive: 2 }]);
+    assert.equal(alive(), 0, "every instance torn down at the end");
+  });
+
+  test("without anchors each timed run's instance is the only one", () => {
+    const { spec, workload, seen, alive } = counted();
+    runWorkload(workload, [spec], { rounds: 2, anchors: false });
+    assert.deepEqual(seen, [{ quick: true, alive: 1 }, { quick: false, alive: 1 }, { quick: false, alive: 1 }]);
+    assert.equal(alive(), 0);
+  });
+
+  test("--contenders picks contenders by name and refuses unknown ones", () => {
+    const report = runBench({ quick: true, workloads: ["larson"], contenders: ["hakmem", "floor (API)"] });
+    assert.deepEqual(report.workloads[0].results.map((entry) => entry.contender), ["hakmem", "floor (API)"]);
+    assert.throws(() => runBench({ quick: true, workloads: ["larson"], contenders: ["nobody"] }), /unknown contender nobody/);
   });
 });
 
