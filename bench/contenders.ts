@@ -416,8 +416,10 @@ export class DlmallocContender implements Contender {
 }
 
 /**
- * The floor allocator (bench/floor.ts) over a plain ArrayBuffer. The same contender serves "floor (API)",
- * whose loops call the `Floor` object, and "floor (bare)", whose loops (bench/floor_bare.ts) run it inline.
+ * The floor allocator (bench/floor.ts) over a plain ArrayBuffer of the workload's `maxBytes`, made up front (the
+ * system commits its pages as they are first written, as for thi.ng's buffer): it never grows, so no copy of a
+ * growth is in its figures. The same contender serves "floor (API)", whose loops call the `Floor` object, and
+ * "floor (bare)", whose loops (bench/floor_bare.ts) run it inline.
  */
 export class FloorContender implements Contender {
   /** The contender's name. */
@@ -434,7 +436,7 @@ export class FloorContender implements Contender {
   }
 
   setup(maxBytes: number): void {
-    this.floor = new Floor(maxBytes, "plain");
+    this.floor = new Floor(maxBytes, "plain", maxBytes);
   }
 
   footprint(): number {
