@@ -14,7 +14,7 @@
  * / own" shows what a polymorphic loop costs the floor.
  *
  * ```sh
- * deno run -A bench/loop_check.ts [--rounds N] [--quick]
+ * deno run -A --v8-flags=--expose-gc bench/loop_check.ts [--rounds N] [--quick]
  * bun bench/loop_check.ts
  * ```
  * @module
@@ -24,10 +24,10 @@ import process from "node:process";
 import { BASELINE, contenders, loopsFor } from "./contenders.ts";
 import { Floor } from "./floor.ts";
 import { FIRST_STAMP, LAST_STAMP, type Loops } from "./loops.ts";
-import { median } from "./runner.ts";
+import { collectGarbage, median } from "./runner.ts";
 import { WORKLOADS } from "./workloads.ts";
 
-const MAX_BYTES = 512 << 20;
+const MAX_BYTES = 64 << 20; // both workloads need a few MiB; the floor takes all of it up front
 
 /** random_mixed_256's steps, hand-written for a `Floor`: the loop a user of the floor would write. */
 function handSlots(floor: Floor, slotOf: Int32Array, sizeOf: Int32Array, ptrs: Float64Array, steps: number): number {
@@ -84,6 +84,7 @@ function timeRun(workloadName: string, loops: Pick<Loops, "slots" | "churn">, qu
   const mixed: Loops = { ...ownLoops, slots: loops.slots, churn: loops.churn };
   const result = workload.run(contender, mixed, quick, 1);
   contender.teardown();
+  collectGarbage(); // off the clock, so no run inherits another's garbage
   if (result.failure) throw new Error(`${workloadName}: ${result.failure}`);
   return result.seconds * 1e9 / result.ops;
 }

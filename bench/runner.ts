@@ -167,7 +167,7 @@ export function machineInfo(): MachineInfo {
 }
 
 /** Collects garbage between runs where the runtime exposes it (Bun always; Deno and Node with --expose-gc). */
-function collectGarbage(): void {
+export function collectGarbage(): void {
   // deno-lint-ignore no-explicit-any
   const global = globalThis as any;
   if (global.Bun?.gc) global.Bun.gc(true);
