@@ -112,7 +112,7 @@ function timeRun(name: AllocatorName, kind: FloorMemoryKind, workload: WorkloadN
 function child(kind: FloorMemoryKind, steps: number): void {
   // Anchors: one live instance of each allocator, so no collection throws compiled code away (bench/gc.ts).
   const anchors = ALLOCATORS.map((name) => makeAllocator(name, kind));
-  for (const name of ALLOCATORS) for (const workload of WORKLOADS) timeRun(name, kind, workload, Math.min(steps, 20_000));
+  for (const name of ALLOCATORS) for (const workload of WORKLOADS) timeRun(name, kind, workload, Math.min(steps, 200_000));
   const figures: Record<string, number> = {};
   for (const workload of WORKLOADS) for (const name of ALLOCATORS) figures[`${workload}/${name}`] = timeRun(name, kind, workload, steps);
   anchors.length = 0;
