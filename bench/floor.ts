@@ -1,11 +1,13 @@
 /**
  * The floor: the simplest allocator that still reuses memory, the speed
  * hakmem's hot path is measured against. Power-of-two classes, a bump pointer
- * and one intrusive free list per class over a resizable ArrayBuffer; no
- * checks, no routing, no counters, no shared state.
+ * and one intrusive free list per class; no checks, no routing, no counters,
+ * no shared state. It runs over any of the memory kinds a heap can live in
+ * (bench/memory_kinds.ts compares them); the benchmarks use a plain
+ * ArrayBuffer, the fastest to read, replaced by a longer copy when it grows.
  *
  * ```
- * byte 0          HEADS_BYTES       FIRST_BLOCK
+ * byte 0          80                FLOOR_FIRST_BLOCK (124)
  * ├─ list heads ─┤├─ pad ─┤├─ block ─────────────┤├─ block ──...── bump → end
  *   one Int32 per class     [class index][payload ...]
  *                           4 bytes      the pointer; when free, word 0 = next
@@ -16,17 +18,39 @@
  * class `c` is `16 << c` bytes, header included: a 16-byte request takes a
  * 32-byte block. Classes run from 16 B to 8 MiB, so a 4 MiB request plus its
  * header still fits.
+ *
+ * A `Floor` is "the floor behind the same API": an object whose `malloc`,
+ * `free` and `u8` are called as users call a hakmem heap's. The bare floor
+ * (bench/floor_bare.ts) runs the same algorithm inline in its loops, with
+ * the views in local variables.
  * @module
  */
 
-const CLASSES = 20; // 16 B << 0 .. 16 B << 19 = 8 MiB
-const HEADS_BYTES = CLASSES * 4; // free-list heads, one Int32 per class
-const FIRST_BLOCK = 128 - 4; // a block starts 4 bytes before a 16-byte boundary
+/** How many size classes: 16 B << 0 .. 16 B << 19 = 8 MiB. */
+export const FLOOR_CLASSES = 20;
+/** Where the first block starts: past the list heads (one Int32 per class, 80 bytes), 4 bytes before a 16-byte boundary. */
+export const FLOOR_FIRST_BLOCK = 128 - 4;
 /** The largest request the floor serves (its largest class minus the header). */
-export const FLOOR_MAX_SIZE: number = (16 << (CLASSES - 1)) - 4;
+export const FLOOR_MAX_SIZE: number = (16 << (FLOOR_CLASSES - 1)) - 4;
+const WASM_PAGE = 65536;
 
 /**
- * The floor allocator. Pointers are byte offsets into {@linkcode Floor.buffer};
+ * The memory a floor lives in, and how it grows:
+ * - `plain`: an ArrayBuffer, replaced on growth by `transfer(newLength)` (a copy);
+ * - `resizable`: a resizable ArrayBuffer, `resize()` in place; the views track it;
+ * - `wasm`: a WebAssembly.Memory, `grow()` (the old buffer detaches, the views are rebuilt);
+ * - `shared`: a growable SharedArrayBuffer, `grow()` in place.
+ *
+ * Whatever the kind, the views are fixed-length and rebuilt after every growth, so the hot path reads the same
+ * kind of view everywhere and only the memory under it differs.
+ */
+export type FloorMemoryKind = "plain" | "resizable" | "wasm" | "shared";
+
+/** Every memory kind, in table order. */
+export const FLOOR_MEMORY_KINDS: readonly FloorMemoryKind[] = ["plain", "resizable", "wasm", "shared"];
+
+/**
+ * The floor allocator. Pointers are byte offsets into {@linkcode Floor.u8};
  * 0 is NULL.
  *
  * @example
@@ -39,19 +63,38 @@ export const FLOOR_MAX_SIZE: number = (16 << (CLASSES - 1)) - 4;
  * ```
  */
 export class Floor {
-  /** The memory (resizable up to the `maxBytes` given). */
-  readonly buffer: ArrayBuffer;
-  /** Bytes of the memory; tracks growth. */
-  readonly u8: Uint8Array;
-  private readonly i32: Int32Array;
-  private bump: number;
+  /** The kind of memory it lives in. */
+  readonly kind: FloorMemoryKind;
+  /** Bytes of the memory; a data property, replaced whenever the memory grows (as a heap's `u8` is). */
+  u8: Uint8Array;
+  /** Words of the memory (list heads, headers, next links); replaced with `u8`. The bare loops read it. */
+  i32: Int32Array;
+  /** The first byte never handed out. The bare loops keep it in a local and write it back before growing. */
+  bump: number;
+  /** Bytes of memory now. */
+  limit: number;
+  /** The most bytes the memory may grow to. */
+  readonly maxBytes: number;
+  private buffer: ArrayBuffer | SharedArrayBuffer;
+  private readonly wasmMemory: WebAssembly.Memory | null;
 
-  /** A floor over a new resizable ArrayBuffer that grows up to `maxBytes`. */
-  constructor(maxBytes: number, initialBytes = 1 << 16) {
-    this.buffer = new ArrayBuffer(Math.max(initialBytes, HEADS_BYTES + 128), { maxByteLength: maxBytes });
-    this.u8 = new Uint8Array(this.buffer);
-    this.i32 = new Int32Array(this.buffer);
-    this.bump = FIRST_BLOCK;
+  /** A floor over a new memory of `kind` that grows up to `maxBytes`. */
+  constructor(maxBytes: number, kind: FloorMemoryKind = "plain", initialBytes = 1 << 16) {
+    this.kind = kind;
+    this.maxBytes = kind === "wasm" ? Math.floor(maxBytes / WASM_PAGE) * WASM_PAGE : maxBytes;
+    const initial = Math.max(initialBytes, WASM_PAGE);
+    this.wasmMemory = null;
+    if (kind === "plain") this.buffer = new ArrayBuffer(initial);
+    else if (kind === "resizable") this.buffer = new ArrayBuffer(initial, { maxByteLength: maxBytes });
+    else if (kind === "shared") this.buffer = new SharedArrayBuffer(initial, { maxByteLength: maxBytes });
+    else {
+      this.wasmMemory = new WebAssembly.Memory({ initial: Math.ceil(initial / WASM_PAGE), maximum: this.maxBytes / WASM_PAGE });
+      this.buffer = this.wasmMemory.buffer;
+    }
+    this.limit = this.buffer.byteLength;
+    this.u8 = new Uint8Array(this.buffer, 0, this.limit);
+    this.i32 = new Int32Array(this.buffer, 0, this.limit >> 2);
+    this.bump = FLOOR_FIRST_BLOCK;
   }
 
   /** Bytes of the memory handed out so far (the bump pointer; it never goes down). */
@@ -70,9 +113,9 @@ export class Floor {
     }
     const block = this.bump;
     const end = block + (16 << sizeClass);
-    if (end > this.buffer.byteLength && !this.grow(end)) return 0;
+    if (end > this.limit && !this.grow(end)) return 0;
     this.bump = end;
-    i32[block >> 2] = sizeClass;
+    this.i32[block >> 2] = sizeClass; // this.i32, not i32: growth may have replaced the views
     return block + 4;
   }
 
@@ -100,14 +143,25 @@ export class Floor {
     return (16 << this.i32[(ptr >> 2) - 1]) - 4;
   }
 
-  private grow(end: number): boolean {
-    const target = Math.min(Math.max(end, this.buffer.byteLength * 2), this.buffer.maxByteLength);
+  /** Grows the memory (at least doubling) so that `end` fits, and rebuilds the views; false when it may not. */
+  grow(end: number): boolean {
+    const target = Math.min(Math.max(end, this.limit * 2), this.maxBytes);
     if (target < end) return false;
     try {
-      this.buffer.resize(target);
+      if (this.kind === "plain") this.buffer = (this.buffer as ArrayBuffer).transfer(target);
+      else if (this.kind === "resizable") (this.buffer as ArrayBuffer).resize(target);
+      else if (this.kind === "shared") (this.buffer as SharedArrayBuffer).grow(target);
+      else {
+        const memory = this.wasmMemory!;
+        memory.grow(Math.ceil(target / WASM_PAGE) - memory.buffer.byteLength / WASM_PAGE);
+        this.buffer = memory.buffer;
+      }
     } catch {
       return false;
     }
+    this.limit = this.buffer.byteLength;
+    this.u8 = new Uint8Array(this.buffer, 0, this.limit);
+    this.i32 = new Int32Array(this.buffer, 0, this.limit >> 2);
     return true;
   }
 }

@@ -4,14 +4,17 @@
  * figure, the runtime, the machine, the date) and `bench/out/<runtime>.svg`.
  *
  * ```sh
- * deno run -A bench/run.ts [--quick] [--workload name,...] [--rounds N] [--seed N] [--out bench/out] [--readme]
+ * deno run -A bench/run.ts [--quick] [--workload name,...] [--contenders name,...] [--rounds N] [--seed N] [--out bench/out] [--readme]
  * bun bench/run.ts [same flags]
  * ```
  *
  * `--quick` runs every workload with tiny counts and one round, and writes
  * `<runtime>-quick.json` / `.svg` so real figures are never overwritten by it.
  * `--workload` runs some workloads; the figures of the others already in the
- * output file are kept (each workload carries its own date). `--readme` then
+ * output file are kept (each workload carries its own date). `--contenders`
+ * runs only the contenders named (e.g. `hakmem,floor (API)`), for a quick
+ * comparison: its output goes to `<runtime>-some.json` so the full figures
+ * stay whole. `--readme` then
  * rewrites README.md's benchmark section (see bench/readme_table.ts).
  * @module
  */
@@ -30,6 +33,8 @@ export interface RunArguments {
   quick: boolean;
   /** Workloads to run (all when absent). */
   workloads?: string[];
+  /** Contenders to run (all when absent). */
+  contenders?: string[];
   /** Rounds per workload. */
   rounds?: number;
   /** Seed of every trace. */
@@ -40,7 +45,8 @@ export interface RunArguments {
   readme: boolean;
 }
 
-const USAGE = "usage: bench/run.ts [--quick] [--workload name,...] [--rounds N] [--seed N] [--out bench/out] [--readme]";
+const USAGE =
+  "usage: bench/run.ts [--quick] [--workload name,...] [--contenders name,...] [--rounds N] [--seed N] [--out bench/out] [--readme]";
 
 /** Parses the flags; throws with the usage line on anything it does not know. */
 export function parseArguments(args: string[]): RunArguments {
@@ -63,6 +69,8 @@ export function parseArguments(args: string[]): RunArguments {
     else if (flag === "--readme") parsed.readme = true;
     else if (flag === "--workload" || flag === "--workloads") {
       parsed.workloads = value().split(",").map((name) => name.trim()).filter(Boolean);
+    } else if (flag === "--contenders" || flag === "--contender") {
+      parsed.contenders = value().split(",").map((name) => name.trim()).filter(Boolean);
     } else if (flag === "--rounds") parsed.rounds = positive(value());
     else if (flag === "--seed") parsed.seed = positive(value());
     else if (flag === "--out") parsed.out = value();
@@ -96,12 +104,13 @@ function main(args: string[]): void {
     quick: options.quick,
     rounds: options.rounds,
     workloads: options.workloads,
+    contenders: options.contenders,
     seed: options.seed,
     log: (line) => console.error(line),
   });
   console.log(formatReport(report));
   mkdirSync(options.out, { recursive: true });
-  const base = join(options.out, `${report.runtime.name}${options.quick ? "-quick" : ""}`);
+  const base = join(options.out, `${report.runtime.name}${options.quick ? "-quick" : ""}${options.contenders ? "-some" : ""}`);
   const merged = mergeWithPrevious(report, `${base}.json`);
   writeFileSync(`${base}.json`, JSON.stringify(merged, null, 2) + "\n");
   writeFileSync(`${base}.svg`, renderSvg(merged));

@@ -5,16 +5,25 @@
  * previous run hit all alike), and gathers the figures with the runtime and
  * the machine they came from.
  *
- * Call sites: every contender goes through the same workload loop, so the
- * loop's calls are polymorphic for all of them, the floor included. A warm-up
- * pass (every contender once, tiny counts) makes them polymorphic before the
- * first timed round, so no contender profits from running first.
+ * Call sites: every contender runs its own copy of the timed loops
+ * (bench/loops.ts, one module instance per contender), so every call in them
+ * is monomorphic, as in a program that uses one allocator. A warm-up pass
+ * (every contender once, tiny counts) compiles them before the first timed
+ * round.
+ *
+ * Anchors: the warm-up's instance of each contender stays alive until the
+ * workload is done. Optimized code holds the hidden classes ("maps") of the
+ * allocator's objects weakly; when the last instance of a contender dies, a
+ * full collection clears them and throws away every function compiled against
+ * them ("embedded weak objects cleared" under V8's --trace-deopt), so every
+ * run would start cold. A program keeps its heap alive, so one live instance
+ * per contender measures what it sees (bench/gc.ts shows both cases).
  * @module
  */
 
 import { readFileSync } from "node:fs";
 import { arch, cpus, platform } from "node:os";
-import { contenders, type ContenderSpec } from "./contenders.ts";
+import { type Contender, contenders, type ContenderSpec } from "./contenders.ts";
 import { formatRate } from "./report.ts";
 import { type ExtraColumn, type Workload, WORKLOADS } from "./workloads.ts";
 
@@ -112,6 +121,10 @@ export interface RunOptions {
   workloads?: string[];
   /** Seed of every trace (default 1). */
   seed?: number;
+  /** Contender names to run (default all). */
+  contenders?: string[];
+  /** Keep one instance of each contender alive through the workload (default true; see the module doc). */
+  anchors?: boolean;
   /** Progress lines go here. */
   log?: (line: string) => void;
 }
@@ -154,7 +167,7 @@ export function machineInfo(): MachineInfo {
 }
 
 /** Collects garbage between runs where the runtime exposes it (Bun always; Deno and Node with --expose-gc). */
-function collectGarbage(): void {
+export function collectGarbage(): void {
   // deno-lint-ignore no-explicit-any
   const global = globalThis as any;
   if (global.Bun?.gc) global.Bun.gc(true);
@@ -166,7 +179,7 @@ export function whyNotRun(spec: ContenderSpec, workload: Workload, quick: boolea
   if (workload.sizes.min < spec.sizes.min || workload.sizes.max > spec.sizes.max) {
     return `serves ${spec.sizes.min}..${spec.sizes.max} B; the workload asks ${workload.sizes.min}..${workload.sizes.max} B`;
   }
-  if (workload.usesRealloc && !spec.create().realloc) return "has no realloc";
+  if (workload.usesRealloc && !spec.loops.resize) return "its loops only malloc and free (no realloc)";
   const limit = spec.liveBlockLimit;
   if (limit && workload.liveBlocks(quick) > limit.blocks) {
     return `${workload.liveBlocks(quick).toLocaleString("en-US")} live blocks: ${limit.reason}`;
@@ -209,14 +222,16 @@ export function runWorkload(workload: Workload, specs: ContenderSpec[], options:
     else Object.assign(figures[index], { status: "skipped", reason });
   });
 
+  // Warm-up: every contender through its loops once, compiled before the clock runs; the instance stays as the anchor.
+  const anchors: Contender[] = [];
   if (!quick) {
-    // Warm-up: every contender through the loop once, so its call sites have seen every shape before the clock runs.
     for (const index of running) {
       if (whyNotRun(specs[index], workload, true) !== undefined) continue;
       const contender = specs[index].create();
       contender.setup(workload.maxBytes(true));
-      workload.run(contender, true, seed);
-      contender.teardown();
+      workload.run(contender, specs[index].loops, true, seed);
+      if (options.anchors ?? true) anchors.push(contender);
+      else contender.teardown();
     }
     collectGarbage();
   }
@@ -228,7 +243,7 @@ export function runWorkload(workload: Workload, specs: ContenderSpec[], options:
       if (entry.status !== "ok") continue;
       const contender = specs[index].create();
       contender.setup(workload.maxBytes(quick));
-      const result = workload.run(contender, quick, seed);
+      const result = workload.run(contender, specs[index].loops, quick, seed);
       contender.teardown();
       collectGarbage();
       entry.ops = result.ops;
@@ -248,6 +263,7 @@ export function runWorkload(workload: Workload, specs: ContenderSpec[], options:
     }
   }
 
+  for (const anchor of anchors) anchor.teardown();
   for (const [index, entry] of figures.entries()) {
     if (entry.status === "ok" && entry.roundsOpsPerSecond.length > 0) {
       entry.opsPerSecond = median(entry.roundsOpsPerSecond);
@@ -274,7 +290,12 @@ export function runBench(options: RunOptions = {}): BenchReport {
     throw new Error(`unknown workload ${unknown.join(", ")}; the workloads are ${WORKLOADS.map((w) => w.name).join(", ")}`);
   }
   const chosen = names ? WORKLOADS.filter((workload) => names.includes(workload.name)) : WORKLOADS;
-  const specs = contenders();
+  const all = contenders();
+  const unknownContenders = (options.contenders ?? []).filter((name) => !all.some((spec) => spec.name === name));
+  if (unknownContenders.length > 0) {
+    throw new Error(`unknown contender ${unknownContenders.join(", ")}; the contenders are ${all.map((spec) => spec.name).join(", ")}`);
+  }
+  const specs = options.contenders ? all.filter((spec) => options.contenders!.includes(spec.name)) : all;
   const workloads = chosen.map((workload) => {
     options.log?.(`${workload.name}: ${workload.describe(options.quick ?? false)}`);
     return runWorkload(workload, specs, options);

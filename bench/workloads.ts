@@ -3,7 +3,8 @@
  * exactly from a seed. Random choices are drawn before the clock starts (one
  * trace per workload, seed and mode, shared by every contender), so the timed
  * loop holds only the allocator calls, the two byte writes per fresh block,
- * and the typed-array reads of the trace.
+ * and the typed-array reads of the trace. The timed loops themselves live in
+ * bench/loops.ts, of which each contender runs its own copy (passed in).
  *
  * Each run ends by freeing whatever is still live, outside the clock, so a
  * contender that checks itself is checked at rest.
@@ -12,6 +13,7 @@
 
 import { Random } from "../testing/random.ts";
 import type { Contender } from "./contenders.ts";
+import { ACTION_ALLOC, ACTION_FREE, ACTION_REALLOC, type Loops } from "./loops.ts";
 
 /** What one run of a workload on one contender measured. */
 export interface WorkloadResult {
@@ -55,8 +57,8 @@ export interface Workload {
   liveBlocks(quick: boolean): number;
   /** Memory to give each contender. */
   maxBytes(quick: boolean): number;
-  /** Runs once on a contender that is set up; frees everything it allocated before returning. */
-  run(contender: Contender, quick: boolean, seed: number): WorkloadResult;
+  /** Runs once on a contender that is set up, through the contender's own `loops`; frees everything it allocated before returning. */
+  run(contender: Contender, loops: Loops, quick: boolean, seed: number): WorkloadResult;
 }
 
 const KiB = 1024;
@@ -85,7 +87,8 @@ function endOfTrace(
 ): WorkloadResult {
   const seconds = (now() - start) / 1000;
   const peakFootprintBytes = contender.peakFootprint();
-  for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
+  const allocator = contender.allocator;
+  for (const ptr of ptrs) if (ptr !== 0) allocator.free(ptr);
   return {
     ops: step,
     seconds,
@@ -171,29 +174,90 @@ function slotWorkload(spec: SlotSpec): Workload {
     },
     liveBlocks: slotsOf,
     maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
-    run(contender, quick, seed) {
+    run(contender, loops, quick, seed) {
       const slots = slotsOf(quick);
       const steps = stepsOf(quick);
       const trace = cached(`${spec.name}/${quick}/${seed}`, () => slotTrace(slots, spec.minSize, spec.maxSize, steps, seed));
       const ptrs = new Float64Array(slots);
-      const slotOf = trace.slot;
-      const sizeOf = trace.size;
+      const start = now();
+      const step = loops.slots(contender.allocator, trace.slot, trace.size, ptrs, steps);
+      return endOfTrace(contender, ptrs, start, step, steps, trace);
+    },
+  };
+}
+
+// ---- larson: churn over full slots ---------------------------------------------------
+
+/** A replayable churn (larson; bench/gc.ts too): the sizes that fill every slot first, then per step the slot to free and the size to malloc in its place. */
+export interface ChurnTrace {
+  /** Slot of each first allocation (0, 1, 2, ...), for `Loops.slots`. */
+  fillSlot: Int32Array;
+  /** Size of each first allocation. */
+  fillSize: Int32Array;
+  /** Per step, the slot whose block is freed and replaced. */
+  slot: Int32Array;
+  /** Per step, the size allocated in its place. */
+  size: Int32Array;
+  /** Most requested bytes live at once. */
+  peakLiveBytes: number;
+  /** Blocks live (always all of them). */
+  peakLiveBlocks: number;
+}
+
+/** The churn of `blocks` blocks of `minSize`..`maxSize` bytes over `steps` steps, drawn from `seed`. */
+export function churnTrace(blocks: number, minSize: number, maxSize: number, steps: number, seed: number): ChurnTrace {
+  const random = new Random(seed);
+  const fillSlot = new Int32Array(blocks);
+  const fillSize = new Int32Array(blocks);
+  let live = 0;
+  for (let slot = 0; slot < blocks; slot++) {
+    fillSlot[slot] = slot;
+    fillSize[slot] = minSize + random.int(maxSize - minSize + 1);
+    live += fillSize[slot];
+  }
+  const held = fillSize.slice();
+  const slot = new Int32Array(steps);
+  const size = new Int32Array(steps);
+  let peakLiveBytes = live;
+  for (let step = 0; step < steps; step++) {
+    const index = random.int(blocks);
+    const bytes = minSize + random.int(maxSize - minSize + 1);
+    slot[step] = index;
+    size[step] = bytes;
+    live += bytes - held[index];
+    held[index] = bytes;
+    if (live > peakLiveBytes) peakLiveBytes = live;
+  }
+  return { fillSlot, fillSize, slot, size, peakLiveBytes, peakLiveBlocks: blocks };
+}
+
+function larsonWorkload(): Workload {
+  const blocks = 1000;
+  const minSize = 16;
+  const maxSize = 1024;
+  const stepsOf = (quick: boolean) => quick ? 2_000 : 2_000_000;
+  return {
+    name: "larson",
+    sizes: { min: minSize, max: maxSize },
+    usesRealloc: false,
+    extraColumns: [],
+    describe: (quick) =>
+      `Larson-style churn: ${blocks} live blocks of ${minSize}..${maxSize} B (allocated before the clock); each step frees a random ` +
+      `one and allocates a new random size in its place, writing its first and last byte. ${stepsOf(quick).toLocaleString("en-US")} steps.`,
+    liveBlocks: () => blocks,
+    maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
+    run(contender, loops, quick, seed) {
+      const steps = stepsOf(quick);
+      const trace = cached(`larson/${quick}/${seed}`, () => churnTrace(blocks, minSize, maxSize, steps, seed));
+      const ptrs = new Float64Array(blocks);
+      const allocator = contender.allocator;
+      const filled = loops.slots(allocator, trace.fillSlot, trace.fillSize, ptrs, blocks);
       let step = 0;
       const start = now();
-      for (; step < steps; step++) {
-        const slot = slotOf[step];
-        const size = sizeOf[step];
-        if (size === 0) {
-          contender.free(ptrs[slot]);
-          ptrs[slot] = 0;
-          continue;
-        }
-        const ptr = contender.malloc(size);
-        if (ptr === 0) break;
-        contender.touch(ptr, size);
-        ptrs[slot] = ptr;
-      }
-      return endOfTrace(contender, ptrs, start, step, steps, trace);
+      if (filled === blocks) step = loops.churn(allocator, trace.slot, trace.size, ptrs, steps);
+      const result = endOfTrace(contender, ptrs, start, step, steps, trace);
+      if (filled < blocks) result.failure = outOfMemory(filled, blocks, "blocks of the first fill");
+      return { ...result, ops: step * 2 };
     },
   };
 }
@@ -213,19 +277,14 @@ function scalingWorkload(): Workload {
       "Target: overhead ≤ 1.05, and after free+trim within one SuperSlab of the starting footprint.",
     liveBlocks: countOf,
     maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
-    run(contender, quick) {
+    run(contender, loops, quick) {
       const count = countOf(quick);
       const ptrs = new Float64Array(count);
       const footprintStart = contender.footprint();
-      let made = 0;
+      const allocator = contender.allocator;
       const start = now();
-      for (; made < count; made++) {
-        const ptr = contender.malloc(size);
-        if (ptr === 0) break;
-        contender.touch(ptr, size);
-        ptrs[made] = ptr;
-      }
-      for (let index = 0; index < made; index++) contender.free(ptrs[index]);
+      const made = loops.fill(allocator, size, ptrs, 0, count);
+      loops.freeRange(allocator, ptrs, 0, made);
       const seconds = (now() - start) / 1000;
       const peakFootprintBytes = contender.peakFootprint();
       const footprintAfterFree = contender.footprint();
@@ -253,9 +312,6 @@ function scalingWorkload(): Workload {
 
 const LARGE_MIN = 256 * KiB;
 const LARGE_MAX = 4 * MiB;
-const ACTION_ALLOC = 0;
-const ACTION_FREE = 1;
-const ACTION_REALLOC = 2;
 
 interface LargeTrace {
   action: Uint8Array;
@@ -312,28 +368,13 @@ function largeWorkload(): Workload {
       `while it stays ≤ ${formatSize(LARGE_MAX)}) grown 1.5× by realloc. ${stepsOf(quick).toLocaleString("en-US")} steps.`,
     liveBlocks: slotsOf,
     maxBytes: (quick) => quick ? 256 * MiB : 2048 * MiB,
-    run(contender, quick, seed) {
+    run(contender, loops, quick, seed) {
       const slots = slotsOf(quick);
       const steps = stepsOf(quick);
       const trace = cached(`large/${quick}/${seed}`, () => largeTrace(slots, steps, seed));
       const ptrs = new Float64Array(slots);
-      const { action, slot: slotOf, size: sizeOf } = trace;
-      let step = 0;
       const start = now();
-      for (; step < steps; step++) {
-        const slot = slotOf[step];
-        const kind = action[step];
-        if (kind === ACTION_FREE) {
-          contender.free(ptrs[slot]);
-          ptrs[slot] = 0;
-          continue;
-        }
-        const size = sizeOf[step];
-        const ptr = kind === ACTION_ALLOC ? contender.malloc(size) : contender.realloc!(ptrs[slot], size);
-        if (ptr === 0) break;
-        contender.touch(ptr, size);
-        ptrs[slot] = ptr;
-      }
+      const step = loops.resize!(contender.allocator, trace.action, trace.slot, trace.size, ptrs, steps);
       return endOfTrace(contender, ptrs, start, step, steps, trace);
     },
   };
@@ -356,36 +397,24 @@ function phaseChangeWorkload(): Workload {
       `${bigCountOf(quick).toLocaleString("en-US")} blocks of ${bigSize} B: does memory freed by one size class serve another?`,
     liveBlocks: (quick) => smallCountOf(quick),
     maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
-    run(contender, quick) {
+    run(contender, loops, quick) {
       const smallCount = smallCountOf(quick);
       const freedCount = Math.floor(smallCount * 0.9);
       const bigCount = bigCountOf(quick);
       const total = smallCount + bigCount;
       const ptrs = new Float64Array(total);
-      let made = 0;
+      const allocator = contender.allocator;
       let freed = 0;
       const start = now();
-      for (; made < smallCount; made++) {
-        const ptr = contender.malloc(smallSize);
-        if (ptr === 0) break;
-        contender.touch(ptr, smallSize);
-        ptrs[made] = ptr;
-      }
+      let made = loops.fill(allocator, smallSize, ptrs, 0, smallCount);
       if (made === smallCount) {
-        for (; freed < freedCount; freed++) {
-          contender.free(ptrs[freed]);
-          ptrs[freed] = 0;
-        }
-        for (; made < total; made++) {
-          const ptr = contender.malloc(bigSize);
-          if (ptr === 0) break;
-          contender.touch(ptr, bigSize);
-          ptrs[made] = ptr;
-        }
+        loops.freeRange(allocator, ptrs, 0, freedCount);
+        freed = freedCount;
+        made = loops.fill(allocator, bigSize, ptrs, smallCount, total);
       }
       const seconds = (now() - start) / 1000;
       const peakFootprintBytes = contender.peakFootprint();
-      for (const ptr of ptrs) if (ptr !== 0) contender.free(ptr);
+      for (const ptr of ptrs) if (ptr !== 0) allocator.free(ptr);
       const madeBig = Math.max(0, made - smallCount);
       const smallLive = Math.min(made, smallCount);
       return {
@@ -431,6 +460,7 @@ export const WORKLOADS: readonly Workload[] = [
     quickSteps: 4_000,
     quickSlots: 8192,
   }),
+  larsonWorkload(),
   scalingWorkload(),
   // Sizes start just above 1 KiB, tiny's largest, so the whole workload is mid-sized (and the pool alone can run it).
   slotWorkload({

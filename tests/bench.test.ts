@@ -3,12 +3,21 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { REGISTRY } from "../backends/registry.ts";
-import { BackendAloneContender, type Contender, contenders, HakmemContender } from "../bench/contenders.ts";
-import { Floor } from "../bench/floor.ts";
+import {
+  BackendAloneContender,
+  type Contender,
+  contenders,
+  type ContenderSpec,
+  FloorContender,
+  HakmemContender,
+  loopsFor,
+} from "../bench/contenders.ts";
+import { Floor, FLOOR_MEMORY_KINDS } from "../bench/floor.ts";
+import type { Loops } from "../bench/loops.ts";
 import { formatSection, replaceSection } from "../bench/readme_table.ts";
 import { formatReport, renderSvg } from "../bench/report.ts";
-import { runBench, whyNotRun } from "../bench/runner.ts";
-import { WORKLOADS } from "../bench/workloads.ts";
+import { runBench, runWorkload, whyNotRun } from "../bench/runner.ts";
+import { type Workload, WORKLOADS } from "../bench/workloads.ts";
 import { Random } from "../testing/random.ts";
 
 function heapOf(contender: Contender) {
@@ -26,7 +35,7 @@ describe("bench: every workload runs on every contender (quick mode)", () => {
       test(`${workload.name} on ${spec.name}`, () => {
         const contender = spec.create();
         contender.setup(workload.maxBytes(true));
-        const result = workload.run(contender, true, 1);
+        const result = workload.run(contender, spec.loops, true, 1);
         assert.equal(result.failure, undefined, `${spec.name} stopped early`);
         assert.ok(result.ops > 0, "operations were counted");
         assert.ok(result.seconds >= 0);
@@ -39,7 +48,7 @@ describe("bench: every workload runs on every contender (quick mode)", () => {
           assert.ok(contender.footprint()! > 0, "footprint is positive");
           assert.equal(heap.stats().liveBlocks, 0, "the workload freed everything it allocated");
         }
-        if (spec.kind === "floor" || spec.name === "@thi.ng/malloc") {
+        if (spec.kind === "floor" || spec.name === "@thi.ng/malloc" || spec.name === "dlmalloc (WASM)") {
           assert.ok(result.peakFootprintBytes! >= result.peakLiveBytes, "a footprint holds at least the live bytes");
         }
         contender.teardown();
@@ -51,7 +60,7 @@ describe("bench: every workload runs on every contender (quick mode)", () => {
     const scaling = WORKLOADS.find((workload) => workload.name === "scaling")!;
     const contender = new HakmemContender("hakmem");
     contender.setup(scaling.maxBytes(true));
-    const result = scaling.run(contender, true, 1);
+    const result = scaling.run(contender, loopsFor("hakmem"), true, 1);
     for (const key of ["footprintStart", "footprintAfterFree", "footprintAfterTrim", "afterTrimMinusStart"]) {
       assert.equal(typeof result.extra[key], "number", key);
     }
@@ -64,13 +73,100 @@ describe("bench: contenders", () => {
   test("every registry entry is a 'backend alone' contender", () => {
     const names = contenders().map((spec) => spec.name);
     for (const entry of REGISTRY) assert.ok(names.includes(`${entry.name} alone`), `${entry.name} alone is missing`);
-    for (const name of ["hakmem", "hakmem-legacy", "@thi.ng/malloc", "Uint8Array (GC)", "floor"]) assert.ok(names.includes(name), name);
+    for (const name of ["hakmem", "hakmem-legacy", "dlmalloc (WASM)", "@thi.ng/malloc", "Uint8Array (GC)", "floor (API)", "floor (bare)"]) {
+      assert.ok(names.includes(name), name);
+    }
   });
 
   test("a backend alone only runs workloads whose sizes fit its range", () => {
-    const spec = { name: "narrow", kind: "backend" as const, sizes: { min: 1, max: 1024 }, create: () => new HakmemContender("narrow") };
+    const spec = {
+      name: "narrow",
+      kind: "backend" as const,
+      sizes: { min: 1, max: 1024 },
+      loops: loopsFor("hakmem"),
+      create: () => new HakmemContender("narrow"),
+    };
     const fits = WORKLOADS.filter((workload) => whyNotRun(spec, workload, true) === undefined).map((workload) => workload.name);
-    assert.deepEqual(fits.sort(), ["phase_change", "random_mixed_256", "random_mixed_8192", "scaling"]);
+    assert.deepEqual(fits.sort(), ["larson", "phase_change", "random_mixed_256", "random_mixed_8192", "scaling"]);
+  });
+
+  test("every contender has its own copy of the loops, except the bare floor, whose loops are the floor inline", () => {
+    const specs = contenders();
+    const copies = new Set(specs.map((spec) => spec.loops));
+    assert.equal(copies.size, specs.length, "no two contenders share a loops module");
+    assert.notEqual(loopsFor("hakmem").slots, loopsFor("floor (API)").slots, "separate copies are separate functions");
+    assert.equal(loopsFor("floor (bare)").resize, undefined, "the bare floor does not realloc");
+    assert.throws(() => loopsFor("no such contender"), /no loops copy/);
+  });
+});
+
+describe("bench: the runner", () => {
+  /** A floor contender that counts its instances set up and not yet torn down, and a workload that records that count per run. */
+  function counted() {
+    let alive = 0;
+    const seen: { quick: boolean; alive: number }[] = [];
+    const spec: ContenderSpec = {
+      name: "counted",
+      kind: "floor",
+      sizes: { min: 1, max: 1024 },
+      loops: loopsFor("floor (API)"),
+      create: () => {
+        const inner = new FloorContender("counted");
+        return {
+          name: "counted",
+          get allocator() {
+            return inner.allocator;
+          },
+          setup(maxBytes: number) {
+            alive++;
+            inner.setup(maxBytes);
+          },
+          footprint: () => inner.footprint(),
+          peakFootprint: () => inner.peakFootprint(),
+          teardown() {
+            alive--;
+            inner.teardown();
+          },
+        };
+      },
+    };
+    const workload: Workload = {
+      name: "counting",
+      sizes: { min: 16, max: 16 },
+      usesRealloc: false,
+      extraColumns: [],
+      describe: () => "counts live instances",
+      liveBlocks: () => 1,
+      maxBytes: () => 1 << 20,
+      run(contender, loops, quick) {
+        seen.push({ quick, alive });
+        const ptrs = new Float64Array(1);
+        loops.fill(contender.allocator, 16, ptrs, 0, 1);
+        loops.freeRange(contender.allocator, ptrs, 0, 1);
+        return { ops: 2, seconds: 1e-6, peakLiveBytes: 16, peakLiveBlocks: 1, peakFootprintBytes: contender.peakFootprint(), extra: {} };
+      },
+    };
+    return { spec, workload, seen, alive: () => alive };
+  }
+
+  test("the warm-up instance of each contender stays alive through the timed runs (the anchor), then goes", () => {
+    const { spec, workload, seen, alive } = counted();
+    runWorkload(workload, [spec], { rounds: 2 });
+    assert.deepEqual(seen, [{ quick: true, alive: 1 }, { quick: false, alive: 2 }, { quick: false, alive: 2 }]);
+    assert.equal(alive(), 0, "every instance torn down at the end");
+  });
+
+  test("without anchors each timed run's instance is the only one", () => {
+    const { spec, workload, seen, alive } = counted();
+    runWorkload(workload, [spec], { rounds: 2, anchors: false });
+    assert.deepEqual(seen, [{ quick: true, alive: 1 }, { quick: false, alive: 1 }, { quick: false, alive: 1 }]);
+    assert.equal(alive(), 0);
+  });
+
+  test("--contenders picks contenders by name and refuses unknown ones", () => {
+    const report = runBench({ quick: true, workloads: ["larson"], contenders: ["hakmem", "floor (API)"] });
+    assert.deepEqual(report.workloads[0].results.map((entry) => entry.contender), ["hakmem", "floor (API)"]);
+    assert.throws(() => runBench({ quick: true, workloads: ["larson"], contenders: ["nobody"] }), /unknown contender nobody/);
   });
 });
 
@@ -104,6 +200,53 @@ describe("bench: the floor allocator", () => {
     const a = floor.malloc(100);
     floor.free(a);
     assert.equal(floor.malloc(90), a, "a freed block serves the next request of its class");
+  });
+
+  test("it grows over every memory kind, keeping what the blocks hold", () => {
+    for (const kind of FLOOR_MEMORY_KINDS) {
+      const floor = new Floor(8 << 20, kind, 1 << 16);
+      const ptrs: number[] = [];
+      for (let index = 0; index < 3000; index++) {
+        const ptr = floor.malloc(1000);
+        assert.ok(ptr > 0, `${kind}: block ${index}`);
+        floor.u8[ptr] = index & 255;
+        ptrs.push(ptr);
+      }
+      assert.ok(floor.limit > 1 << 20 && floor.u8.length === floor.limit, `${kind}: the memory grew and the views with it`);
+      ptrs.forEach((ptr, index) => assert.equal(floor.u8[ptr], index & 255, `${kind}: block ${index} kept its byte`));
+      assert.equal(floor.malloc(4 << 20), 0, `${kind}: past its maxBytes`);
+    }
+  });
+
+  test("the bare floor's loops hand out exactly the blocks the floor's methods do", () => {
+    const random = new Random(5);
+    const steps = 5000;
+    const slotOf = new Int32Array(steps);
+    const sizeOf = new Int32Array(steps);
+    const held = new Uint8Array(64);
+    for (let step = 0; step < steps; step++) {
+      const slot = random.int(64);
+      slotOf[step] = slot;
+      sizeOf[step] = held[slot] ? 0 : 1 + random.int(3000);
+      held[slot] ^= 1;
+    }
+    const churnSizes = sizeOf.map(() => 1 + random.int(3000));
+    const run = (loops: Loops) => {
+      const floor = new Floor(64 << 20, "plain", 1 << 16); // small at first: the loops must grow it
+      const ptrs = new Float64Array(64);
+      assert.equal(loops.slots(floor, slotOf, sizeOf, ptrs, steps), steps);
+      loops.fill(floor, 1, ptrs, 0, 64);
+      assert.equal(loops.churn(floor, slotOf, churnSizes, ptrs, steps), steps);
+      const after = ptrs.slice();
+      loops.freeRange(floor, ptrs, 0, 64);
+      return { after, bump: floor.bump, heads: floor.i32.slice(0, 20), bytes: floor.u8.slice(0, floor.bump) };
+    };
+    const api = run(loopsFor("floor (API)"));
+    const bare = run(loopsFor("floor (bare)"));
+    assert.deepEqual(bare.after, api.after);
+    assert.equal(bare.bump, api.bump);
+    assert.deepEqual(bare.heads, api.heads);
+    assert.deepEqual(bare.bytes, api.bytes, "the same headers, links and stamps");
   });
 
   test("realloc keeps the contents and returns 0 when the memory is full", () => {
