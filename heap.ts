@@ -11,8 +11,10 @@ import {
   H_FLAGS,
   H_HEADER_PAGES,
   H_MAGIC,
+  H_MAX_PAGES,
   H_MEMORY_KIND,
   H_PAGE_SHIFT,
+  H_TOP_PAGE,
   H_VERSION,
   H_WORKER_LOCK,
   HEADER_PAGES,
@@ -246,11 +248,14 @@ export class Heap {
       roundToPages(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE)),
       options.maxBytes - options.maxBytes % PAGE_SIZE,
     );
+    if (config.memory instanceof ArrayBuffer && isDetached(config.memory)) {
+      throw new HakmemError("INVALID_MEMORY", "memory is a detached ArrayBuffer (transferred or given to a worker): it holds no bytes");
+    }
     const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES));
     this.pages = new PageHeap(this.mem);
     if (fresh) this.format(config.memory !== undefined);
-    else verifyHeader(this.mem);
+    else verifyHeader(this.mem, this.pages);
     if (!fresh && ((this.mem.i32[H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
       // Debug mode belongs to the heap (its blocks carry guards): an attached heap follows the header.
       this.options = options = { ...options, debug: !options.debug };
@@ -262,8 +267,18 @@ export class Heap {
       this.router = this.build(config, options, fresh, routed);
     } catch (error) {
       // A heap that could not be built gives its worker slot back, and whatever its backends took.
-      for (const { backend } of routed) backend.detach?.();
+      for (const { backend } of routed) {
+        try {
+          backend.detach?.();
+        } catch {
+          // The first error is the one to report; a backend that cannot detach keeps what it took.
+        }
+      }
       this.releaseSlot(this.workerId);
+      if (!fresh && error instanceof RangeError) {
+        // Attaching read an offset out of the heap's bookkeeping that leads outside the memory.
+        throw new HakmemError("CORRUPTED", `the heap's bookkeeping is damaged: attaching read past the memory (${error.message})`);
+      }
       throw error;
     }
     this.backendList = routed.map((entry) => entry.backend);
@@ -336,12 +351,21 @@ export class Heap {
     return offset;
   }
 
-  /** Byte offsets of every slot's router counters. */
-  private counterOffsets(): number[] {
+  /**
+   * Byte offsets of every slot's router counters. An offset that is no page
+   * of the memory (a damaged worker table) is left out, so the reports still
+   * answer; `problems`, when given, is told of it.
+   */
+  private counterOffsets(problems?: CheckProblem[]): number[] {
     const offsets: number[] = [];
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
       const offset = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
-      if (offset !== 0) offsets.push(offset);
+      if (offset === 0) continue;
+      if (offset % PAGE_SIZE === 0 && offset + PAGE_SIZE <= this.mem.byteLength) offsets.push(offset);
+      else {problems?.push({
+          where: "worker table",
+          message: `worker slot ${slot}'s counters lie at ${describe(offset)}, no page of the memory`,
+        });}
     }
     return offsets;
   }
@@ -712,12 +736,33 @@ export class Heap {
    * counters; `"full"` (the default) walks every run, slab and list.
    */
   check(level: CheckLevel = "full"): CheckReport {
+    if (level !== "full" && level !== "cheap") {
+      throw new HakmemError("INVALID_OPTION", `check level must be "cheap" or "full", got ${describe(level)}`, level);
+    }
     this.mem.refresh();
     const problems: CheckProblem[] = [];
-    if (level === "full") this.pages.check(problems);
-    for (const backend of this.backendList) backend.check(level, problems);
-    this.debugLayer?.check(level, problems);
-    const counters = this.router.counters(this.counterOffsets());
+    // Each part answers on its own: damage that makes one part throw is a problem found, and the rest still runs.
+    const sound = guarded(problems, "page heap", () => level === "full" ? this.pages.check(problems) : this.pages.checkHeader(problems));
+    if (!sound) {
+      problems.push({ where: "heap", message: "the heap header is damaged: the backends' pages and lists were not walked" });
+      return { ok: false, level, problems };
+    }
+    for (let slot = 0; slot < MAX_WORKERS; slot++) {
+      const state = this.mem.i32[WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_STATE];
+      if (state !== WORKER_FREE && state !== WORKER_ATTACHED) {
+        problems.push({ where: "worker table", message: `worker slot ${slot} is in state ${state}` });
+      }
+    }
+    if (level === "full") guarded(problems, "record arena", () => this.records.check(problems));
+    for (const backend of this.backendList) guarded(problems, backend.capabilities.name, () => backend.check(level, problems));
+    if (this.debugLayer) guarded(problems, "debug", () => this.debugLayer!.check(level, problems));
+    guarded(problems, "router", () => this.checkCounters(problems));
+    return { ok: problems.length === 0, level, problems };
+  }
+
+  /** The router's counters of every worker against the blocks each backend holds. */
+  private checkCounters(problems: CheckProblem[]): void {
+    const counters = this.router.counters(this.counterOffsets(problems));
     for (const backend of this.backendList) {
       const name = backend.capabilities.name;
       const live = backend.stats().liveBlocks;
@@ -731,7 +776,24 @@ export class Heap {
         });
       }
     }
-    return { ok: problems.length === 0, level, problems };
+  }
+}
+
+/**
+ * Runs one part of a check; an exception it throws (a walk that met damage
+ * its own tests did not foresee) becomes a problem of `where`, so check()
+ * answers whatever the memory holds. Returns what the part returned (true
+ * for none), or false when it threw.
+ */
+function guarded(problems: CheckProblem[], where: string, part: () => boolean | void): boolean {
+  try {
+    return part() !== false;
+  } catch (error) {
+    problems.push({
+      where,
+      message: `the check stopped at damage it could not read past: ${error instanceof Error ? error.message : describe(error)}`,
+    });
+    return false;
   }
 }
 
@@ -768,17 +830,68 @@ function checkConfig(config: unknown): void {
   }
 }
 
-function verifyHeader(mem: LinearMemory): void {
-  if (mem.byteLength < HEADER_PAGES * PAGE_SIZE || Atomics.load(mem.i32, H_MAGIC) !== MAGIC) {
-    throw new HakmemError("NOT_A_HEAP", "this memory holds no hakmem heap (no magic number at offset 0)");
+/** True when `buffer` was detached (transferred, or posted to a worker with a transfer list). */
+function isDetached(buffer: ArrayBuffer): boolean {
+  if ((buffer as { detached?: boolean }).detached === true) return true;
+  try {
+    new Uint8Array(buffer, 0, 0); // an engine without `detached` refuses this for a detached buffer
+    return false;
+  } catch {
+    return true;
   }
-  const version = mem.i32[H_VERSION];
+}
+
+/**
+ * Refuses memory that holds no heap this hakmem can attach to: no magic
+ * number (`NOT_A_HEAP`), another layout version (`LAYOUT_MISMATCH`), a copy
+ * cut short (`INVALID_MEMORY`), or a header whose top, page map, locks or
+ * worker table were overwritten (`CORRUPTED`): attaching would read and write
+ * through them before anything else could notice.
+ */
+function verifyHeader(mem: LinearMemory, pages: PageHeap): void {
+  mem.refresh(true); // another thread may have grown a shared WebAssembly.Memory
+  const magic = mem.byteLength >= 4 ? Atomics.load(mem.i32, H_MAGIC) : 0;
+  if (magic !== MAGIC) throw new HakmemError("NOT_A_HEAP", "this memory holds no hakmem heap (no magic number at offset 0)");
+  const version = mem.byteLength >= 8 ? mem.i32[H_VERSION] : LAYOUT_VERSION; // too short to say: cut short, below
   if (version !== LAYOUT_VERSION) {
     throw new HakmemError(
       "LAYOUT_MISMATCH",
       `this heap has layout version ${version}; this hakmem reads version ${LAYOUT_VERSION}`,
       version,
     );
+  }
+  const i32 = mem.i32;
+  const top = mem.byteLength >= HEADER_PAGES * PAGE_SIZE ? i32[H_TOP_PAGE] : 0;
+  // Cut short, not overwritten: the fixed words are right and the top is one a heap can have, past the end of this memory.
+  const cut = i32[H_PAGE_SHIFT] === PAGE_SHIFT && i32[H_HEADER_PAGES] === HEADER_PAGES && top <= i32[H_MAX_PAGES] &&
+    top * PAGE_SIZE <= MAX_MEMORY_BYTES && top * PAGE_SIZE > mem.byteLength;
+  if (mem.byteLength < HEADER_PAGES * PAGE_SIZE || cut) {
+    throw new HakmemError(
+      "INVALID_MEMORY",
+      `this memory of ${mem.byteLength} bytes holds the start of a heap of ${
+        top > 0 ? top * PAGE_SIZE : HEADER_PAGES * PAGE_SIZE + " or more"
+      } bytes: a copy cut short?`,
+      mem.byteLength,
+    );
+  }
+  const problems: CheckProblem[] = [];
+  pages.checkHeader(problems, false);
+  for (let slot = 0; slot < MAX_WORKERS; slot++) {
+    const at = WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
+    const counters = i32[at + W_COUNTERS] >>> 0;
+    if (i32[at + W_STATE] !== WORKER_FREE && i32[at + W_STATE] !== WORKER_ATTACHED) {
+      problems.push({ where: "worker table", message: `worker slot ${slot} is in state ${i32[at + W_STATE]}` });
+    } else if (counters % PAGE_SIZE !== 0 || counters >= mem.byteLength) {
+      problems.push({
+        where: "worker table",
+        message: `worker slot ${slot}'s counters lie at ${describe(counters)}, no page of the memory`,
+      });
+    }
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 3).map((problem) => `${problem.where}: ${problem.message}`).join("; ");
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    throw new HakmemError("CORRUPTED", `this heap's header is damaged (${count}: ${shown}); it cannot be attached`);
   }
 }
 
