@@ -208,6 +208,9 @@ export class BlockView<T extends ArrayBufferView> {
 
 const MEMORY_NAMES = ["ArrayBuffer", "SharedArrayBuffer", "WebAssembly.Memory"];
 
+/** The constructor every typed array constructor (Uint8Array, Float64Array, ...) extends. */
+const TypedArray = Object.getPrototypeOf(Uint8Array);
+
 /**
  * A heap over one linear memory. Pointers are byte offsets into
  * {@linkcode Heap.buffer}; 0 is NULL.
@@ -293,9 +296,9 @@ export class Heap {
     const factories = config.backends ?? builtinBackends(options);
     let nextUserKind = PageKind.user1;
     for (const factory of factories) {
-      const builtin = BUILTIN_KINDS[factory.name];
+      const builtin = Object.hasOwn(BUILTIN_KINDS, factory.name) ? BUILTIN_KINDS[factory.name] : undefined;
       const kind = builtin ?? nextUserKind++;
-      const backend = factory.create({
+      const backend: unknown = factory.create({
         mem: this.mem,
         pages: this.pages,
         records,
@@ -305,6 +308,15 @@ export class Heap {
         fresh,
         debug: options.debug,
       });
+      if (!isBackend(backend)) {
+        throw new HakmemError(
+          "INVALID_OPTION",
+          `backend factory ${JSON.stringify(factory.name)} made ${
+            describe(backend)
+          }, not a backend (capabilities with a name, and the Box API's methods)`,
+          backend,
+        );
+      }
       routed.push({ backend, kind });
     }
     const names = routed.map((entry) => entry.backend.capabilities.name);
@@ -612,6 +624,16 @@ export class Heap {
   }
 
   private checkView(ctor: TypedArrayConstructor<unknown>, ptr: number, length: number): void {
+    if (typeof ctor !== "function" || !(ctor.prototype instanceof TypedArray)) {
+      throw new HakmemError(
+        "INVALID_ARGUMENT",
+        `a view needs a typed array constructor (Uint8Array, Float64Array, ...), got ${describe(ctor)}`,
+        ctor,
+      );
+    }
+    if (typeof ptr !== "number") {
+      throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
+    }
     const usable = this.usableSize(ptr);
     if (ptr % ctor.BYTES_PER_ELEMENT !== 0) {
       throw new HakmemError(
@@ -800,6 +822,18 @@ function guarded(problems: CheckProblem[], where: string, part: () => boolean | 
 /** The page kinds of the built-in backends (user backends get 5, 6, 7). */
 const BUILTIN_KINDS: Record<string, number> = { mmap: PageKind.mmap, tiny: PageKind.tiny, pool: PageKind.pool };
 
+/** The methods every backend has (router/box.ts). */
+const BACKEND_METHODS = ["alloc", "free", "owns", "usableSize", "health", "stats", "trim", "check"] as const;
+
+/** True when `value` has the shape of a {@linkcode Backend}: what the router and the reports call. */
+function isBackend(value: unknown): value is Backend {
+  if (typeof value !== "object" || value === null) return false;
+  const backend = value as Record<string, unknown>;
+  const capabilities = backend.capabilities as Record<string, unknown> | null | undefined;
+  return typeof capabilities === "object" && capabilities !== null && typeof capabilities.name === "string" &&
+    typeof capabilities.maxSize === "number" && BACKEND_METHODS.every((method) => typeof backend[method] === "function");
+}
+
 /** The keys a configuration may have besides the options. */
 const CONFIG_KEYS = new Set(["memory", "backends", "routes", "fallbacks"]);
 
@@ -818,14 +852,37 @@ function checkConfig(config: unknown): void {
       throw new HakmemError("INVALID_OPTION", `unknown heap option ${JSON.stringify(key)}; the options are ${known}`, key);
     }
   }
-  const { backends, routes, fallbacks } = config as HeapConfig;
-  if (backends !== undefined && (!Array.isArray(backends) || backends.some((factory) => typeof factory?.create !== "function"))) {
+  const { backends, routes, fallbacks, memory } = config as HeapConfig;
+  if (memory === null) {
+    throw new HakmemError("INVALID_MEMORY", "memory is null: give memory, or leave the option out for a new one", memory);
+  }
+  if (
+    backends !== undefined &&
+    (!Array.isArray(backends) || backends.some((factory) => typeof factory?.create !== "function" || typeof factory.name !== "string"))
+  ) {
     throw new HakmemError("INVALID_OPTION", "option backends must be an array of backend factories ({ name, create })", backends);
   }
-  if (routes !== undefined && !Array.isArray(routes)) {
-    throw new HakmemError("INVALID_ROUTE", "option routes must be an array of routes", routes);
+  if (
+    routes !== undefined &&
+    (!Array.isArray(routes) ||
+      routes.some((route) =>
+        typeof route !== "object" || route === null || typeof route.min !== "number" || typeof route.max !== "number" ||
+        typeof route.backend !== "string"
+      ))
+  ) {
+    throw new HakmemError(
+      "INVALID_ROUTE",
+      "option routes must be an array of routes ({ min, max, backend }: two numbers and a name)",
+      routes,
+    );
   }
-  if (fallbacks !== undefined && (typeof fallbacks !== "object" || fallbacks === null || Array.isArray(fallbacks))) {
+  if (
+    fallbacks !== undefined &&
+    (typeof fallbacks !== "object" || fallbacks === null || Array.isArray(fallbacks) ||
+      Object.values(fallbacks).some((chain) =>
+        chain !== undefined && (!Array.isArray(chain) || chain.some((name) => typeof name !== "string"))
+      ))
+  ) {
     throw new HakmemError("INVALID_ROUTE", "option fallbacks must be an object of backend names to arrays of names", fallbacks);
   }
 }

@@ -33,6 +33,7 @@
  * @module
  */
 
+import { describe, HakmemError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
 import { DIR_WORD, HEADER_PAGES, KIND_MASK, LEAF_PAGES, MAX_REGIONS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "./memory/layout.ts";
 import type { Backend } from "./router/box.ts";
@@ -72,6 +73,34 @@ export interface HeapSvgOptions {
   maxSuperSlabs?: number;
   /** Pool spans drawn per class; the rest are counted. Default 12. */
   maxSpansPerClass?: number;
+}
+
+/** The numeric options of {@linkcode HeapSvgOptions}. */
+const NUMBER_OPTIONS = ["columns", "maxRows", "maxSuperSlabs", "maxSpansPerClass"];
+
+/**
+ * Throws `INVALID_OPTION` for options that are not an object, name a key no
+ * option has (a misspelling would be ignored otherwise), give a title that is
+ * no string or a count that is no finite number.
+ */
+function checkSvgOptions(options: unknown): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new HakmemError("INVALID_OPTION", `picture options must be an object, got ${describe(options)}`, options);
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (key === "title" ? typeof value !== "string" : !NUMBER_OPTIONS.includes(key)) {
+      const known = ["title", ...NUMBER_OPTIONS].join(", ");
+      throw new HakmemError(
+        "INVALID_OPTION",
+        `picture option ${JSON.stringify(key)} is unknown or no string; the options are ${known}`,
+        key,
+      );
+    }
+    if (key !== "title" && !(typeof value === "number" && Number.isFinite(value))) {
+      throw new HakmemError("INVALID_OPTION", `picture option ${key} must be a finite number, got ${describe(value)}`, value);
+    }
+  }
 }
 
 // ---- what a page is ---------------------------------------------------------------
@@ -346,6 +375,7 @@ const LINE = 18;
  * ```
  */
 export function renderHeapSvg(heap: Heap, options: HeapSvgOptions = {}): string {
+  checkSvgOptions(options);
   const stats = heap.stats(); // also brings the views up to date after growth
   const health = heap.health();
   const shot = snapshot(heap);
