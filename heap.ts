@@ -14,6 +14,9 @@ import {
   H_MAX_PAGES,
   H_MEMORY_KIND,
   H_PAGE_SHIFT,
+  H_POOL_MAX,
+  H_ROUTING,
+  H_TINY_MAX,
   H_TOP_PAGE,
   H_VERSION,
   H_WORKER_LOCK,
@@ -259,6 +262,7 @@ export class Heap {
     this.pages = new PageHeap(this.mem);
     if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem, this.pages);
+    if (!fresh) this.options = options = followRouting(this.mem, config, options);
     if (!fresh && ((this.mem.i32[H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
       // Debug mode belongs to the heap (its blocks carry guards): an attached heap follows the header.
       this.options = options = { ...options, debug: !options.debug };
@@ -320,7 +324,7 @@ export class Heap {
       routed.push({ backend, kind });
     }
     const names = routed.map((entry) => entry.backend.capabilities.name);
-    return new Router({
+    const router = new Router({
       backends: routed,
       routes: config.routes ?? defaultRoutes(options, names),
       fallbacks: config.fallbacks ?? defaultFallbacks(names),
@@ -328,6 +332,19 @@ export class Heap {
       ringSize: options.logRing,
       counterOffset,
     });
+    // Every worker must route alike: the counters of all are read with one layout, and the reports add them up.
+    const routing = routingHash(router, routed);
+    if (fresh) {
+      this.mem.i32[H_ROUTING] = routing;
+    } else if (this.mem.i32[H_ROUTING] !== routing) {
+      const table = router.routes.map((route) => `${route.min}..${route.max} ${route.backend}`).join(", ");
+      throw new HakmemError(
+        "INVALID_ROUTE",
+        `this heap was created with other backends or routes than attachHeap was given (backends ${names.join(", ")}; routes ${table}): ` +
+          "give attachHeap the backends and routes the heap was created with",
+      );
+    }
+    return router;
   }
 
   /** Takes the lowest free worker slot (slot 0 is the creator's). */
@@ -454,6 +471,8 @@ export class Heap {
     const maxPages = Math.floor(mem.maxBytes / PAGE_SIZE);
     this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)), handedIn);
     i32[H_FLAGS] = this.options.debug ? HEAP_FLAG_DEBUG : 0;
+    i32[H_TINY_MAX] = this.options.tinyMaxSize;
+    i32[H_POOL_MAX] = this.options.poolMaxSize;
     // The magic goes last: a heap is only a heap once it is whole.
     Atomics.store(i32, H_MAGIC, MAGIC);
   }
@@ -885,6 +904,45 @@ function checkConfig(config: unknown): void {
   ) {
     throw new HakmemError("INVALID_ROUTE", "option fallbacks must be an object of backend names to arrays of names", fallbacks);
   }
+}
+
+/**
+ * The routing options of a heap being attached: `tinyMaxSize` and
+ * `poolMaxSize` are the creator's, read from the header, whatever the
+ * environment says; given in `config` with another value, the attach is
+ * refused (`INVALID_ROUTE`), as a worker routing sizes elsewhere would make
+ * every worker misread the others' counters.
+ */
+function followRouting(mem: LinearMemory, config: HeapConfig, options: ResolvedOptions): ResolvedOptions {
+  const tinyMaxSize = mem.i32[H_TINY_MAX];
+  const poolMaxSize = mem.i32[H_POOL_MAX];
+  if (!(tinyMaxSize >= 0 && tinyMaxSize <= 1024 && poolMaxSize >= 0 && poolMaxSize <= 262144)) {
+    throw new HakmemError(
+      "CORRUPTED",
+      `this heap's header says tinyMaxSize ${tinyMaxSize} and poolMaxSize ${poolMaxSize}; it cannot be attached`,
+    );
+  }
+  for (const [name, value] of [["tinyMaxSize", tinyMaxSize], ["poolMaxSize", poolMaxSize]] as const) {
+    if (config[name] !== undefined && config[name] !== value) {
+      throw new HakmemError(
+        "INVALID_ROUTE",
+        `this heap was created with ${name} ${value}, attachHeap was given ${
+          config[name]
+        }: every worker of a heap routes alike (leave the option out to follow the heap)`,
+        config[name],
+      );
+    }
+  }
+  return { ...options, tinyMaxSize, poolMaxSize };
+}
+
+/** A 32-bit hash (FNV-1a) of the backends' names and page kinds and of the routing table, in order. */
+function routingHash(router: Router, routed: Array<{ backend: Backend; kind: number }>): number {
+  const text = routed.map(({ backend, kind }) => `${backend.capabilities.name}:${kind}`).join(",") + "|" +
+    router.routes.map((route) => `${route.min}-${route.max}-${route.backend}`).join(",");
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash | 0;
 }
 
 /** True when `buffer` was detached (transferred, or posted to a worker with a transfer list). */

@@ -25,7 +25,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 2; // 2: the pool keeps its lists in a table of their own, and full spans in none
+export const LAYOUT_VERSION = 3; // 2: the pool keeps its lists in a table of their own, and full spans in none; 3: the routing is in the header
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -72,6 +72,11 @@ export const H_CREATED_LOW = 22; // creation time, to tell heaps apart in report
 export const H_METADATA_PAGES = 23; // header + leaves + record pages
 export const H_FREE_BUCKETS = 24; // + bucket (0..31): first free run of the bucket, -1 when none (see page_heap.ts)
 export const FREE_BUCKETS = 32;
+// Words 61..63: the routing the heap was created with, which every worker attached to it must share (the
+// router counters of every worker are read with one layout, and a size must go to one backend whoever allocates).
+export const H_TINY_MAX = 61; // the creator's tinyMaxSize: attachHeap follows it
+export const H_POOL_MAX = 62; // the creator's poolMaxSize: attachHeap follows it
+export const H_ROUTING = 63; // a hash of the backends (names, page kinds) and the routing table
 /** Heap flag: debug mode (guards, poisoning, allocation sites). */
 export const HEAP_FLAG_DEBUG = 1;
 
