@@ -1032,8 +1032,12 @@ export function createHeap(config: HeapConfig = {}): Heap {
  * Opens a heap that already lives in `memory` (created by
  * {@linkcode createHeap} elsewhere, for example in another worker). Throws
  * `NOT_A_HEAP` or `LAYOUT_MISMATCH` when the memory holds no heap of this
- * layout version. Debug mode is the heap's: the attached heap is in debug
- * mode exactly when the heap was created in it, whatever `config.debug` says.
+ * layout version, `CORRUPTED` when its header is damaged, `INVALID_MEMORY`
+ * for a copy cut short. Debug mode is the heap's: the attached heap is in
+ * debug mode exactly when the heap was created in it, whatever `config.debug`
+ * says. So is the routing: the creator's `tinyMaxSize` and `poolMaxSize` are
+ * followed when not given; other values, or other `backends` or `routes` than
+ * the heap was created with, are refused (`INVALID_ROUTE`).
  *
  * @example
  * ```ts

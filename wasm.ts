@@ -51,7 +51,7 @@
  * @module
  */
 
-import { HakmemError } from "./errors.ts";
+import { describe, HakmemError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
 
 /** The names of the functions {@linkcode wasmImports} provides. */
@@ -110,6 +110,12 @@ export interface WasmImports {
  * ```
  */
 export function wasmImports(heap: Heap, options: WasmImportsOptions = {}): WasmImports {
+  if (typeof heap !== "object" || heap === null || !(heap.mem?.source !== undefined)) {
+    throw new HakmemError("INVALID_ARGUMENT", `wasmImports needs a heap, got ${describe(heap)}`, heap);
+  }
+  if (typeof options !== "object" || options === null || (options.onError !== undefined && typeof options.onError !== "function")) {
+    throw new HakmemError("INVALID_OPTION", "wasmImports options must be an object whose onError, if given, is a function", options);
+  }
   const memory = heap.mem.source;
   if (!(memory instanceof WebAssembly.Memory)) {
     throw new HakmemError("INVALID_MEMORY", "wasmImports needs a heap over a WebAssembly.Memory (the memory the module imports)");

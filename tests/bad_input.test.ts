@@ -13,6 +13,9 @@ import { OPTION_TABLE } from "../options.ts";
 import { HEADER_BYTES, KIND_MASK, LAYOUT_VERSION, PAGE_SIZE, PageKind } from "../memory/layout.ts";
 import { SLAB_BYTES } from "../backends/tiny/slab.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
+import { createPoolBackend } from "../backends/pool/mod.ts";
+import { createTinyBackend } from "../backends/tiny/mod.ts";
+import { wasmImports } from "../wasm.ts";
 
 const MiB = 1 << 20;
 
@@ -531,6 +534,36 @@ describe("bad input: every kind of value at every entry point that takes a shape
       code(() => attachHeap(memory, { maxBytes: 16 * MiB, backends: [broken] }), "INVALID_OPTION", `create() gives ${show(made)}`);
       assert.deepEqual(heap.workers(), [0], "no slot stays taken");
     }
+    assert.deepEqual(heap.check("full").problems, []);
+  });
+});
+
+describe("bad input: the factories and wasmImports", () => {
+  const OTHERS: Array<[string, unknown]> = [["null", null], ["NaN", NaN], ["a string", "x"], ["a BigInt", 5n], ["a Symbol", Symbol("s")], [
+    "true",
+    true,
+  ]];
+
+  test("createTinyBackend and createPoolBackend: options that are no object, or values of another kind, are INVALID_OPTION", () => {
+    for (const [what, value] of OTHERS) {
+      expectCode(() => createTinyBackend(value as never), "INVALID_OPTION", `createTinyBackend(${what})`);
+      expectCode(() => createPoolBackend(value as never), "INVALID_OPTION", `createPoolBackend(${what})`);
+      if (!Array.isArray(value)) expectCode(() => createPoolBackend({ prewarm: value as never }), "INVALID_OPTION", `prewarm ${what}`);
+      for (const name of ["cache", "cacheCap", "slabSource", "sharedPoolCap", "sharedPoolLru"]) {
+        if (name === "cache" && typeof value === "boolean") continue; // a good value for this one
+        expectCode(() => createTinyBackend({ [name]: value }), "INVALID_OPTION", `tiny ${name} ${what}`);
+      }
+    }
+    expectCode(() => createTinyBackend({ cacheCap: 0 }), "INVALID_OPTION", "a cache cap of 0");
+  });
+
+  test("wasmImports: no heap is INVALID_ARGUMENT, options of the wrong shape INVALID_OPTION", () => {
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 16, maximum: 256 }), maxBytes: 16 * MiB });
+    for (const [what, value] of [...OTHERS, ["undefined", undefined], ["an object", {}]] as Array<[string, unknown]>) {
+      expectCode(() => wasmImports(value as never), "INVALID_ARGUMENT", `wasmImports(${what})`);
+      if (value !== undefined) expectCode(() => wasmImports(heap, { onError: value as never }), "INVALID_OPTION", `onError ${what}`);
+    }
+    expectCode(() => wasmImports(heap, null as never), "INVALID_OPTION", "wasmImports(heap, null)");
     assert.deepEqual(heap.check("full").problems, []);
   });
 });

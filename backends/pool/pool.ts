@@ -1302,6 +1302,9 @@ function notLive(ptr: number, neverHandedOut: boolean): HakmemError {
  * ```
  */
 export function createPoolBackend(options: PoolBackendOptions = {}): BackendFactory {
+  if (typeof options !== "object" || options === null || (options.prewarm !== undefined && !Array.isArray(options.prewarm))) {
+    throw new HakmemError("INVALID_OPTION", "pool options must be an object whose prewarm, if given, is an array of sizes", options);
+  }
   const prewarm = [...(options.prewarm ?? [])];
   for (const size of prewarm) {
     if (!Number.isSafeInteger(size) || size < 1 || size > POOL_MAX_SIZE) {

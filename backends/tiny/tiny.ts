@@ -47,7 +47,7 @@ import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../m
 import type { RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
-import type { SlabSourceMode } from "../../options.ts";
+import { OPTION_TABLE, type SlabSourceMode } from "../../options.ts";
 import type {
   Backend,
   BackendContext,
@@ -110,6 +110,15 @@ export interface TinyOptions {
   /** Shared pool's LRU of emptied SuperSlabs. */
   sharedPoolLru?: number;
 }
+
+/** Each tiny option with the heap option whose range it has. */
+const TINY_OPTIONS = [
+  ["cache", "tinyCache"],
+  ["cacheCap", "tinyCacheCap"],
+  ["slabSource", "slabSource"],
+  ["sharedPoolCap", "sharedPoolCap"],
+  ["sharedPoolLru", "sharedPoolLru"],
+] as const;
 
 /** Most blocks a class's cache may hold. */
 const MAX_CACHE = 256;
@@ -1167,6 +1176,20 @@ function doubleFree(ptr: number): HakmemError {
  * ```
  */
 export function createTinyBackend(options: TinyOptions = {}): BackendFactory {
+  if (typeof options !== "object" || options === null) {
+    throw new HakmemError("INVALID_OPTION", `tiny options must be an object, got ${describe(options)}`, options);
+  }
+  // Each option has the range of the heap option it stands for.
+  for (const [name, heapOption] of TINY_OPTIONS) {
+    const value = options[name];
+    if (value !== undefined && !OPTION_TABLE[heapOption].valid(value)) {
+      throw new HakmemError(
+        "INVALID_OPTION",
+        `tiny option ${name} must be ${OPTION_TABLE[heapOption].range}, got ${describe(value)}`,
+        value,
+      );
+    }
+  }
   return { name: "tiny", create: (context: BackendContext): Backend => new TinyBackend(context, options) };
 }
 
