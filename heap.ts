@@ -382,19 +382,14 @@ export class Heap {
 
   /**
    * Byte offsets of every slot's router counters. An offset that is no page
-   * of the memory (a damaged worker table) is left out, so the reports still
-   * answer; `problems`, when given, is told of it.
+   * of the memory (a damaged worker table, which check() reports) is left
+   * out, so the reports still answer.
    */
-  private counterOffsets(problems?: CheckProblem[]): number[] {
+  private counterOffsets(): number[] {
     const offsets: number[] = [];
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
       const offset = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
-      if (offset === 0) continue;
-      if (offset % PAGE_SIZE === 0 && offset + PAGE_SIZE <= this.mem.byteLength) offsets.push(offset);
-      else {problems?.push({
-          where: "worker table",
-          message: `worker slot ${slot}'s counters lie at ${describe(offset)}, no page of the memory`,
-        });}
+      if (offset !== 0 && offset % PAGE_SIZE === 0 && offset + PAGE_SIZE <= this.mem.byteLength) offsets.push(offset);
     }
     return offsets;
   }
@@ -788,12 +783,7 @@ export class Heap {
       problems.push({ where: "heap", message: "the heap header is damaged: the backends' pages and lists were not walked" });
       return { ok: false, level, problems };
     }
-    for (let slot = 0; slot < MAX_WORKERS; slot++) {
-      const state = this.mem.i32[WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_STATE];
-      if (state !== WORKER_FREE && state !== WORKER_ATTACHED) {
-        problems.push({ where: "worker table", message: `worker slot ${slot} is in state ${state}` });
-      }
-    }
+    checkWorkerTable(this.mem, problems);
     if (level === "full") guarded(problems, "record arena", () => this.records.check(problems));
     for (const backend of this.backendList) guarded(problems, backend.capabilities.name, () => backend.check(level, problems));
     if (this.debugLayer) guarded(problems, "debug", () => this.debugLayer!.check(level, problems));
@@ -803,7 +793,7 @@ export class Heap {
 
   /** The router's counters of every worker against the blocks each backend holds. */
   private checkCounters(problems: CheckProblem[]): void {
-    const counters = this.router.counters(this.counterOffsets(problems));
+    const counters = this.router.counters(this.counterOffsets());
     for (const backend of this.backendList) {
       const name = backend.capabilities.name;
       const live = backend.stats().liveBlocks;
@@ -957,6 +947,24 @@ function isDetached(buffer: ArrayBuffer): boolean {
 }
 
 /**
+ * Checks every worker slot: its state is free or attached, and its router
+ * counters (kept across the slot's occupants) lie in a page of the memory.
+ */
+function checkWorkerTable(mem: LinearMemory, problems: CheckProblem[]): void {
+  const i32 = mem.i32;
+  const where = "worker table";
+  for (let slot = 0; slot < MAX_WORKERS; slot++) {
+    const at = WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
+    const state = i32[at + W_STATE];
+    const counters = i32[at + W_COUNTERS] >>> 0;
+    if (state !== WORKER_FREE && state !== WORKER_ATTACHED) problems.push({ where, message: `worker slot ${slot} is in state ${state}` });
+    if (counters % PAGE_SIZE !== 0 || counters + PAGE_SIZE > mem.byteLength) {
+      problems.push({ where, message: `worker slot ${slot}'s counters lie at ${describe(counters)}, no page of the memory` });
+    }
+  }
+}
+
+/**
  * Refuses memory that holds no heap this hakmem can attach to: no magic
  * number (`NOT_A_HEAP`), another layout version (`LAYOUT_MISMATCH`), a copy
  * cut short (`INVALID_MEMORY`), or a header whose top, page map, locks or
@@ -991,18 +999,7 @@ function verifyHeader(mem: LinearMemory, pages: PageHeap): void {
   }
   const problems: CheckProblem[] = [];
   pages.checkHeader(problems, false);
-  for (let slot = 0; slot < MAX_WORKERS; slot++) {
-    const at = WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
-    const counters = i32[at + W_COUNTERS] >>> 0;
-    if (i32[at + W_STATE] !== WORKER_FREE && i32[at + W_STATE] !== WORKER_ATTACHED) {
-      problems.push({ where: "worker table", message: `worker slot ${slot} is in state ${i32[at + W_STATE]}` });
-    } else if (counters % PAGE_SIZE !== 0 || counters >= mem.byteLength) {
-      problems.push({
-        where: "worker table",
-        message: `worker slot ${slot}'s counters lie at ${describe(counters)}, no page of the memory`,
-      });
-    }
-  }
+  checkWorkerTable(mem, problems);
   if (problems.length > 0) {
     const shown = problems.slice(0, 3).map((problem) => `${problem.where}: ${problem.message}`).join("; ");
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
