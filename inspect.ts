@@ -35,6 +35,7 @@
 
 import { describe, HakmemError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
+import type { CheckProblem } from "./memory/page_heap.ts";
 import { DIR_WORD, HEADER_PAGES, KIND_MASK, LEAF_PAGES, MAX_REGIONS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "./memory/layout.ts";
 import type { Backend } from "./router/box.ts";
 import { MmapBackend } from "./backends/mmap/mmap.ts";
@@ -377,6 +378,12 @@ const LINE = 18;
 export function renderHeapSvg(heap: Heap, options: HeapSvgOptions = {}): string {
   checkSvgOptions(options);
   const stats = heap.stats(); // also brings the views up to date after growth
+  const damage: CheckProblem[] = [];
+  if (!heap.pages.checkHeader(damage, false)) {
+    // The picture is sized by the header's top and drawn off the page map: neither can be trusted now.
+    const shown = damage.slice(0, 3).map((problem) => `${problem.where}: ${problem.message}`).join("; ");
+    throw new HakmemError("CORRUPTED", `the heap's header is damaged (${shown}): there is no picture to draw; check() says what is wrong`);
+  }
   const health = heap.health();
   const shot = snapshot(heap);
   const columns = Math.max(8, Math.floor(options.columns ?? 64));

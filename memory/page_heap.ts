@@ -806,8 +806,9 @@ export class PageHeap {
     const i32 = this.i32;
     let runs = 0;
     let largest = 0;
+    const most = Math.min(this.top, this.mem.byteLength >>> PAGE_SHIFT); // no more runs than pages, whatever a damaged top says
     for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-      for (let page = i32[H_FREE_BUCKETS + bucket]; page >= 0 && runs <= this.top; page = this.next(page)) {
+      for (let page = i32[H_FREE_BUCKETS + bucket]; page >= 0 && runs <= most; page = this.next(page)) {
         runs++;
         largest = Math.max(largest, -this.tag(page));
       }

@@ -4,8 +4,9 @@
 // live blocks. check("full") and check("cheap") must answer (no exception, no
 // endless walk) with ok false and the damage as problems, and change nothing;
 // attachHeap must refuse such memory with a HakmemError of a damage code, or
-// attach a heap whose own check() reports the damage. Also: a copy of a heap
-// cut short, and a detached ArrayBuffer, given as memory.
+// attach a heap whose own check() reports the damage; inspect() must refuse
+// to draw a heap whose header is damaged. Also: a copy of a heap cut short,
+// and a detached ArrayBuffer, given as memory.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { attachHeap, createHeap, type Heap } from "../heap.ts";
@@ -97,6 +98,23 @@ for (const shared of [false, true]) {
     }
   });
 }
+
+describe("the reports of a heap whose header was overwritten", () => {
+  test("inspect() refuses to draw it (CORRUPTED); stats(), health() and counters() still answer", () => {
+    for (const pattern of PATTERNS) {
+      const { heap, memory } = heapWithBlocks(false);
+      overwrite(memory, 8, HEADER_BYTES, pattern);
+      assert.throws(() => heap.inspect(), (error: unknown) => {
+        assert.ok(error instanceof HakmemError, `${pattern}: ${error}`);
+        assert.equal(error.code, "CORRUPTED", pattern);
+        return true;
+      });
+      heap.stats();
+      heap.health();
+      heap.counters();
+    }
+  });
+});
 
 describe("memory that cannot hold the heap it names", () => {
   test("a copy of a heap cut short: INVALID_MEMORY, whatever the length", () => {
