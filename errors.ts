@@ -42,6 +42,8 @@ export const ErrorCode = {
   INVALID_MEMORY: "INVALID_MEMORY",
   /** A worker slot problem: no slot free, or an operation on a detached heap. */
   WORKER: "WORKER",
+  /** An argument of another kind than the call takes, where no code above names it: a view's constructor that is no typed array constructor. */
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
   /** The heap's own bookkeeping was found damaged (a free-list link, a header or record overwritten by a stray write); the message names where. */
   CORRUPTED: "CORRUPTED",
 } as const;

@@ -12,8 +12,13 @@ import {
   H_FLAGS,
   H_HEADER_PAGES,
   H_MAGIC,
+  H_MAX_PAGES,
   H_MEMORY_KIND,
   H_PAGE_SHIFT,
+  H_POOL_MAX,
+  H_ROUTING,
+  H_TINY_MAX,
+  H_TOP_PAGE,
   H_VERSION,
   H_WORKER_LOCK,
   HEADER_PAGES,
@@ -216,6 +221,9 @@ export class BlockView<T extends ArrayBufferView> {
 
 const MEMORY_NAMES = ["ArrayBuffer", "SharedArrayBuffer", "WebAssembly.Memory"];
 
+/** The constructor every typed array constructor (Uint8Array, Float64Array, ...) extends. */
+const TypedArray = Object.getPrototypeOf(Uint8Array);
+
 /**
  * A heap over one linear memory. Pointers are byte offsets into
  * {@linkcode Heap.buffer}; 0 is NULL.
@@ -257,11 +265,15 @@ export class Heap {
       roundToPages(Math.max(options.initialBytes, base + PageHeap.startPages(base / PAGE_SIZE, HEADER_PAGES) * PAGE_SIZE)),
       options.maxBytes - options.maxBytes % PAGE_SIZE,
     );
+    if (config.memory instanceof ArrayBuffer && isDetached(config.memory)) {
+      throw new HakmemError("INVALID_MEMORY", "memory is a detached ArrayBuffer (transferred or given to a worker): it holds no bytes");
+    }
     const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES), base);
     this.pages = new PageHeap(this.mem);
     if (fresh) this.format(config.memory !== undefined);
-    else verifyHeader(this.mem);
+    else verifyHeader(this.mem, this.pages);
+    if (!fresh) this.options = options = followRouting(this.mem, config, options);
     if (!fresh && ((this.mem.i32[this.mem.header + H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
       // Debug mode belongs to the heap (its blocks carry guards): an attached heap follows the header.
       this.options = options = { ...options, debug: !options.debug };
@@ -273,8 +285,18 @@ export class Heap {
       this.router = this.build(config, options, fresh, routed);
     } catch (error) {
       // A heap that could not be built gives its worker slot back, and whatever its backends took.
-      for (const { backend } of routed) backend.detach?.();
+      for (const { backend } of routed) {
+        try {
+          backend.detach?.();
+        } catch {
+          // The first error is the one to report; a backend that cannot detach keeps what it took.
+        }
+      }
       this.releaseSlot(this.workerId);
+      if (!fresh && error instanceof RangeError) {
+        // Attaching read an offset out of the heap's bookkeeping that leads outside the memory.
+        throw new HakmemError("CORRUPTED", `the heap's bookkeeping is damaged: attaching read past the memory (${error.message})`);
+      }
       throw error;
     }
     this.backendList = routed.map((entry) => entry.backend);
@@ -289,9 +311,9 @@ export class Heap {
     const factories = config.backends ?? builtinBackends(options);
     let nextUserKind = PageKind.user1;
     for (const factory of factories) {
-      const builtin = BUILTIN_KINDS[factory.name];
+      const builtin = Object.hasOwn(BUILTIN_KINDS, factory.name) ? BUILTIN_KINDS[factory.name] : undefined;
       const kind = builtin ?? nextUserKind++;
-      const backend = factory.create({
+      const backend: unknown = factory.create({
         mem: this.mem,
         pages: this.pages,
         records,
@@ -301,10 +323,19 @@ export class Heap {
         fresh,
         debug: options.debug,
       });
+      if (!isBackend(backend)) {
+        throw new HakmemError(
+          "INVALID_OPTION",
+          `backend factory ${JSON.stringify(factory.name)} made ${
+            describe(backend)
+          }, not a backend (capabilities with a name, and the Box API's methods)`,
+          backend,
+        );
+      }
       routed.push({ backend, kind });
     }
     const names = routed.map((entry) => entry.backend.capabilities.name);
-    return new Router({
+    const router = new Router({
       backends: routed,
       routes: config.routes ?? defaultRoutes(options, names),
       fallbacks: config.fallbacks ?? defaultFallbacks(names),
@@ -312,6 +343,19 @@ export class Heap {
       ringSize: options.logRing,
       counterOffset,
     });
+    // Every worker must route alike: the counters of all are read with one layout, and the reports add them up.
+    const routing = routingHash(router, routed);
+    if (fresh) {
+      this.mem.i32[this.mem.header + H_ROUTING] = routing;
+    } else if (this.mem.i32[this.mem.header + H_ROUTING] !== routing) {
+      const table = router.routes.map((route) => `${route.min}..${route.max} ${route.backend}`).join(", ");
+      throw new HakmemError(
+        "INVALID_ROUTE",
+        `this heap was created with other backends or routes than attachHeap was given (backends ${names.join(", ")}; routes ${table}): ` +
+          "give attachHeap the backends and routes the heap was created with",
+      );
+    }
+    return router;
   }
 
   /** Takes the lowest free worker slot (slot 0 is the creator's). */
@@ -347,12 +391,16 @@ export class Heap {
     return offset;
   }
 
-  /** Byte offsets of every slot's router counters. */
+  /**
+   * Byte offsets of every slot's router counters. An offset that is no page
+   * of the memory (a damaged worker table, which check() reports) is left
+   * out, so the reports still answer.
+   */
   private counterOffsets(): number[] {
     const offsets: number[] = [];
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
       const offset = Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
-      if (offset !== 0) offsets.push(offset);
+      if (offset !== 0 && offset % PAGE_SIZE === 0 && offset + PAGE_SIZE <= this.mem.byteLength) offsets.push(offset);
     }
     return offsets;
   }
@@ -434,6 +482,8 @@ export class Heap {
     const maxPages = Math.floor(mem.maxBytes / PAGE_SIZE);
     this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)), handedIn);
     i32[h + H_FLAGS] = this.options.debug ? HEAP_FLAG_DEBUG : 0;
+    i32[h + H_TINY_MAX] = this.options.tinyMaxSize;
+    i32[h + H_POOL_MAX] = this.options.poolMaxSize;
     // The magic goes last: a heap is only a heap once it is whole.
     Atomics.store(i32, h + H_MAGIC, MAGIC);
   }
@@ -613,6 +663,16 @@ export class Heap {
   }
 
   private checkView(ctor: TypedArrayConstructor<unknown>, ptr: number, length: number): void {
+    if (typeof ctor !== "function" || !(ctor.prototype instanceof TypedArray)) {
+      throw new HakmemError(
+        "INVALID_ARGUMENT",
+        `a view needs a typed array constructor (Uint8Array, Float64Array, ...), got ${describe(ctor)}`,
+        ctor,
+      );
+    }
+    if (typeof ptr !== "number") {
+      throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
+    }
     const usable = this.usableSize(ptr);
     if (ptr % ctor.BYTES_PER_ELEMENT !== 0) {
       throw new HakmemError(
@@ -739,11 +799,27 @@ export class Heap {
    * counters; `"full"` (the default) walks every run, slab and list.
    */
   check(level: CheckLevel = "full"): CheckReport {
+    if (level !== "full" && level !== "cheap") {
+      throw new HakmemError("INVALID_OPTION", `check level must be "cheap" or "full", got ${describe(level)}`, level);
+    }
     this.mem.refresh();
     const problems: CheckProblem[] = [];
-    if (level === "full") this.pages.check(problems);
-    for (const backend of this.backendList) backend.check(level, problems);
-    this.debugLayer?.check(level, problems);
+    // Each part answers on its own: damage that makes one part throw is a problem found, and the rest still runs.
+    const sound = guarded(problems, "page heap", () => level === "full" ? this.pages.check(problems) : this.pages.checkHeader(problems));
+    if (!sound) {
+      problems.push({ where: "heap", message: "the heap header is damaged: the backends' pages and lists were not walked" });
+      return { ok: false, level, problems };
+    }
+    checkWorkerTable(this.mem, problems);
+    if (level === "full") guarded(problems, "record arena", () => this.records.check(problems));
+    for (const backend of this.backendList) guarded(problems, backend.capabilities.name, () => backend.check(level, problems));
+    if (this.debugLayer) guarded(problems, "debug", () => this.debugLayer!.check(level, problems));
+    guarded(problems, "router", () => this.checkCounters(problems));
+    return { ok: problems.length === 0, level, problems };
+  }
+
+  /** The router's counters of every worker against the blocks each backend holds. */
+  private checkCounters(problems: CheckProblem[]): void {
     const counters = this.router.counters(this.counterOffsets());
     for (const backend of this.backendList) {
       const name = backend.capabilities.name;
@@ -758,12 +834,41 @@ export class Heap {
         });
       }
     }
-    return { ok: problems.length === 0, level, problems };
+  }
+}
+
+/**
+ * Runs one part of a check; an exception it throws (a walk that met damage
+ * its own tests did not foresee) becomes a problem of `where`, so check()
+ * answers whatever the memory holds. Returns what the part returned (true
+ * for none), or false when it threw.
+ */
+function guarded(problems: CheckProblem[], where: string, part: () => boolean | void): boolean {
+  try {
+    return part() !== false;
+  } catch (error) {
+    problems.push({
+      where,
+      message: `the check stopped at damage it could not read past: ${error instanceof Error ? error.message : describe(error)}`,
+    });
+    return false;
   }
 }
 
 /** The page kinds of the built-in backends (user backends get 5, 6, 7). */
 const BUILTIN_KINDS: Record<string, number> = { mmap: PageKind.mmap, tiny: PageKind.tiny, pool: PageKind.pool };
+
+/** The methods every backend has (router/box.ts). */
+const BACKEND_METHODS = ["alloc", "free", "owns", "usableSize", "health", "stats", "trim", "check"] as const;
+
+/** True when `value` has the shape of a {@linkcode Backend}: what the router and the reports call. */
+function isBackend(value: unknown): value is Backend {
+  if (typeof value !== "object" || value === null) return false;
+  const backend = value as Record<string, unknown>;
+  const capabilities = backend.capabilities as Record<string, unknown> | null | undefined;
+  return typeof capabilities === "object" && capabilities !== null && typeof capabilities.name === "string" &&
+    typeof capabilities.maxSize === "number" && BACKEND_METHODS.every((method) => typeof backend[method] === "function");
+}
 
 /** The keys a configuration may have besides the options. */
 const CONFIG_KEYS = new Set(["memory", "base", "backends", "routes", "fallbacks"]);
@@ -783,14 +888,37 @@ function checkConfig(config: unknown): void {
       throw new HakmemError("INVALID_OPTION", `unknown heap option ${JSON.stringify(key)}; the options are ${known}`, key);
     }
   }
-  const { backends, routes, fallbacks } = config as HeapConfig;
-  if (backends !== undefined && (!Array.isArray(backends) || backends.some((factory) => typeof factory?.create !== "function"))) {
+  const { backends, routes, fallbacks, memory } = config as HeapConfig;
+  if (memory === null) {
+    throw new HakmemError("INVALID_MEMORY", "memory is null: give memory, or leave the option out for a new one", memory);
+  }
+  if (
+    backends !== undefined &&
+    (!Array.isArray(backends) || backends.some((factory) => typeof factory?.create !== "function" || typeof factory.name !== "string"))
+  ) {
     throw new HakmemError("INVALID_OPTION", "option backends must be an array of backend factories ({ name, create })", backends);
   }
-  if (routes !== undefined && !Array.isArray(routes)) {
-    throw new HakmemError("INVALID_ROUTE", "option routes must be an array of routes", routes);
+  if (
+    routes !== undefined &&
+    (!Array.isArray(routes) ||
+      routes.some((route) =>
+        typeof route !== "object" || route === null || typeof route.min !== "number" || typeof route.max !== "number" ||
+        typeof route.backend !== "string"
+      ))
+  ) {
+    throw new HakmemError(
+      "INVALID_ROUTE",
+      "option routes must be an array of routes ({ min, max, backend }: two numbers and a name)",
+      routes,
+    );
   }
-  if (fallbacks !== undefined && (typeof fallbacks !== "object" || fallbacks === null || Array.isArray(fallbacks))) {
+  if (
+    fallbacks !== undefined &&
+    (typeof fallbacks !== "object" || fallbacks === null || Array.isArray(fallbacks) ||
+      Object.values(fallbacks).some((chain) =>
+        chain !== undefined && (!Array.isArray(chain) || chain.some((name) => typeof name !== "string"))
+      ))
+  ) {
     throw new HakmemError("INVALID_ROUTE", "option fallbacks must be an object of backend names to arrays of names", fallbacks);
   }
 }
@@ -823,9 +951,86 @@ function heapBase(base: unknown, maxBytes: number): number {
   return rounded;
 }
 
-function verifyHeader(mem: LinearMemory): void {
+/**
+ * The routing options of a heap being attached: `tinyMaxSize` and
+ * `poolMaxSize` are the creator's, read from the header, whatever the
+ * environment says; given in `config` with another value, the attach is
+ * refused (`INVALID_ROUTE`), as a worker routing sizes elsewhere would make
+ * every worker misread the others' counters.
+ */
+function followRouting(mem: LinearMemory, config: HeapConfig, options: ResolvedOptions): ResolvedOptions {
+  const tinyMaxSize = mem.i32[mem.header + H_TINY_MAX];
+  const poolMaxSize = mem.i32[mem.header + H_POOL_MAX];
+  if (!(tinyMaxSize >= 0 && tinyMaxSize <= 1024 && poolMaxSize >= 0 && poolMaxSize <= 262144)) {
+    throw new HakmemError(
+      "CORRUPTED",
+      `this heap's header says tinyMaxSize ${tinyMaxSize} and poolMaxSize ${poolMaxSize}; it cannot be attached`,
+    );
+  }
+  for (const [name, value] of [["tinyMaxSize", tinyMaxSize], ["poolMaxSize", poolMaxSize]] as const) {
+    if (config[name] !== undefined && config[name] !== value) {
+      throw new HakmemError(
+        "INVALID_ROUTE",
+        `this heap was created with ${name} ${value}, attachHeap was given ${
+          config[name]
+        }: every worker of a heap routes alike (leave the option out to follow the heap)`,
+        config[name],
+      );
+    }
+  }
+  return { ...options, tinyMaxSize, poolMaxSize };
+}
+
+/** A 32-bit hash (FNV-1a) of the backends' names and page kinds and of the routing table, in order. */
+function routingHash(router: Router, routed: Array<{ backend: Backend; kind: number }>): number {
+  const text = routed.map(({ backend, kind }) => `${backend.capabilities.name}:${kind}`).join(",") + "|" +
+    router.routes.map((route) => `${route.min}-${route.max}-${route.backend}`).join(",");
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash | 0;
+}
+
+/** True when `buffer` was detached (transferred, or posted to a worker with a transfer list). */
+function isDetached(buffer: ArrayBuffer): boolean {
+  if ((buffer as { detached?: boolean }).detached === true) return true;
+  try {
+    new Uint8Array(buffer, 0, 0); // an engine without `detached` refuses this for a detached buffer
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Checks every worker slot: its state is free or attached, and its router
+ * counters (kept across the slot's occupants) lie in a page of the memory.
+ */
+function checkWorkerTable(mem: LinearMemory, problems: CheckProblem[]): void {
+  const i32 = mem.i32;
+  const where = "worker table";
+  for (let slot = 0; slot < MAX_WORKERS; slot++) {
+    const at = mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
+    const state = i32[at + W_STATE];
+    const counters = i32[at + W_COUNTERS] >>> 0;
+    if (state !== WORKER_FREE && state !== WORKER_ATTACHED) problems.push({ where, message: `worker slot ${slot} is in state ${state}` });
+    if (counters % PAGE_SIZE !== 0 || counters + PAGE_SIZE > mem.byteLength) {
+      problems.push({ where, message: `worker slot ${slot}'s counters lie at ${describe(counters)}, no page of the memory` });
+    }
+  }
+}
+
+/**
+ * Refuses memory that holds no heap this hakmem can attach to: no magic
+ * number (`NOT_A_HEAP`), another layout version (`LAYOUT_MISMATCH`), a copy
+ * cut short (`INVALID_MEMORY`), or a header whose top, page map, locks or
+ * worker table were overwritten (`CORRUPTED`): attaching would read and write
+ * through them before anything else could notice.
+ */
+function verifyHeader(mem: LinearMemory, pages: PageHeap): void {
+  mem.refresh(true); // another thread may have grown a shared WebAssembly.Memory
   const h = mem.header;
-  if (mem.byteLength < mem.base + HEADER_PAGES * PAGE_SIZE || Atomics.load(mem.i32, h + H_MAGIC) !== MAGIC) {
+  const magic = mem.byteLength >= mem.base + 4 ? Atomics.load(mem.i32, h + H_MAGIC) : 0;
+  if (magic !== MAGIC) {
     throw new HakmemError(
       "NOT_A_HEAP",
       mem.base === 0
@@ -833,7 +1038,7 @@ function verifyHeader(mem: LinearMemory): void {
         : `this memory holds no hakmem heap at base ${mem.base} (no magic number there)`,
     );
   }
-  const version = mem.i32[h + H_VERSION];
+  const version = mem.byteLength >= mem.base + 8 ? mem.i32[h + H_VERSION] : LAYOUT_VERSION; // too short to say: cut short, below
   if (version !== LAYOUT_VERSION) {
     throw new HakmemError(
       "LAYOUT_MISMATCH",
@@ -841,8 +1046,30 @@ function verifyHeader(mem: LinearMemory): void {
       version,
     );
   }
+  const i32 = mem.i32;
+  const top = mem.byteLength >= mem.base + HEADER_PAGES * PAGE_SIZE ? i32[h + H_TOP_PAGE] : 0;
+  // Cut short, not overwritten: the fixed words are right and the top is one a heap can have, past the end of this memory.
+  const cut = i32[h + H_PAGE_SHIFT] === PAGE_SHIFT && i32[h + H_HEADER_PAGES] === HEADER_PAGES && top <= i32[h + H_MAX_PAGES] &&
+    top * PAGE_SIZE <= MAX_MEMORY_BYTES && top * PAGE_SIZE > mem.byteLength;
+  if (mem.byteLength < mem.base + HEADER_PAGES * PAGE_SIZE || cut) {
+    throw new HakmemError(
+      "INVALID_MEMORY",
+      `this memory of ${mem.byteLength} bytes holds the start of a heap of ${
+        top > 0 ? top * PAGE_SIZE : mem.base + HEADER_PAGES * PAGE_SIZE + " or more"
+      } bytes: a copy cut short?`,
+      mem.byteLength,
+    );
+  }
   if (mem.i32[h + H_BASE_PAGE] * PAGE_SIZE !== mem.base) {
     throw new HakmemError("CORRUPTED", `the heap at base ${mem.base} says it starts at page ${mem.i32[h + H_BASE_PAGE]}`, mem.base);
+  }
+  const problems: CheckProblem[] = [];
+  pages.checkHeader(problems, false);
+  checkWorkerTable(mem, problems);
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 3).map((problem) => `${problem.where}: ${problem.message}`).join("; ");
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    throw new HakmemError("CORRUPTED", `this heap's header is damaged (${count}: ${shown}); it cannot be attached`);
   }
 }
 
@@ -868,8 +1095,12 @@ export function createHeap(config: HeapConfig = {}): Heap {
  * Opens a heap that already lives in `memory` (created by
  * {@linkcode createHeap} elsewhere, for example in another worker). Throws
  * `NOT_A_HEAP` or `LAYOUT_MISMATCH` when the memory holds no heap of this
- * layout version. Debug mode is the heap's: the attached heap is in debug
- * mode exactly when the heap was created in it, whatever `config.debug` says.
+ * layout version, `CORRUPTED` when its header is damaged, `INVALID_MEMORY`
+ * for a copy cut short. Debug mode is the heap's: the attached heap is in
+ * debug mode exactly when the heap was created in it, whatever `config.debug`
+ * says. So is the routing: the creator's `tinyMaxSize` and `poolMaxSize` are
+ * followed when not given; other values, or other `backends` or `routes` than
+ * the heap was created with, are refused (`INVALID_ROUTE`).
  *
  * @example
  * ```ts

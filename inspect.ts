@@ -33,7 +33,9 @@
  * @module
  */
 
+import { describe, HakmemError } from "./errors.ts";
 import type { Heap } from "./heap.ts";
+import type { CheckProblem } from "./memory/page_heap.ts";
 import {
   DIR_WORD,
   FOREIGN_ENTRY,
@@ -82,6 +84,34 @@ export interface HeapSvgOptions {
   maxSuperSlabs?: number;
   /** Pool spans drawn per class; the rest are counted. Default 12. */
   maxSpansPerClass?: number;
+}
+
+/** The numeric options of {@linkcode HeapSvgOptions}. */
+const NUMBER_OPTIONS = ["columns", "maxRows", "maxSuperSlabs", "maxSpansPerClass"];
+
+/**
+ * Throws `INVALID_OPTION` for options that are not an object, name a key no
+ * option has (a misspelling would be ignored otherwise), give a title that is
+ * no string or a count that is no finite number.
+ */
+function checkSvgOptions(options: unknown): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new HakmemError("INVALID_OPTION", `picture options must be an object, got ${describe(options)}`, options);
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (key === "title" ? typeof value !== "string" : !NUMBER_OPTIONS.includes(key)) {
+      const known = ["title", ...NUMBER_OPTIONS].join(", ");
+      throw new HakmemError(
+        "INVALID_OPTION",
+        `picture option ${JSON.stringify(key)} is unknown or no string; the options are ${known}`,
+        key,
+      );
+    }
+    if (key !== "title" && !(typeof value === "number" && Number.isFinite(value))) {
+      throw new HakmemError("INVALID_OPTION", `picture option ${key} must be a finite number, got ${describe(value)}`, value);
+    }
+  }
 }
 
 // ---- what a page is ---------------------------------------------------------------
@@ -361,7 +391,14 @@ const LINE = 18;
  * ```
  */
 export function renderHeapSvg(heap: Heap, options: HeapSvgOptions = {}): string {
+  checkSvgOptions(options);
   const stats = heap.stats(); // also brings the views up to date after growth
+  const damage: CheckProblem[] = [];
+  if (!heap.pages.checkHeader(damage, false)) {
+    // The picture is sized by the header's top and drawn off the page map: neither can be trusted now.
+    const shown = damage.slice(0, 3).map((problem) => `${problem.where}: ${problem.message}`).join("; ");
+    throw new HakmemError("CORRUPTED", `the heap's header is damaged (${shown}): there is no picture to draw; check() says what is wrong`);
+  }
   const health = heap.health();
   const shot = snapshot(heap);
   const columns = Math.max(8, Math.floor(options.columns ?? 64));

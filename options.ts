@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HakmemError } from "./errors.ts";
+import { describe, HakmemError } from "./errors.ts";
 
 /**
  * Where tiny gets its slabs: `legacy` only, `shared` pool falling back to legacy, or `strict` shared pool.
@@ -111,6 +111,18 @@ export const OPTION_TABLE: { readonly [K in keyof HeapOptions]-?: OptionSpec } =
   logRing: { env: "HAKMEM_LOG_RING", default: 256, parse: integer, valid: isInt(1, 1 << 20), range: "1 .. 1048576" },
 };
 
+/** An option's value as the error message shows it: JSON where JSON can say it (a BigInt or Symbol cannot). */
+function show(value: unknown): string {
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "symbol") return value.toString();
+  if (typeof value === "function") return "a function";
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return describe(value); // an array or object holding a BigInt, or a cycle
+  }
+}
+
 let environment: Record<string, string> | undefined;
 
 /** Reads the HAKMEM_* variables once; returns {} where the runtime denies it. */
@@ -164,7 +176,7 @@ export function resolveOptions(options: HeapOptions = {}): ResolvedOptions {
       source = `environment ${spec.env}`;
     }
     if (!spec.valid(value)) {
-      throw new HakmemError("INVALID_OPTION", `option ${key} (from ${source}) must be ${spec.range}, got ${JSON.stringify(value)}`, value);
+      throw new HakmemError("INVALID_OPTION", `option ${key} (from ${source}) must be ${spec.range}, got ${show(value)}`, value);
     }
     resolved[key] = value;
   }

@@ -145,6 +145,12 @@ export interface WasmAllocatorImports {
 export function wasmImports(heap: Heap, options?: WasmImportsOptions): WasmImports;
 export function wasmImports(heap: () => Heap | undefined, options?: WasmImportsOptions): WasmAllocatorImports;
 export function wasmImports(heap: Heap | (() => Heap | undefined), options: WasmImportsOptions = {}): WasmAllocatorImports {
+  if (typeof heap !== "function" && (typeof heap !== "object" || heap === null || heap.mem?.source === undefined)) {
+    throw new HakmemError("INVALID_ARGUMENT", `wasmImports needs a heap, got ${describe(heap)}`, heap);
+  }
+  if (typeof options !== "object" || options === null || (options.onError !== undefined && typeof options.onError !== "function")) {
+    throw new HakmemError("INVALID_OPTION", "wasmImports options must be an object whose onError, if given, is a function", options);
+  }
   const getHeap = typeof heap === "function" ? heap : undefined;
   let bound: Heap | undefined = typeof heap === "function" ? undefined : checkWasmHeap(heap);
   const onError = options.onError;

@@ -31,7 +31,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 3; // 3: tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign. 2: the pool keeps its lists in a table of their own, and full spans in none
+export const LAYOUT_VERSION = 3; // 3: tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign; the routing the heap was created with is in the header. 2: the pool keeps its lists in a table of their own, and full spans in none
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -80,6 +80,11 @@ export const H_FREE_BUCKETS = 24; // + bucket (0..31): first free run of the buc
 export const FREE_BUCKETS = 32;
 export const H_BASE_PAGE = 60; // the heap's first page (its header's): the pages below it are not the heap's
 export const H_FOREIGN_PAGES = 61; // pages in foreign runs (grown by someone else: never handed out, not footprint)
+// Words 57..59: the routing the heap was created with, which every worker attached to it must share (the
+// router counters of every worker are read with one layout, and a size must go to one backend whoever allocates).
+export const H_TINY_MAX = 57; // the creator's tinyMaxSize: attachHeap follows it
+export const H_POOL_MAX = 58; // the creator's poolMaxSize: attachHeap follows it
+export const H_ROUTING = 59; // a hash of the backends (names, page kinds) and the routing table
 /** Heap flag: debug mode (guards, poisoning, allocation sites). */
 export const HEAP_FLAG_DEBUG = 1;
 

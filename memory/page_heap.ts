@@ -43,13 +43,19 @@ import {
   H_FREE_PAGES,
   H_GROW_COUNT,
   H_GROW_PAGES,
+  H_HEADER_PAGES,
   H_MAX_PAGES,
   H_METADATA_PAGES,
   H_PAGE_LOCK,
+  H_PAGE_SHIFT,
   H_PEAK_USED_PAGES,
+  H_RECORD_FREE,
+  H_RECORD_LOCK,
   H_SHRINK_COUNT,
   H_TOP_PAGE,
   H_USED_PAGES,
+  H_WORKER_LOCK,
+  HEADER_PAGES,
   KIND_MASK,
   LEAF_BYTES,
   LEAF_FLAGS,
@@ -284,6 +290,8 @@ export class PageHeap {
     const h = this.h;
     const i32 = this.i32;
     const first = this.first;
+    i32[h + H_PAGE_SHIFT] = PAGE_SHIFT;
+    i32[h + H_HEADER_PAGES] = headerPages;
     i32[h + H_BASE_PAGE] = first;
     i32[h + H_MAX_PAGES] = maxPages;
     i32[h + H_GROW_PAGES] = growPages;
@@ -920,8 +928,9 @@ export class PageHeap {
     const i32 = this.i32;
     let runs = 0;
     let largest = 0;
+    const most = Math.min(this.top, this.mem.byteLength >>> PAGE_SHIFT); // no more runs than pages, whatever a damaged top says
     for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-      for (let page = i32[h + H_FREE_BUCKETS + bucket]; page >= 0 && runs <= this.top; page = this.next(page)) {
+      for (let page = i32[h + H_FREE_BUCKETS + bucket]; page >= 0 && runs <= most; page = this.next(page)) {
         runs++;
         largest = Math.max(largest, -this.tag(page));
       }
@@ -947,19 +956,15 @@ export class PageHeap {
    * every page of a backend's run is marked written (so a zeroing allocation
    * clears it once it is free again). Calls `visit(firstPage, pages, owner)`
    * for each allocated run so backends can check their own pages. Changes
-   * nothing.
+   * nothing. Returns false when the header is too broken to walk the pages
+   * (see {@linkcode PageHeap.checkHeader}).
    */
-  check(problems: CheckProblem[], visit?: (page: number, pages: number, owner: number) => void): void {
+  check(problems: CheckProblem[], visit?: (page: number, pages: number, owner: number) => void): boolean {
     const h = this.h;
     const i32 = this.i32;
     const top = this.top;
     const where = "page heap";
-    if (top * PAGE_SIZE > this.mem.byteLength) {
-      problems.push({ where, message: `top page ${top} lies past the memory (${this.mem.byteLength} bytes)` });
-      return;
-    }
-    if (top > i32[h + H_MAX_PAGES]) problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[h + H_MAX_PAGES]}` });
-    if (!this.checkDirectory(problems, top)) return; // without its leaves no page can be read
+    if (!this.checkHeader(problems)) return false; // without a sound top and directory no walk can be trusted to end
     let used = 0;
     let free = 0;
     let metadata = 0;
@@ -978,7 +983,7 @@ export class PageHeap {
         const pages = -tag;
         if (page + pages > top || this.tag(page + pages - 1) !== tag) {
           problems.push({ where, message: `free run at page ${page} has broken tags` });
-          return;
+          return true;
         }
         if (previousFree) problems.push({ where, message: `free runs at page ${page} and before it were not coalesced` });
         for (let i = 0; i < pages; i++) {
@@ -995,7 +1000,7 @@ export class PageHeap {
         const pages = tag;
         if (page + pages > top || (pages > 1 && this.tag(page + pages - 1) !== (END_TAG | pages))) {
           problems.push({ where, message: `allocated run at page ${page} has broken tags` });
-          return;
+          return true;
         }
         const owner = this.ownerOf(page * PAGE_SIZE);
         const kind = owner & KIND_MASK;
@@ -1021,7 +1026,7 @@ export class PageHeap {
         page += pages;
       } else {
         problems.push({ where, message: `page ${page} starts no run (tag ${tag})` });
-        return;
+        return true;
       }
     }
     this.checkFreeLists(problems, new Set(freeStarts));
@@ -1036,6 +1041,79 @@ export class PageHeap {
     // Every metadata run is counted where it is taken (header, leaves, records, per-worker pages).
     const counted = i32[h + H_METADATA_PAGES];
     if (counted !== metadata) problems.push({ where, message: `metadata pages counted ${counted}, ${metadata} found in metadata runs` });
+    return true;
+  }
+
+  /**
+   * The cheap part of {@linkcode PageHeap.check}, constant work whatever the
+   * memory holds: the header's fixed words, the top inside the memory, the
+   * page counters adding up to the top, the free-list heads against the
+   * bitmap, the lock words, and the page-map directory. Returns false when
+   * the top or the directory is broken: then no walk over the pages may be
+   * trusted to end inside the memory, and the caller must not start one.
+   * Without `counters` only what no other worker's operation in flight can
+   * make look wrong for a moment is checked (for attaching, which takes no
+   * lock): the counters and the free-list heads are left out.
+   */
+  checkHeader(problems: CheckProblem[], counters = true): boolean {
+    const h = this.h;
+    const i32 = this.i32;
+    const where = "heap header";
+    const first = this.first; // the pages below the base are not the heap's
+    const memoryPages = this.mem.byteLength >>> PAGE_SHIFT;
+    const top = i32[h + H_TOP_PAGE];
+    if (i32[h + H_PAGE_SHIFT] !== PAGE_SHIFT || i32[h + H_HEADER_PAGES] !== HEADER_PAGES) {
+      problems.push({
+        where,
+        message: `page shift ${i32[h + H_PAGE_SHIFT]} and header pages ${i32[h + H_HEADER_PAGES]} are not this layout's`,
+      });
+    }
+    for (
+      const [word, name] of [[h + H_PAGE_LOCK, "page heap"], [h + H_RECORD_LOCK, "record arena"], [
+        h + H_WORKER_LOCK,
+        "worker table",
+      ]] as const
+    ) {
+      // A lock word is 0 (free), 1 (held) or 2 (held, waiters): anything else was written over, and taking it would spin forever.
+      if (i32[word] < 0 || i32[word] > 2) problems.push({ where, message: `the ${name} lock word holds ${i32[word]}` });
+    }
+    if (!(top >= first + HEADER_PAGES + LEAF_PAGES && top <= memoryPages)) {
+      problems.push({ where, message: `top page ${top} lies outside the memory's ${memoryPages} pages` });
+      return false;
+    }
+    if (top > i32[h + H_MAX_PAGES]) problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[h + H_MAX_PAGES]}` });
+    const record = i32[h + H_RECORD_FREE] >>> 0;
+    if (record % 64 !== 0 || record >= top * PAGE_SIZE) {
+      problems.push({ where, message: `the record arena's free list starts at ${record}, which is no record of the heap` });
+    }
+    if (!counters) return this.checkDirectory(problems, top);
+    const used = i32[h + H_USED_PAGES];
+    const free = i32[h + H_FREE_PAGES];
+    const metadata = i32[h + H_METADATA_PAGES];
+    const foreign = i32[h + H_FOREIGN_PAGES];
+    if (used < 0 || free < 0 || foreign < 0 || used + free + foreign !== top - first) {
+      problems.push({
+        where,
+        message: `used pages ${used}, free pages ${free} and foreign pages ${foreign} do not add up to the ${
+          top - first
+        } pages of the heap`,
+      });
+    }
+    if (metadata < HEADER_PAGES + LEAF_PAGES || metadata > used) {
+      problems.push({
+        where,
+        message: `metadata pages ${metadata} are not between a header's ${HEADER_PAGES + LEAF_PAGES} and the ${used} used`,
+      });
+    }
+    for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
+      const head = i32[h + H_FREE_BUCKETS + bucket];
+      if (head < -1 || (head >= 0 && head < first) || head >= top) {
+        problems.push({ where, message: `free list ${bucket} starts at page ${head}, outside the heap` });
+      } else if (((i32[h + H_FREE_BITMAP] >>> bucket) & 1) !== (head >= 0 ? 1 : 0)) {
+        problems.push({ where, message: `bitmap bit ${bucket} says ${head >= 0 ? "empty" : "non-empty"}, the list is not` });
+      }
+    }
+    return this.checkDirectory(problems, top);
   }
 
   /**
@@ -1049,10 +1127,7 @@ export class PageHeap {
     const where = "page heap free lists";
     const listed = new Set<number>();
     for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-      const head = i32[h + H_FREE_BUCKETS + bucket];
-      if (((i32[h + H_FREE_BITMAP] >>> bucket) & 1) !== (head >= 0 ? 1 : 0)) {
-        problems.push({ where, message: `bitmap bit ${bucket} says ${head >= 0 ? "empty" : "non-empty"}, the list is not` });
-      }
+      const head = i32[h + H_FREE_BUCKETS + bucket]; // the bitmap was checked against it with the header
       let before = -1;
       for (let page = head; page >= 0; page = this.next(page)) {
         if (!starts.has(page) || listed.has(page)) {

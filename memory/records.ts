@@ -11,8 +11,8 @@
  * @module
  */
 
-import { H_RECORD_FREE, H_RECORD_LOCK, H_RECORD_PAGES, H_RECORDS_USED, PAGE_SIZE, PageKind } from "./layout.ts";
-import type { PageHeap } from "./page_heap.ts";
+import { H_RECORD_FREE, H_RECORD_LOCK, H_RECORD_PAGES, H_RECORDS_USED, KIND_MASK, PAGE_SIZE, PageKind } from "./layout.ts";
+import type { CheckProblem, PageHeap } from "./page_heap.ts";
 
 /** Bytes in one record. */
 export const RECORD_BYTES = 64;
@@ -109,6 +109,34 @@ export class RecordArena {
     mem.unlock(h + H_RECORD_LOCK);
     for (const page of emptyPages) this.pages.freeRun(page); // outside the arena's lock
     return emptyPages.length * PAGE_SIZE;
+  }
+
+  /**
+   * Walks the free list (no further than the memory has records) and checks
+   * each free record lies in a metadata page, and that free and used
+   * records fill the arena's pages. Changes nothing.
+   */
+  check(problems: CheckProblem[]): void {
+    const mem = this.pages.mem;
+    const i32 = mem.i32;
+    const h = mem.header;
+    const where = "record arena";
+    const limit = mem.byteLength / RECORD_BYTES;
+    let free = 0;
+    for (let record = i32[h + H_RECORD_FREE] >>> 0; record !== 0; record = i32[record >>> 2] >>> 0) {
+      if (record % RECORD_BYTES !== 0 || record >= mem.byteLength || (this.pages.ownerOf(record) & KIND_MASK) !== PageKind.metadata) {
+        problems.push({ where, message: `the free list holds ${record}, which is no record` });
+        return;
+      }
+      if (++free > limit) {
+        problems.push({ where, message: "the free list holds more records than the memory (a cycle)" });
+        return;
+      }
+    }
+    const pages = i32[h + H_RECORD_PAGES];
+    if (free + i32[h + H_RECORDS_USED] !== pages * (PAGE_SIZE / RECORD_BYTES)) {
+      problems.push({ where, message: `${free} free and ${i32[h + H_RECORDS_USED]} used records do not fill its ${pages} pages` });
+    }
   }
 
   /** Records handed out and not yet returned. */

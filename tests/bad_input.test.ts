@@ -15,6 +15,9 @@ import { SLAB_BYTES } from "../backends/tiny/slab.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import type { BackendContext } from "../router/box.ts";
 import { FakeBackend } from "./_fakes.ts";
+import { createPoolBackend } from "../backends/pool/mod.ts";
+import { createTinyBackend } from "../backends/tiny/mod.ts";
+import { wasmImports } from "../wasm.ts";
 
 const MiB = 1 << 20;
 
@@ -442,5 +445,150 @@ describe("bad input: createHeap options", () => {
     );
     expectCode(() => createHeap({ memory: {} as never }), "INVALID_MEMORY", "memory that is not memory");
     expectCode(() => createHeap({ memory: new ArrayBuffer(4096) }), "INVALID_MEMORY", "memory too small that cannot grow");
+  });
+});
+
+describe("bad input: every kind of value at every entry point that takes a shape", () => {
+  /** One of each kind of value a caller may pass by mistake. */
+  const ANYTHING: Array<[string, unknown]> = [
+    ["undefined", undefined],
+    ["null", null],
+    ["NaN", NaN],
+    ["a string", "x"],
+    ["an object", {}],
+    ["a BigInt", 5n],
+    ["a Symbol", Symbol("s")],
+    ["a function", () => 1],
+    ["-5", -5],
+    ["2^60", 2 ** 60],
+    ["an array", [1]],
+    ["true", true],
+  ];
+  const code = (call: () => unknown, expected: ErrorCode, what: string) => expectCode(call, expected, what);
+
+  test("typed and view: a constructor that is no typed array constructor is INVALID_ARGUMENT; a pointer of another type INVALID_POINTER", () => {
+    const { heap, tiny } = fixture(false);
+    unchanged(heap, "bad constructors", () => {
+      for (
+        const [what, value] of [...ANYTHING, ["DataView", DataView], ["Array", Array], ["a class", class {}]] as Array<[string, unknown]>
+      ) {
+        code(() => heap.typed(value as never, tiny, 1), "INVALID_ARGUMENT", `typed(${what}, ptr, 1)`);
+        code(() => heap.view(value as never, tiny, 1), "INVALID_ARGUMENT", `view(${what}, ptr, 1)`);
+      }
+      for (const [what, value] of ANYTHING.filter(([, value]) => typeof value !== "number")) {
+        code(() => heap.typed(Uint8Array, value as never, 1), "INVALID_POINTER", `typed(Uint8Array, ${what}, 1)`);
+        code(() => heap.view(Uint8Array, value as never, 1), "INVALID_POINTER", `view(Uint8Array, ${what}, 1)`);
+      }
+    });
+  });
+
+  test("inspect and check: options of the wrong shape are INVALID_OPTION", () => {
+    const { heap } = fixture(false);
+    unchanged(heap, "bad report options", () => {
+      for (const [what, value] of ANYTHING) {
+        if (value !== undefined && !(typeof value === "object" && value !== null && !Array.isArray(value))) {
+          code(() => heap.inspect(value as never), "INVALID_OPTION", `inspect(${what})`);
+        }
+        if (typeof value !== "string" && value !== undefined) {
+          code(() => heap.inspect({ title: value as never }), "INVALID_OPTION", `title ${what}`);
+        }
+        if (!(typeof value === "number" && Number.isFinite(value)) && value !== undefined) {
+          for (const key of ["columns", "maxRows", "maxSuperSlabs", "maxSpansPerClass"]) {
+            code(() => heap.inspect({ [key]: value } as never), "INVALID_OPTION", `${key} ${what}`);
+          }
+        }
+        if (value !== undefined) code(() => heap.check(value as never), "INVALID_OPTION", `check(${what})`);
+      }
+      code(() => heap.inspect({ colums: 8 } as never), "INVALID_OPTION", "a misspelt picture option");
+      assert.ok(heap.inspect({ title: "t", columns: 16 }).startsWith("<svg"), "good options still draw");
+    });
+  });
+
+  test("createHeap: option values of every other kind (BigInt and Symbol too) are INVALID_OPTION naming the option", () => {
+    for (const key of Object.keys(OPTION_TABLE)) {
+      for (const [what, value] of [["a BigInt", 5n], ["a Symbol", Symbol("s")], ["a function", () => 1], ["[5n]", [5n]]] as const) {
+        assert.throws(() => createHeap({ [key]: value } as HeapConfig), (error: unknown) => {
+          assert.ok(error instanceof HakmemError, `${key} = ${what}: ${error}`);
+          assert.equal(error.code, "INVALID_OPTION", `${key} = ${what}`);
+          assert.ok(error.message.includes(key), error.message);
+          return true;
+        });
+      }
+    }
+  });
+
+  test("createHeap: misshaped routes and fallbacks are INVALID_ROUTE, misshaped backends INVALID_OPTION, other memory INVALID_MEMORY", () => {
+    for (const [what, value] of ANYTHING) {
+      if (typeof value !== "object" || value === null) {
+        code(() => createHeap({ routes: [value] as never }), "INVALID_ROUTE", `routes [${what}]`);
+        code(() => createHeap({ backends: [value] as never }), "INVALID_OPTION", `backends [${what}]`);
+      }
+      if (value !== undefined) {
+        if (typeof value !== "number") {
+          code(
+            () => createHeap({ routes: [{ min: value, max: Infinity, backend: "mmap" }] as never }),
+            "INVALID_ROUTE",
+            `route min ${what}`,
+          );
+        }
+        code(() => createHeap({ routes: [{ min: 1, max: Infinity, backend: value }] as never }), "INVALID_ROUTE", `route backend ${what}`);
+        if (!Array.isArray(value)) {
+          code(() => createHeap({ fallbacks: { tiny: value } as never }), "INVALID_ROUTE", `fallbacks { tiny: ${what} }`);
+        }
+        code(() => createHeap({ fallbacks: { tiny: [value] } as never }), "INVALID_ROUTE", `fallbacks { tiny: [${what}] }`);
+        code(() => createHeap({ memory: value as never }), "INVALID_MEMORY", `memory ${what}`);
+        code(() => attachHeap(value as never), "INVALID_MEMORY", `attachHeap(${what})`);
+        code(
+          () => createHeap({ backends: [{ name: value, create: () => mmapBackend.create }] as never }),
+          "INVALID_OPTION",
+          `name ${what}`,
+        );
+      }
+      if (value !== undefined && (typeof value !== "object" || value === null || Array.isArray(value))) {
+        code(() => attachHeap(new ArrayBuffer(MiB), value as never), "INVALID_OPTION", `attachHeap(memory, ${what})`);
+      }
+      code(() => createHeap({ backends: [{ name: "mine", create: () => value }] as never }), "INVALID_OPTION", `create() gives ${what}`);
+    }
+  });
+
+  test("attachHeap with a backend factory that makes no backend: INVALID_OPTION, and the worker slot is given back", () => {
+    const memory = new SharedArrayBuffer(MiB, { maxByteLength: 16 * MiB });
+    const heap = createHeap({ memory, maxBytes: 16 * MiB });
+    for (const made of [null, undefined, {}, 5]) {
+      const broken = { name: "mmap", create: () => made } as never;
+      code(() => attachHeap(memory, { maxBytes: 16 * MiB, backends: [broken] }), "INVALID_OPTION", `create() gives ${show(made)}`);
+      assert.deepEqual(heap.workers(), [0], "no slot stays taken");
+    }
+    assert.deepEqual(heap.check("full").problems, []);
+  });
+});
+
+describe("bad input: the factories and wasmImports", () => {
+  const OTHERS: Array<[string, unknown]> = [["null", null], ["NaN", NaN], ["a string", "x"], ["a BigInt", 5n], ["a Symbol", Symbol("s")], [
+    "true",
+    true,
+  ]];
+
+  test("createTinyBackend and createPoolBackend: options that are no object, or values of another kind, are INVALID_OPTION", () => {
+    for (const [what, value] of OTHERS) {
+      expectCode(() => createTinyBackend(value as never), "INVALID_OPTION", `createTinyBackend(${what})`);
+      expectCode(() => createPoolBackend(value as never), "INVALID_OPTION", `createPoolBackend(${what})`);
+      if (!Array.isArray(value)) expectCode(() => createPoolBackend({ prewarm: value as never }), "INVALID_OPTION", `prewarm ${what}`);
+      for (const name of ["cache", "cacheCap", "slabSource", "sharedPoolCap", "sharedPoolLru"]) {
+        if (name === "cache" && typeof value === "boolean") continue; // a good value for this one
+        expectCode(() => createTinyBackend({ [name]: value }), "INVALID_OPTION", `tiny ${name} ${what}`);
+      }
+    }
+    expectCode(() => createTinyBackend({ cacheCap: 0 }), "INVALID_OPTION", "a cache cap of 0");
+  });
+
+  test("wasmImports: no heap is INVALID_ARGUMENT, options of the wrong shape INVALID_OPTION", () => {
+    const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 16, maximum: 256 }), maxBytes: 16 * MiB });
+    for (const [what, value] of [...OTHERS, ["undefined", undefined], ["an object", {}]] as Array<[string, unknown]>) {
+      expectCode(() => wasmImports(value as never), "INVALID_ARGUMENT", `wasmImports(${what})`);
+      if (value !== undefined) expectCode(() => wasmImports(heap, { onError: value as never }), "INVALID_OPTION", `onError ${what}`);
+    }
+    expectCode(() => wasmImports(heap, null as never), "INVALID_OPTION", "wasmImports(heap, null)");
+    assert.deepEqual(heap.check("full").problems, []);
   });
 });

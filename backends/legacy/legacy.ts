@@ -196,7 +196,8 @@ export class LegacySource implements SlabSource {
 
   check(problems: CheckProblem[]): void {
     const i32 = this.mem.i32;
-    const limit = i32[this.area + LG_SUPERSLABS] * SLABS_PER_SUPERSLAB + 1;
+    // A list longer than the SuperSlabs (or the memory) hold goes round a damaged link.
+    const limit = Math.min(i32[this.area + LG_SUPERSLABS], Math.ceil(this.mem.byteLength / SUPERSLAB_BYTES)) * SLABS_PER_SUPERSLAB + 1;
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
       let n = 0;
       for (let slab = this.empty[cls].first(); slab !== 0; slab = this.empty[cls].next(slab)) {

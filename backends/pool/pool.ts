@@ -322,7 +322,11 @@ export class PoolBackend implements Backend {
       this.mem.i32.fill(0, this.area, this.area + TABLE + 3);
       this.mem.i32[this.area + TABLE] = page * PAGE_SIZE;
     }
-    this.table = this.mem.i32[this.area + TABLE] >>> 2;
+    const table = this.mem.i32[this.area + TABLE] >>> 0;
+    if (table === 0 || table % PAGE_SIZE !== 0 || table + TABLE_PAGES * PAGE_SIZE > this.mem.byteLength) {
+      throw new HakmemError("CORRUPTED", `the pool's list table lies at ${describe(table)}, no pages of the memory`, table);
+    }
+    this.table = table >>> 2;
     this.own = this.table + this.shard * LIST_WORDS;
     this.i32 = this.mem.i32;
     this.u32 = this.mem.u32;
@@ -1305,7 +1309,8 @@ export class PoolBackend implements Backend {
     }
     let count = 0;
     for (let block = u32[r + R_FREE]; block !== 0; block = u32[linkWord(block)]) {
-      if (count++ > capacity) {
+      // Bounded by the class's blocks, not the record's capacity: the record may be what was damaged.
+      if (count++ > POOL_SPAN_BLOCKS[cls]) {
         fail("free list runs past the capacity (a cycle)");
         return;
       }
@@ -1350,6 +1355,9 @@ function notLive(ptr: number, neverHandedOut: boolean): HakmemError {
  * ```
  */
 export function createPoolBackend(options: PoolBackendOptions = {}): BackendFactory {
+  if (typeof options !== "object" || options === null || (options.prewarm !== undefined && !Array.isArray(options.prewarm))) {
+    throw new HakmemError("INVALID_OPTION", "pool options must be an object whose prewarm, if given, is an array of sizes", options);
+  }
   const prewarm = [...(options.prewarm ?? [])];
   for (const size of prewarm) {
     if (!Number.isSafeInteger(size) || size < 1 || size > POOL_MAX_SIZE) {

@@ -318,7 +318,8 @@ export class SharedPool implements SlabSource {
   check(problems: CheckProblem[]): void {
     const i32 = this.mem.i32;
     const where = "shared_pool";
-    const limit = i32[this.area + SP_SUPERSLABS] * SLABS_PER_SUPERSLAB + 1;
+    // A list longer than the SuperSlabs (or the memory) hold goes round a damaged link.
+    const limit = Math.min(i32[this.area + SP_SUPERSLABS], Math.ceil(this.mem.byteLength / SUPERSLAB_BYTES)) * SLABS_PER_SUPERSLAB + 1;
     let n = 0;
     for (let slab = this.empty.first(); slab !== 0; slab = this.empty.next(slab)) {
       if (++n > limit) {

@@ -57,7 +57,7 @@ import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../m
 import type { RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
-import type { SlabSourceMode } from "../../options.ts";
+import { OPTION_TABLE, type SlabSourceMode } from "../../options.ts";
 import type {
   Backend,
   BackendContext,
@@ -121,6 +121,15 @@ export interface TinyOptions {
   /** Shared pool's LRU of emptied SuperSlabs. */
   sharedPoolLru?: number;
 }
+
+/** Each tiny option with the heap option whose range it has. */
+const TINY_OPTIONS = [
+  ["cache", "tinyCache"],
+  ["cacheCap", "tinyCacheCap"],
+  ["slabSource", "slabSource"],
+  ["sharedPoolCap", "sharedPoolCap"],
+  ["sharedPoolLru", "sharedPoolLru"],
+] as const;
 
 /** Most blocks a class's cache may hold. */
 const MAX_CACHE = 256;
@@ -250,6 +259,9 @@ export class TinyBackend implements Backend {
     const words = P_STACKS + stacks;
     const slot = this.area + T_CACHE_PAGES + workerId;
     let page = this.mem.i32[slot] >>> 0;
+    if (page % PAGE_SIZE !== 0 || page >= this.mem.byteLength) {
+      throw new HakmemError("CORRUPTED", `tiny's cache page of worker ${workerId} lies at ${describe(page)}, no page of the memory`, page);
+    }
     if (page !== 0 && this.mem.i32[(page >>> 2) + P_WORDS] < words) {
       this.pages.freeRun(page >>> PAGE_SHIFT);
       page = 0;
@@ -932,11 +944,14 @@ export class TinyBackend implements Backend {
     const out: number[] = [];
     for (let worker = 0; worker < MAX_WORKERS; worker++) {
       const page = i32[this.area + T_CACHE_PAGES + worker] >>> 0;
-      if (page === 0) continue;
+      if (page === 0 || page % PAGE_SIZE !== 0 || page >= this.mem.byteLength) continue; // a damaged offset: check() reports it
       const p = page >>> 2;
       for (let cls = 0; cls < CLASS_COUNT; cls++) {
+        // Counts and stack starts read as no cache could hold them (damage) are read no further than a cache reaches.
         const at = p + i32[p + P_STACK + cls];
-        for (let i = 0; i < i32[p + P_COUNT + cls]; i++) out.push(this.mem.u32[at + i], cls);
+        const count = Math.min(Math.max(i32[p + P_COUNT + cls], 0), MAX_CACHE);
+        if (at < p || at + count > this.mem.u32.length) continue;
+        for (let i = 0; i < count; i++) out.push(this.mem.u32[at + i], cls);
       }
     }
     return out;
@@ -956,7 +971,7 @@ export class TinyBackend implements Backend {
   /** Blocks waiting on a slab's remote list. */
   private remoteCount(r: number): number {
     const i32 = this.mem.i32;
-    const limit = i32[r + S_CAPACITY];
+    const limit = Math.min(i32[r + S_CAPACITY], SLAB_BYTES >>> 2); // no slab holds more blocks, whatever a damaged record says
     let count = 0;
     for (let block = Atomics.load(i32, r + S_REMOTE) >>> 0; block !== 0 && count <= limit; block = i32[linkSlot(block)] >>> 0) count++;
     return count;
@@ -1065,13 +1080,24 @@ export class TinyBackend implements Backend {
         problems.push({ where, message: `cached block ${ptr} lost its free mark (written after free?)` });
       }
     }
+    for (let worker = 0; worker < MAX_WORKERS; worker++) {
+      const page = i32[this.area + T_CACHE_PAGES + worker] >>> 0;
+      if (page !== 0 && (page % PAGE_SIZE !== 0 || page >= this.mem.byteLength)) {
+        problems.push({ where, message: `worker ${worker}'s cache page lies at ${describe(page)}, no page of the memory` });
+      }
+    }
+    // No list can hold more slabs than the memory has room for: a longer walk is going round a damaged link.
+    const maxSlabs = Math.ceil(this.mem.byteLength / SLAB_BYTES) + 1;
     const listed = new Set<number>();
     const lists: [Float64Array, number][] = [[this.partial, SlabState.partial], [this.full, SlabState.full]];
     for (const [heads, state] of lists) {
       for (let cls = 0; cls < CLASS_COUNT; cls++) {
         let steps = 0;
-        for (let slab = heads[cls]; slab !== 0 && steps < 1 << 20; slab = i32[(slab >>> 2) + S_NEXT] >>> 0, steps++) {
-          if (listed.has(slab)) problems.push({ where, message: `slab ${slab} is in two of this worker's lists` });
+        for (let slab = heads[cls]; slab !== 0 && steps < maxSlabs; slab = i32[(slab >>> 2) + S_NEXT] >>> 0, steps++) {
+          if (listed.has(slab)) {
+            problems.push({ where, message: `slab ${slab} is in two of this worker's lists (or a list goes round)` });
+            break;
+          }
           listed.add(slab);
           if (i32[(slab >>> 2) + S_STATE] !== state || i32[(slab >>> 2) + S_CLASS] !== cls) {
             problems.push({ where, message: `slab ${slab} in class ${cls}'s list is in state ${i32[(slab >>> 2) + S_STATE]}` });
@@ -1081,7 +1107,11 @@ export class TinyBackend implements Backend {
     }
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
       let steps = 0;
-      for (let slab = this.orphans[cls].first(); slab !== 0 && steps < 1 << 20; slab = this.orphans[cls].next(slab), steps++) {
+      for (let slab = this.orphans[cls].first(); slab !== 0; slab = this.orphans[cls].next(slab), steps++) {
+        if (steps >= maxSlabs) {
+          problems.push({ where, message: `class ${cls}'s orphan list holds more slabs than the memory (a cycle)` });
+          break;
+        }
         if (i32[(slab >>> 2) + S_STATE] !== SlabState.orphan || i32[(slab >>> 2) + S_CLASS] !== cls) {
           problems.push({ where, message: `slab ${slab} in class ${cls}'s orphan list is in state ${i32[(slab >>> 2) + S_STATE]}` });
         }
@@ -1141,8 +1171,9 @@ export class TinyBackend implements Backend {
       if (state === SlabState.orphan && i32[r + S_OWNER] !== 0) problems.push({ where, message: `orphan slab ${slab} has an owner` });
       const base = i32[r + S_BASE] >>> 0;
       const bump = i32[r + S_BUMP];
-      if (bump < 0 || bump > i32[r + S_CAPACITY]) {
+      if (bump < 0 || bump > i32[r + S_CAPACITY] || bump * size > SLAB_BYTES) {
         problems.push({ where, message: `slab ${slab} bump ${bump} beyond capacity ${i32[r + S_CAPACITY]}` });
+        return; // its lists cannot be told from the rest of the memory
       }
       const seen = new Set<number>();
       for (const [list, head] of [["free", i32[r + S_FREE]], ["remote", i32[r + S_REMOTE]]] as const) {
@@ -1235,6 +1266,20 @@ function doubleFree(ptr: number): HakmemError {
  * ```
  */
 export function createTinyBackend(options: TinyOptions = {}): BackendFactory {
+  if (typeof options !== "object" || options === null) {
+    throw new HakmemError("INVALID_OPTION", `tiny options must be an object, got ${describe(options)}`, options);
+  }
+  // Each option has the range of the heap option it stands for.
+  for (const [name, heapOption] of TINY_OPTIONS) {
+    const value = options[name];
+    if (value !== undefined && !OPTION_TABLE[heapOption].valid(value)) {
+      throw new HakmemError(
+        "INVALID_OPTION",
+        `tiny option ${name} must be ${OPTION_TABLE[heapOption].range}, got ${describe(value)}`,
+        value,
+      );
+    }
+  }
   return { name: "tiny", create: (context: BackendContext): Backend => new TinyBackend(context, options) };
 }
 
