@@ -50,10 +50,11 @@ import { type DebugLayer, installDebugLayer } from "./debug.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const memory = new SharedArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
  * const heap = createHeap({ memory, maxBytes: 64 << 20, slabSource: "legacy" });
- * console.log(heap.health().memory); // "SharedArrayBuffer"
+ * assert.equal(heap.health().memory, "SharedArrayBuffer");
  * ```
  */
 export interface HeapConfig extends HeapOptions {
@@ -82,11 +83,14 @@ export interface HeapConfig extends HeapOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const heap = createHeap();
  * heap.malloc(1000);
  * const stats = heap.stats();
- * console.log(stats.liveBlocks, stats.liveBytes, stats.footprintBytes >= stats.liveBytes); // 1 1024 true
+ * assert.equal(stats.liveBlocks, 1);
+ * assert.equal(stats.liveBytes, 1024);
+ * assert.ok(stats.footprintBytes >= stats.liveBytes);
  * ```
  */
 export interface HeapStats {
@@ -117,9 +121,11 @@ export interface HeapStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const health = createHeap().health();
- * console.log(health.ready, health.backends.map((backend) => backend.name)); // true [ "tiny", "pool", "mmap" ]
+ * assert.ok(health.ready);
+ * assert.deepEqual(health.backends.map((backend) => backend.name), ["tiny", "pool", "mmap"]);
  * ```
  */
 export interface HeapHealth extends RouterHealth {
@@ -140,9 +146,10 @@ export interface HeapHealth extends RouterHealth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const report = createHeap().check("cheap");
- * console.log(report); // { ok: true, level: "cheap", problems: [] }
+ * assert.deepEqual(report, { ok: true, level: "cheap", problems: [] });
  * ```
  */
 export interface CheckReport {
@@ -159,12 +166,13 @@ export interface CheckReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap, type TypedArrayConstructor } from "./mod.ts";
  * const heap = createHeap();
  * function zeroed<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, length: number): T {
  *   return heap.typed(ctor, heap.calloc(length, ctor.BYTES_PER_ELEMENT), length);
  * }
- * console.log(zeroed(Uint16Array, 3)); // Uint16Array(3) [ 0, 0, 0 ]
+ * assert.deepEqual([...zeroed(Uint16Array, 3)], [0, 0, 0]);
  * ```
  */
 export type TypedArrayConstructor<T> = {
@@ -178,13 +186,14 @@ export type TypedArrayConstructor<T> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 64 }) });
  * const ptr = heap.malloc(16);
  * const view = heap.view(Float64Array, ptr, 2);
  * heap.free(heap.malloc(1 << 20)); // the memory grows: typed arrays made before are stale now
  * view.array[1] = 2.5; // .array is rebuilt over the new buffer
- * console.log(heap.typed(Float64Array, ptr, 2)[1]); // 2.5
+ * assert.equal(heap.typed(Float64Array, ptr, 2)[1], 2.5);
  * ```
  */
 export class BlockView<T extends ArrayBufferView> {
@@ -222,14 +231,16 @@ const MEMORY_NAMES = ["ArrayBuffer", "SharedArrayBuffer", "WebAssembly.Memory"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const heap = createHeap();
  * const ptr = heap.calloc(4, 8);
  * heap.typed(Float64Array, ptr, 4).set([1, 2, 3, 4]);
  * const bigger = heap.realloc(ptr, 4096);
- * console.log(heap.typed(Float64Array, bigger, 4)[3]); // 4
+ * assert.equal(heap.typed(Float64Array, bigger, 4)[3], 4);
  * heap.free(bigger);
- * console.log(heap.stats().liveBlocks, heap.check().ok); // 0 true
+ * assert.equal(heap.stats().liveBlocks, 0);
+ * assert.ok(heap.check().ok);
  * ```
  */
 export class Heap {
@@ -693,10 +704,11 @@ export class Heap {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { createHeap } from "./mod.ts";
    * const heap = createHeap();
    * heap.malloc(100);
-   * console.log(heap.inspect().startsWith("<svg")); // true
+   * assert.ok(heap.inspect().startsWith("<svg"));
    * ```
    */
   inspect(options?: HeapSvgOptions): string {
@@ -873,12 +885,13 @@ export function createHeap(config: HeapConfig = {}): Heap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachHeap, createHeap } from "./mod.ts";
  * const memory = new ArrayBuffer(1 << 20, { maxByteLength: 1 << 24 });
  * const heap = createHeap({ memory });
  * const ptr = heap.malloc(100);
  * const again = attachHeap(memory);
- * console.log(again.usableSize(ptr) >= 100); // true
+ * assert.ok(again.usableSize(ptr) >= 100);
  * ```
  */
 export function attachHeap(memory: MemorySource, config: Omit<HeapConfig, "memory"> = {}): Heap {

@@ -53,6 +53,7 @@
  *
  * @example A module's imports
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { wasmImports } from "./wasm.ts";
  *
@@ -64,7 +65,7 @@
  * heap.u8[ptr] = 7; // JavaScript sees the same bytes
  * env.free(ptr);
  * env.free(ptr); // a double free: reported, and the heap is unchanged
- * console.log(heap.check().ok); // true
+ * assert.ok(heap.check().ok);
  * ```
  * @module
  */
@@ -131,14 +132,16 @@ export interface WasmAllocatorImports {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { wasmImports } from "./wasm.ts";
  *
  * const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 64 }) });
  * const env = wasmImports(heap);
  * const ptr = env.aligned_alloc(64, 100);
- * console.log(ptr % 64, env.malloc_usable_size(ptr) >= 100); // 0 true
- * console.log(env.aligned_alloc(3, 100)); // 0: not a power of two
+ * assert.equal(ptr % 64, 0);
+ * assert.ok(env.malloc_usable_size(ptr) >= 100);
+ * assert.equal(env.aligned_alloc(3, 100), 0); // not a power of two
  * env.free(ptr);
  * ```
  */
@@ -250,10 +253,11 @@ function exportsOf(source: WasmExportsSource): WebAssembly.Exports {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wasmHeapBase } from "./wasm.ts";
  * const __heap_base = new WebAssembly.Global({ value: "i32", mutable: false }, 70000);
- * console.log(wasmHeapBase({ __heap_base })); // 70000
- * console.log(wasmHeapBase({})); // undefined
+ * assert.equal(wasmHeapBase({ __heap_base }), 70000);
+ * assert.equal(wasmHeapBase({}), undefined);
  * ```
  */
 export function wasmHeapBase(source: WasmExportsSource): number | undefined {
@@ -274,6 +278,7 @@ export function wasmHeapBase(source: WasmExportsSource): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createWasmHeap } from "./wasm.ts";
  * // What a module linked by wasm-ld with -Wl,--export=__heap_base exports: its memory, and where its data and stack end.
  * const exports = {
@@ -281,7 +286,8 @@ export function wasmHeapBase(source: WasmExportsSource): number | undefined {
  *   __heap_base: new WebAssembly.Global({ value: "i32", mutable: false }, 66576),
  * };
  * const heap = createWasmHeap(exports, { maxBytes: 256 * 65536 });
- * console.log(heap.malloc(100) >= 69632, heap.stats().pageHeap.basePage); // true 17
+ * assert.ok(heap.malloc(100) >= 69632);
+ * assert.equal(heap.stats().pageHeap.basePage, 17);
  * ```
  */
 export function createWasmHeap(source: WasmExportsSource, config: Omit<HeapConfig, "memory"> = {}): Heap {

@@ -23,13 +23,15 @@ import { H_TOP_PAGE, PAGE_SIZE } from "./layout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap, type MemorySource } from "../mod.ts";
  * const sources: MemorySource[] = [
  *   new ArrayBuffer(1 << 20, { maxByteLength: 16 << 20 }),
  *   new SharedArrayBuffer(1 << 20, { maxByteLength: 16 << 20 }),
  *   new WebAssembly.Memory({ initial: 16, maximum: 256 }),
  * ];
- * console.log(sources.map((memory) => createHeap({ memory, maxBytes: 16 << 20 }).health().memory));
+ * const kinds = sources.map((memory) => createHeap({ memory, maxBytes: 16 << 20 }).health().memory);
+ * assert.deepEqual(kinds, ["ArrayBuffer", "SharedArrayBuffer", "WebAssembly.Memory"]);
  * ```
  */
 export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;

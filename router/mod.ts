@@ -3,11 +3,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../mod.ts";
  * const heap = createHeap();
  * heap.router.setVerbose(true);
  * heap.free(heap.malloc(2000000));
- * console.log(heap.router.recentDecisions().map((d) => `${d.op}:${d.backend}`)); // [ "alloc:mmap", "free:mmap" ]
+ * assert.deepEqual(heap.router.recentDecisions().map((d) => `${d.op}:${d.backend}`), ["alloc:mmap", "free:mmap"]);
  * ```
  * @module
  */

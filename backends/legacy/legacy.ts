@@ -59,11 +59,12 @@ const IN_UNUSED = 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * const heap = createHeap({ slabSource: "legacy" });
  * heap.free(heap.malloc(24));
  * const tiny = heap.health().backends.find((backend) => backend.name === "tiny")!;
- * console.log(tiny.counters["legacy.acquires"]); // 1
+ * assert.equal(tiny.counters["legacy.acquires"], 1);
  * ```
  */
 export class LegacySource implements SlabSource {

@@ -37,11 +37,13 @@ const FAILURES = 5; // allocations the page heap could not serve
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { MmapBackend, mmapBackend } from "./mmap.ts";
  * const heap = createHeap({ backends: [mmapBackend] });
  * const backend = heap.router.backends[0];
- * console.log(backend instanceof MmapBackend, backend.capabilities.alignment); // true 4096
+ * assert.ok(backend instanceof MmapBackend);
+ * assert.equal(backend.capabilities.alignment, 4096);
  * ```
  */
 export class MmapBackend implements Backend {
@@ -229,10 +231,11 @@ function pagesFor(size: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { mmapBackend } from "./mmap.ts";
  * const heap = createHeap({ backends: [mmapBackend] }); // every size as whole pages
- * console.log(heap.usableSize(heap.malloc(10))); // 4096
+ * assert.equal(heap.usableSize(heap.malloc(10)), 4096);
  * ```
  */
 export const mmapBackend: BackendFactory = {

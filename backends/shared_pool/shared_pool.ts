@@ -90,12 +90,14 @@ export interface SharedPoolConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { TinyBackend } from "../tiny/mod.ts";
  * const heap = createHeap();
  * heap.malloc(64);
  * const tiny = heap.router.backends.find((backend) => backend instanceof TinyBackend) as TinyBackend;
- * console.log(tiny.slabSource.name, tiny.slabSource.stats().superslabs); // "shared_pool" 1
+ * assert.equal(tiny.slabSource.name, "shared_pool");
+ * assert.equal(tiny.slabSource.stats().superslabs, 1);
  * ```
  */
 export class SharedPool implements SlabSource {

@@ -163,12 +163,14 @@ const COUNTER_NAMES = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { TinyBackend } from "./tiny.ts";
  * const heap = createHeap();
  * heap.malloc(64);
  * const tiny = heap.router.backends.find((backend) => backend instanceof TinyBackend) as TinyBackend;
- * console.log(tiny.capabilities.maxSize, tiny.stats().liveBlocks); // 1024 1
+ * assert.equal(tiny.capabilities.maxSize, 1024);
+ * assert.equal(tiny.stats().liveBlocks, 1);
  * ```
  */
 export class TinyBackend implements Backend {
@@ -1243,11 +1245,12 @@ export function createTinyBackend(options: TinyOptions = {}): BackendFactory {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { mmapBackend } from "../mmap/mod.ts";
  * import { tinyBackend } from "./tiny.ts";
  * const heap = createHeap({ backends: [tinyBackend, mmapBackend] }); // tiny up to 1 KiB, mmap above
- * console.log(heap.usableSize(heap.malloc(100))); // 112
+ * assert.equal(heap.usableSize(heap.malloc(100)), 112);
  * ```
  */
 export const tinyBackend: BackendFactory = createTinyBackend();
