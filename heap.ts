@@ -411,6 +411,7 @@ export class Heap {
     this.releaseSlot(workerId);
   }
 
+  /** Marks worker `workerId`'s slot in the header's table free, for the next worker that attaches. */
   private releaseSlot(workerId: number): void {
     Atomics.store(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE, WORKER_FREE);
   }
@@ -623,6 +624,7 @@ export class Heap {
     return new BlockView(this, ctor, ptr, length);
   }
 
+  /** Throws unless `length` elements of `ctor` fit block `ptr` and the block is aligned to them: a view never reaches past its block. */
   private checkView(ctor: TypedArrayConstructor<unknown>, ptr: number, length: number): void {
     const usable = this.usableSize(ptr);
     if (ptr % ctor.BYTES_PER_ELEMENT !== 0) {
@@ -653,16 +655,19 @@ export class Heap {
     this.pages.adoptGrowth();
   }
 
+  /** The long way of malloc when the fast path found its views detached (the memory grew): rebuild them, then route again. */
   private afterDetach(size: number, site: string | undefined): number {
     this.refresh();
     return this.router.alloc(size, site);
   }
 
+  /** A size that is not a 32-bit integer: throws for a bad one (negative, fractional, unsafe), else returns 0, as no memory holds it. */
   private oversize(size: number, what: string): number {
     checkSize(size, `${what} size`);
     return 0; // a safe integer above 4 GiB: no memory holds it
   }
 
+  /** Throws INVALID_POINTER for a value no block starts at: not a 32-bit integer, 0, or past the memory (even after taking in another worker's growth). */
   private checkPointer(ptr: number): void {
     if ((ptr >>> 0) !== ptr) {
       throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);

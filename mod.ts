@@ -86,6 +86,7 @@ export type { CheckReport, HeapConfig, HeapHealth, HeapStats, TypedArrayConstruc
 export { ErrorCode, HakmemError } from "./errors.ts";
 export type { HeapOptions, ResolvedOptions, SlabSourceMode } from "./options.ts";
 export type { MemorySource } from "./memory/linear_memory.ts";
+export type { PageHeapStats } from "./memory/page_heap.ts";
 export type {
   Backend,
   BackendContext,

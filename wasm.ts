@@ -146,6 +146,7 @@ export interface WasmAllocatorImports {
  * ```
  */
 export function wasmImports(heap: Heap, options?: WasmImportsOptions): WasmImports;
+/** For a module that exports its memory: `heap` returns the heap once it is made (undefined before), and the allocator functions come alone, with no memory. See {@linkcode createWasmHeap}. */
 export function wasmImports(heap: () => Heap | undefined, options?: WasmImportsOptions): WasmAllocatorImports;
 export function wasmImports(heap: Heap | (() => Heap | undefined), options: WasmImportsOptions = {}): WasmAllocatorImports {
   const getHeap = typeof heap === "function" ? heap : undefined;

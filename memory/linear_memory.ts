@@ -84,6 +84,7 @@ export class LinearMemory {
   private readonly listeners: Array<() => void> = [];
   private buffer: ArrayBuffer | SharedArrayBuffer;
 
+  /** Wraps `source` for a heap starting at byte `base`, growing to at most `maxBytes` (less when the buffer's own limit is lower). Throws INVALID_MEMORY for anything but the three memory kinds. */
   constructor(source: MemorySource, maxBytes: number, base = 0) {
     this.source = source;
     this.base = base;
@@ -111,6 +112,7 @@ export class LinearMemory {
     this.makeViews();
   }
 
+  /** Builds the views over the buffer's current bytes (a growable buffer's length-tracking views for an ArrayBuffer, fixed ones otherwise). */
   private makeViews(): void {
     const buffer = this.buffer;
     this.limit = buffer.byteLength;

@@ -232,6 +232,7 @@ export class Router {
   private ringNext = 0;
   private ringCount = 0;
 
+  /** Validates the backends (unique names, page kinds 2..7) and the routing table, throwing INVALID_ROUTE for a bad one, then builds the tables the hot path reads. */
   constructor(config: RouterConfig) {
     const names = new Map<string, number>();
     config.backends.forEach(({ backend, kind }, index) => {
@@ -360,6 +361,7 @@ export class Router {
     return ptr;
   }
 
+  /** The route's backend returned 0: tries its fallback chain in order, skipping backends too small for `size`, counting each try; 0 when every one fails. */
   private fallback(route: number, size: number, alignment: number): number {
     const primary = this.routeBackendIndex[route];
     this.primaryFailures[primary]++;
@@ -461,6 +463,7 @@ export class Router {
     this.sink = sink;
   }
 
+  /** Records one decision in the ring and hands it to the sink; called only when verbose, so the quiet path pays one branch. */
   private log(op: number, size: number, route: number, ptr: number, site: string | undefined): void {
     // Alloc: route >= 0, backend found by ptr. Free: route = -1 - backend.
     const backendIndex = route < 0 ? -1 - route : ptr === 0 ? -1 : this.ownerIndex(ptr);
@@ -476,6 +479,7 @@ export class Router {
     if (this.sink) this.sink(this.decisionAt((this.ringNext + this.ringSites.length - 1) % this.ringSites.length));
   }
 
+  /** The decision in ring slot `slot` as an object: objects are made only when someone reads the ring. */
   private decisionAt(slot: number): RouteDecision {
     const at = slot * RING_FIELDS;
     const packed = this.ring[at + 2];

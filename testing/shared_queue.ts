@@ -38,10 +38,12 @@ export class SharedQueue {
     return buffer;
   }
 
+  /** Spins until the lock word is taken: it is held for a few stores only. */
   private lock(): void {
     while (Atomics.compareExchange(this.words, LOCK, 0, 1) !== 0) { /* spin: held for a few stores */ }
   }
 
+  /** Releases the lock word. */
   private unlock(): void {
     Atomics.store(this.words, LOCK, 0);
   }

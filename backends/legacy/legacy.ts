@@ -78,6 +78,7 @@ export class LegacySource implements SlabSource {
   private readonly empty: RecordList[] = [];
   private readonly unused: RecordList[] = [];
 
+  /** A source whose lists and counters live at word `area` of the memory, making SuperSlabs of page kind `kind`; every worker builds one over the same words. */
   constructor(mem: LinearMemory, pages: PageHeap, records: RecordArena, kind: number, area: number) {
     this.mem = mem;
     this.pages = pages;
@@ -90,10 +91,12 @@ export class LegacySource implements SlabSource {
     }
   }
 
+  /** Takes the source's lock word: workers share its lists. */
   private lock(): void {
     this.mem.lock(this.area + LG_LOCK);
   }
 
+  /** Releases the source's lock word. */
   private unlock(): void {
     this.mem.unlock(this.area + LG_LOCK);
   }
@@ -127,6 +130,7 @@ export class LegacySource implements SlabSource {
     return slab;
   }
 
+  /** The next never-used slab of a SuperSlab dedicated to `cls`, or 0 when none has one. Called with the lock held. */
   private takeUnused(cls: number): number {
     return takeUnusedSlab(this.pages, this.unused[cls], this.kind);
   }

@@ -52,6 +52,7 @@ export class MmapBackend implements Backend {
   private readonly context: BackendContext;
   private readonly area: number;
 
+  /** A backend over the context's page heap; its counters live at the context's area in the memory. */
   constructor(context: BackendContext) {
     this.context = context;
     this.area = context.areaWord;
@@ -89,6 +90,7 @@ export class MmapBackend implements Backend {
     return aligned;
   }
 
+  /** A run of `pages` pages (zeroed when `zero`), counted, as a byte offset; 0 when the page heap has no room. */
   private allocPages(pages: number, zero: boolean): number {
     const { pages: heap, mem, kind } = this.context;
     const page = heap.allocRun(pages, kind, zero);

@@ -201,6 +201,7 @@ export class TinyBackend implements Backend {
   private i32: Int32Array;
   private u32: Uint32Array;
 
+  /** Builds this worker's view of the backend: its state lives in the memory at the context's area, shared by every worker's instance. */
   constructor(context: BackendContext, options: TinyOptions) {
     this.mem = context.mem;
     this.i32 = this.mem.i32;
@@ -597,6 +598,7 @@ export class TinyBackend implements Backend {
     }
   }
 
+  /** An emptied slab goes back to the source that made it (its SuperSlab records which). */
   private releaseSlab(slab: number): void {
     const i32 = this.mem.i32;
     const source = this.sources[i32[(i32[(slab >>> 2) + S_SUPERSLAB] >>> 2) + SS_SOURCE]];
@@ -675,6 +677,7 @@ export class TinyBackend implements Backend {
     );
   }
 
+  /** The error for a pointer that lies in no tiny slab. */
   private notOurs(ptr: number): HakmemError {
     return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in a tiny slab`, ptr);
   }
@@ -828,6 +831,7 @@ export class TinyBackend implements Backend {
     }
   }
 
+  /** Takes in the remote frees of every full slab of `cls`; a slab that got blocks back leaves the full list. */
   private collectAllFull(cls: number): void {
     const i32 = this.mem.i32;
     for (let slab = this.full[cls]; slab !== 0;) {
@@ -871,6 +875,7 @@ export class TinyBackend implements Backend {
     this.retire(workerId);
   }
 
+  /** What detach and reclaim share: worker `workerId`'s cached blocks go back to their slabs, and its slabs are released when empty, else orphaned. */
   private retire(workerId: number): void {
     // Other workers may have grown the memory: records past our views would read as undefined and be skipped.
     this.pages.syncViews();
