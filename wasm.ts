@@ -59,12 +59,14 @@
  *
  * const memory = new WebAssembly.Memory({ initial: 1, maximum: 256 });
  * const heap = createHeap({ memory });
- * const env = wasmImports(heap, { onError: (error, name) => console.error(`${name}: ${error.message}`) });
+ * const reported: string[] = [];
+ * const env = wasmImports(heap, { onError: (error, name) => reported.push(`${name}: ${error.code}`) });
  * // new WebAssembly.Instance(module, { env }) for a module importing env.memory, env.malloc, env.free, ...
  * const ptr = env.malloc(32); // what the module's call does
  * heap.u8[ptr] = 7; // JavaScript sees the same bytes
  * env.free(ptr);
  * env.free(ptr); // a double free: reported, and the heap is unchanged
+ * assert.deepEqual(reported, ["free: DOUBLE_FREE"]);
  * assert.ok(heap.check().ok);
  * ```
  * @module
