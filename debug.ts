@@ -44,15 +44,12 @@
  *
  * @example
  * ```ts
- * import { createHeap, HakmemError } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { createHeap } from "./mod.ts";
  * const heap = createHeap({ debug: true });
  * const ptr = heap.malloc(10, "parser.ts:42");
  * heap.u8[ptr + 10] = 1; // one byte past the end
- * try {
- *   heap.free(ptr);
- * } catch (error) {
- *   console.log((error as HakmemError).code); // "BUFFER_OVERFLOW"
- * }
+ * assert.throws(() => heap.free(ptr), { name: "HakmemError", code: "BUFFER_OVERFLOW" });
  * ```
  * @module
  */
@@ -341,16 +338,13 @@ export class DebugLayer {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const heap = createHeap({ debug: true }); // installs the layer
  * const ptr = heap.malloc(10);
- * console.log(heap.usableSize(ptr)); // 10
+ * assert.equal(heap.usableSize(ptr), 10);
  * heap.free(ptr);
- * try {
- *   heap.free(ptr);
- * } catch (error) {
- *   console.log((error as Error).message.startsWith("block")); // true
- * }
+ * assert.throws(() => heap.free(ptr), { message: /^block/ });
  * ```
  */
 export function installDebugLayer(heap: Heap): DebugLayer {

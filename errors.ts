@@ -13,8 +13,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ErrorCode } from "./errors.ts";
- * console.log(ErrorCode.DOUBLE_FREE); // "DOUBLE_FREE"
+ * assert.equal(ErrorCode.DOUBLE_FREE, "DOUBLE_FREE");
  * ```
  */
 export const ErrorCode = {
@@ -57,13 +58,10 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap, HakmemError } from "./mod.ts";
  * const heap = createHeap();
- * try {
- *   heap.malloc(-1);
- * } catch (error) {
- *   if (error instanceof HakmemError) console.log(error.code); // "INVALID_SIZE"
- * }
+ * assert.throws(() => heap.malloc(-1), (error) => error instanceof HakmemError && error.code === "INVALID_SIZE");
  * ```
  */
 export class HakmemError extends Error {
@@ -94,13 +92,10 @@ export function describe(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkSize } from "./errors.ts";
  * checkSize(24, "malloc size"); // fine
- * try {
- *   checkSize(1.5, "malloc size");
- * } catch (error) {
- *   console.log((error as Error).message); // "malloc size must be a non-negative safe integer, got 1.5"
- * }
+ * assert.throws(() => checkSize(1.5, "malloc size"), { message: "malloc size must be a non-negative safe integer, got 1.5" });
  * ```
  */
 export function checkSize(size: number, what: string): void {

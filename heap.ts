@@ -55,10 +55,11 @@ import { type DebugLayer, installDebugLayer } from "./debug.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const memory = new SharedArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
  * const heap = createHeap({ memory, maxBytes: 64 << 20, slabSource: "legacy" });
- * console.log(heap.health().memory); // "SharedArrayBuffer"
+ * assert.equal(heap.health().memory, "SharedArrayBuffer");
  * ```
  */
 export interface HeapConfig extends HeapOptions {
@@ -87,11 +88,14 @@ export interface HeapConfig extends HeapOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const heap = createHeap();
  * heap.malloc(1000);
  * const stats = heap.stats();
- * console.log(stats.liveBlocks, stats.liveBytes, stats.footprintBytes >= stats.liveBytes); // 1 1024 true
+ * assert.equal(stats.liveBlocks, 1);
+ * assert.equal(stats.liveBytes, 1024);
+ * assert.ok(stats.footprintBytes >= stats.liveBytes);
  * ```
  */
 export interface HeapStats {
@@ -122,9 +126,11 @@ export interface HeapStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const health = createHeap().health();
- * console.log(health.ready, health.backends.map((backend) => backend.name)); // true [ "tiny", "pool", "mmap" ]
+ * assert.ok(health.ready);
+ * assert.deepEqual(health.backends.map((backend) => backend.name), ["tiny", "pool", "mmap"]);
  * ```
  */
 export interface HeapHealth extends RouterHealth {
@@ -145,9 +151,10 @@ export interface HeapHealth extends RouterHealth {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const report = createHeap().check("cheap");
- * console.log(report); // { ok: true, level: "cheap", problems: [] }
+ * assert.deepEqual(report, { ok: true, level: "cheap", problems: [] });
  * ```
  */
 export interface CheckReport {
@@ -164,12 +171,13 @@ export interface CheckReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap, type TypedArrayConstructor } from "./mod.ts";
  * const heap = createHeap();
  * function zeroed<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, length: number): T {
  *   return heap.typed(ctor, heap.calloc(length, ctor.BYTES_PER_ELEMENT), length);
  * }
- * console.log(zeroed(Uint16Array, 3)); // Uint16Array(3) [ 0, 0, 0 ]
+ * assert.deepEqual([...zeroed(Uint16Array, 3)], [0, 0, 0]);
  * ```
  */
 export type TypedArrayConstructor<T> = {
@@ -183,13 +191,14 @@ export type TypedArrayConstructor<T> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 64 }) });
  * const ptr = heap.malloc(16);
  * const view = heap.view(Float64Array, ptr, 2);
  * heap.free(heap.malloc(1 << 20)); // the memory grows: typed arrays made before are stale now
  * view.array[1] = 2.5; // .array is rebuilt over the new buffer
- * console.log(heap.typed(Float64Array, ptr, 2)[1]); // 2.5
+ * assert.equal(heap.typed(Float64Array, ptr, 2)[1], 2.5);
  * ```
  */
 export class BlockView<T extends ArrayBufferView> {
@@ -230,14 +239,16 @@ const TypedArray = Object.getPrototypeOf(Uint8Array);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * const heap = createHeap();
  * const ptr = heap.calloc(4, 8);
  * heap.typed(Float64Array, ptr, 4).set([1, 2, 3, 4]);
  * const bigger = heap.realloc(ptr, 4096);
- * console.log(heap.typed(Float64Array, bigger, 4)[3]); // 4
+ * assert.equal(heap.typed(Float64Array, bigger, 4)[3], 4);
  * heap.free(bigger);
- * console.log(heap.stats().liveBlocks, heap.check().ok); // 0 true
+ * assert.equal(heap.stats().liveBlocks, 0);
+ * assert.ok(heap.check().ok);
  * ```
  */
 export class Heap {
@@ -448,6 +459,7 @@ export class Heap {
     this.releaseSlot(workerId);
   }
 
+  /** Marks worker `workerId`'s slot in the header's table free, for the next worker that attaches. */
   private releaseSlot(workerId: number): void {
     Atomics.store(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE, WORKER_FREE);
   }
@@ -662,6 +674,7 @@ export class Heap {
     return new BlockView(this, ctor, ptr, length);
   }
 
+  /** Throws unless `length` elements of `ctor` fit block `ptr` and the block is aligned to them: a view never reaches past its block. */
   private checkView(ctor: TypedArrayConstructor<unknown>, ptr: number, length: number): void {
     if (typeof ctor !== "function" || !(ctor.prototype instanceof TypedArray)) {
       throw new HakmemError(
@@ -702,16 +715,19 @@ export class Heap {
     this.pages.adoptGrowth();
   }
 
+  /** The long way of malloc when the fast path found its views detached (the memory grew): rebuild them, then route again. */
   private afterDetach(size: number, site: string | undefined): number {
     this.refresh();
     return this.router.alloc(size, site);
   }
 
+  /** A size that is not a 32-bit integer: throws for a bad one (negative, fractional, unsafe), else returns 0, as no memory holds it. */
   private oversize(size: number, what: string): number {
     checkSize(size, `${what} size`);
     return 0; // a safe integer above 4 GiB: no memory holds it
   }
 
+  /** Throws INVALID_POINTER for a value no block starts at: not a 32-bit integer, 0, or past the memory (even after taking in another worker's growth). */
   private checkPointer(ptr: number): void {
     if ((ptr >>> 0) !== ptr) {
       throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
@@ -753,10 +769,11 @@ export class Heap {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { createHeap } from "./mod.ts";
    * const heap = createHeap();
    * heap.malloc(100);
-   * console.log(heap.inspect().startsWith("<svg")); // true
+   * assert.ok(heap.inspect().startsWith("<svg"));
    * ```
    */
   inspect(options?: HeapSvgOptions): string {
@@ -1104,12 +1121,13 @@ export function createHeap(config: HeapConfig = {}): Heap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attachHeap, createHeap } from "./mod.ts";
  * const memory = new ArrayBuffer(1 << 20, { maxByteLength: 1 << 24 });
  * const heap = createHeap({ memory });
  * const ptr = heap.malloc(100);
  * const again = attachHeap(memory);
- * console.log(again.usableSize(ptr) >= 100); // true
+ * assert.ok(again.usableSize(ptr) >= 100);
  * ```
  */
 export function attachHeap(memory: MemorySource, config: Omit<HeapConfig, "memory"> = {}): Heap {

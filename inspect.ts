@@ -22,13 +22,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { renderHeapSvg } from "./inspect.ts";
  *
  * const heap = createHeap();
  * for (let i = 0; i < 1000; i++) heap.malloc(48);
  * const svg = renderHeapSvg(heap, { title: "1000 blocks of 48 bytes" });
- * console.log(svg.startsWith("<svg"), svg.includes("tiny")); // true true
+ * assert.ok(svg.startsWith("<svg"));
+ * assert.ok(svg.includes("tiny"));
  * ```
  * @module
  */
@@ -378,6 +380,7 @@ const LINE = 18;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { renderHeapSvg } from "./inspect.ts";
  *
@@ -386,7 +389,7 @@ const LINE = 18;
  * heap.malloc(40000); // pool
  * heap.malloc(1 << 20); // mmap
  * const svg = renderHeapSvg(heap);
- * console.log(["tiny", "pool", "mmap"].every((name) => svg.includes(name))); // true
+ * assert.ok(["tiny", "pool", "mmap"].every((name) => svg.includes(name)));
  * // Deno: Deno.writeTextFileSync("heap.svg", svg); Node or Bun: fs.writeFileSync("heap.svg", svg)
  * ```
  */

@@ -10,6 +10,7 @@
  *
  * @example Quick start
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  *
  * const heap = createHeap();
@@ -17,7 +18,7 @@
  * const record = heap.typed(Float64Array, ptr, 3);
  * record[0] = 1.5;
  * heap.free(ptr);
- * console.log(heap.health().ready); // true
+ * assert.ok(heap.health().ready);
  * ```
  *
  * ## The backends
@@ -36,16 +37,18 @@
  *
  * @example Swapping a backend by options
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  *
  * // Tiny over legacy SuperSlabs without per-worker caches, and pool only up to 64 KiB.
  * const heap = createHeap({ slabSource: "legacy", tinyCache: false, poolMaxSize: 65536 });
  * heap.free(heap.malloc(100000)); // mmap now
- * console.log(heap.counters().routes.map((route) => `${route.backend}:${route.decisions}`)); // [ "tiny:0", "pool:0", "mmap:1" ]
+ * assert.deepEqual(heap.counters().routes.map((route) => `${route.backend}:${route.decisions}`), ["tiny:0", "pool:0", "mmap:1"]);
  * ```
  *
  * @example Swapping a backend: your own list, routes and fallbacks
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { createPoolBackend } from "./backends/pool/mod.ts";
  * import { mmapBackend } from "./backends/mmap/mod.ts";
@@ -56,11 +59,12 @@
  *   fallbacks: { pool: ["mmap"] },
  * });
  * heap.malloc(100);
- * console.log(heap.counters().allocs); // { pool: 1, mmap: 0 }
+ * assert.deepEqual(heap.counters().allocs, { pool: 1, mmap: 0 });
  * ```
  *
  * @example A WebAssembly module's malloc, and a picture of the heap
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { wasmImports } from "./wasm.ts";
  * import { renderHeapSvg } from "./inspect.ts";
@@ -72,7 +76,7 @@
  * const ptr = env.malloc(64);
  * heap.u8[ptr] = 1;
  * const svg = renderHeapSvg(heap); // write it to a file and open it in a browser
- * console.log(svg.includes("tiny")); // true
+ * assert.ok(svg.includes("tiny"));
  * ```
  * @module
  */
@@ -82,6 +86,7 @@ export type { CheckReport, HeapConfig, HeapHealth, HeapStats, TypedArrayConstruc
 export { ErrorCode, HakmemError } from "./errors.ts";
 export type { HeapOptions, ResolvedOptions, SlabSourceMode } from "./options.ts";
 export type { MemorySource } from "./memory/linear_memory.ts";
+export type { PageHeapStats } from "./memory/page_heap.ts";
 export type {
   Backend,
   BackendContext,

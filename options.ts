@@ -26,10 +26,11 @@ export type SlabSourceMode = "legacy" | "shared" | "strict";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * // Tiny over legacy slabs without per-worker caches; pool up to 64 KiB, mmap above.
  * const heap = createHeap({ slabSource: "legacy", tinyCache: false, poolMaxSize: 65536, maxBytes: 256 << 20 });
- * console.log(heap.options.poolMaxSize); // 65536
+ * assert.equal(heap.options.poolMaxSize, 65536);
  * ```
  */
 export interface HeapOptions {

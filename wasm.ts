@@ -53,18 +53,21 @@
  *
  * @example A module's imports
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { wasmImports } from "./wasm.ts";
  *
  * const memory = new WebAssembly.Memory({ initial: 1, maximum: 256 });
  * const heap = createHeap({ memory });
- * const env = wasmImports(heap, { onError: (error, name) => console.error(`${name}: ${error.message}`) });
+ * const reported: string[] = [];
+ * const env = wasmImports(heap, { onError: (error, name) => reported.push(`${name}: ${error.code}`) });
  * // new WebAssembly.Instance(module, { env }) for a module importing env.memory, env.malloc, env.free, ...
  * const ptr = env.malloc(32); // what the module's call does
  * heap.u8[ptr] = 7; // JavaScript sees the same bytes
  * env.free(ptr);
  * env.free(ptr); // a double free: reported, and the heap is unchanged
- * console.log(heap.check().ok); // true
+ * assert.deepEqual(reported, ["free: DOUBLE_FREE"]);
+ * assert.ok(heap.check().ok);
  * ```
  * @module
  */
@@ -131,18 +134,21 @@ export interface WasmAllocatorImports {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
  * import { wasmImports } from "./wasm.ts";
  *
  * const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 64 }) });
  * const env = wasmImports(heap);
  * const ptr = env.aligned_alloc(64, 100);
- * console.log(ptr % 64, env.malloc_usable_size(ptr) >= 100); // 0 true
- * console.log(env.aligned_alloc(3, 100)); // 0: not a power of two
+ * assert.equal(ptr % 64, 0);
+ * assert.ok(env.malloc_usable_size(ptr) >= 100);
+ * assert.equal(env.aligned_alloc(3, 100), 0); // not a power of two
  * env.free(ptr);
  * ```
  */
 export function wasmImports(heap: Heap, options?: WasmImportsOptions): WasmImports;
+/** For a module that exports its memory: `heap` returns the heap once it is made (undefined before), and the allocator functions come alone, with no memory. See {@linkcode createWasmHeap}. */
 export function wasmImports(heap: () => Heap | undefined, options?: WasmImportsOptions): WasmAllocatorImports;
 export function wasmImports(heap: Heap | (() => Heap | undefined), options: WasmImportsOptions = {}): WasmAllocatorImports {
   if (typeof heap !== "function" && (typeof heap !== "object" || heap === null || heap.mem?.source === undefined)) {
@@ -256,10 +262,11 @@ function exportsOf(source: WasmExportsSource): WebAssembly.Exports {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wasmHeapBase } from "./wasm.ts";
  * const __heap_base = new WebAssembly.Global({ value: "i32", mutable: false }, 70000);
- * console.log(wasmHeapBase({ __heap_base })); // 70000
- * console.log(wasmHeapBase({})); // undefined
+ * assert.equal(wasmHeapBase({ __heap_base }), 70000);
+ * assert.equal(wasmHeapBase({}), undefined);
  * ```
  */
 export function wasmHeapBase(source: WasmExportsSource): number | undefined {
@@ -280,6 +287,7 @@ export function wasmHeapBase(source: WasmExportsSource): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createWasmHeap } from "./wasm.ts";
  * // What a module linked by wasm-ld with -Wl,--export=__heap_base exports: its memory, and where its data and stack end.
  * const exports = {
@@ -287,7 +295,8 @@ export function wasmHeapBase(source: WasmExportsSource): number | undefined {
  *   __heap_base: new WebAssembly.Global({ value: "i32", mutable: false }, 66576),
  * };
  * const heap = createWasmHeap(exports, { maxBytes: 256 * 65536 });
- * console.log(heap.malloc(100) >= 69632, heap.stats().pageHeap.basePage); // true 17
+ * assert.ok(heap.malloc(100) >= 69632);
+ * assert.equal(heap.stats().pageHeap.basePage, 17);
  * ```
  */
 export function createWasmHeap(source: WasmExportsSource, config: Omit<HeapConfig, "memory"> = {}): Heap {

@@ -23,13 +23,15 @@ import { H_TOP_PAGE, PAGE_SIZE } from "./layout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap, type MemorySource } from "../mod.ts";
  * const sources: MemorySource[] = [
  *   new ArrayBuffer(1 << 20, { maxByteLength: 16 << 20 }),
  *   new SharedArrayBuffer(1 << 20, { maxByteLength: 16 << 20 }),
  *   new WebAssembly.Memory({ initial: 16, maximum: 256 }),
  * ];
- * console.log(sources.map((memory) => createHeap({ memory, maxBytes: 16 << 20 }).health().memory));
+ * const kinds = sources.map((memory) => createHeap({ memory, maxBytes: 16 << 20 }).health().memory);
+ * assert.deepEqual(kinds, ["ArrayBuffer", "SharedArrayBuffer", "WebAssembly.Memory"]);
  * ```
  */
 export type MemorySource = ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory;
@@ -82,6 +84,7 @@ export class LinearMemory {
   private readonly listeners: Array<() => void> = [];
   private buffer: ArrayBuffer | SharedArrayBuffer;
 
+  /** Wraps `source` for a heap starting at byte `base`, growing to at most `maxBytes` (less when the buffer's own limit is lower). Throws INVALID_MEMORY for anything but the three memory kinds. */
   constructor(source: MemorySource, maxBytes: number, base = 0) {
     this.source = source;
     this.base = base;
@@ -109,6 +112,7 @@ export class LinearMemory {
     this.makeViews();
   }
 
+  /** Builds the views over the buffer's current bytes (a growable buffer's length-tracking views for an ArrayBuffer, fixed ones otherwise). */
   private makeViews(): void {
     const buffer = this.buffer;
     this.limit = buffer.byteLength;

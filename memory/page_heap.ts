@@ -179,6 +179,7 @@ export interface PageHeapStats {
 
 /** Page runs over a {@linkcode LinearMemory}; all state lives in the memory. */
 export class PageHeap {
+  /** The memory the page runs are in. */
   readonly mem: LinearMemory;
   /** True for an ArrayBuffer: no other worker, views that never go stale (syncViews does nothing). */
   private readonly unshared: boolean;
@@ -193,6 +194,7 @@ export class PageHeap {
   /** The heap's first page: runs, walks and coalescing never reach below it. */
   readonly first: number;
 
+  /** Page runs over a memory whose header is already laid out (format or attach); rebinds its views whenever the memory's are rebuilt. */
   constructor(mem: LinearMemory) {
     this.mem = mem;
     this.h = mem.header;
@@ -203,6 +205,7 @@ export class PageHeap {
     mem.onRefresh(() => this.bindViews());
   }
 
+  /** Takes the memory's current views. */
   private bindViews(): void {
     this.i32 = this.mem.i32;
     this.u32 = this.mem.u32;
@@ -215,18 +218,23 @@ export class PageHeap {
   private slot(page: number, field: number): number {
     return entryOf(this.u32, this.dir, page) + (field >>> 2);
   }
+  /** Page `page`'s tag: at a run's first page its length (negated when free), at its last page the length with END_TAG. */
   private tag(page: number): number {
     return this.i32[this.slot(page, LEAF_TAG)];
   }
+  /** Sets page `page`'s tag. */
   private setTag(page: number, value: number): void {
     this.i32[this.slot(page, LEAF_TAG)] = value;
   }
+  /** The next run in page `page`'s free list. */
   private next(page: number): number {
     return this.i32[this.slot(page, LEAF_NEXT)];
   }
+  /** The previous run in page `page`'s free list. */
   private prev(page: number): number {
     return this.i32[this.slot(page, LEAF_PREV)];
   }
+  /** Byte index, in `u8`, of page `page`'s flags in its region's leaf. */
   private flagsIndex(page: number): number {
     const leaf = this.u32[this.dir + (page >>> REGION_PAGE_SHIFT)];
     return leaf + LEAF_FLAGS + (page & PAGE_IN_REGION);
@@ -533,6 +541,7 @@ export class PageHeap {
     return tag < 0 ? -tag : 0;
   }
 
+  /** True when a free run starts at `page` and reaches the top: growth would extend it. */
   private freeRunEndsAtTop(page: number): boolean {
     const length = this.freeRunAt(page);
     return length > 0 && page + length === this.top;
@@ -788,6 +797,7 @@ export class PageHeap {
     }
   }
 
+  /** How many regions from `top` up to `target` have no leaf yet: each needs one before its pages can be used. */
   private leavesNeeded(top: number, target: number): number {
     const dir = this.dir;
     let count = 0;
@@ -889,16 +899,19 @@ export class PageHeap {
     if (newTop > cursor) this.release(cursor, entryOf(u32, dir, cursor), newTop - cursor);
   }
 
+  /** Tags an allocated run's first and last pages with its length. */
   private writeTags(page: number, pages: number): void {
     this.setTag(page, pages);
     if (pages > 1) this.setTag(page + pages - 1, END_TAG | pages);
   }
 
+  /** Marks a run allocated to `owner`: its tags and every page's owner. */
   private writeAllocated(page: number, pages: number, owner: number): void {
     this.writeTags(page, pages);
     this.setOwner(page, pages, owner);
   }
 
+  /** Clears a run's end tags when it stops being a run of its own: merged into the run before it, or cut off the top. */
   private clearTags(page: number, pages: number): void {
     this.setTag(page, 0);
     this.setTag(page + pages - 1, 0);

@@ -23,6 +23,7 @@ export const RECORD_WORDS = RECORD_BYTES >> 2;
 export class RecordArena {
   private readonly pages: PageHeap;
 
+  /** Records come from pages of `pages`; the free list and its lock live in the memory's header. */
   constructor(pages: PageHeap) {
     this.pages = pages;
   }

@@ -150,6 +150,7 @@ export interface BackendContext {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../mod.ts";
  * import { mmapBackend } from "../backends/mmap/mod.ts";
  * import type { BackendContext, BackendFactory } from "./box.ts";
@@ -163,7 +164,8 @@ export interface BackendContext {
  *   },
  * };
  * const heap = createHeap({ backends: [counted] });
- * console.log(built, heap.router.routes); // 1 [ { min: 1, max: Infinity, backend: "mmap" } ]
+ * assert.equal(built, 1);
+ * assert.deepEqual(heap.router.routes, [{ min: 1, max: Infinity, backend: "mmap" }]);
  * ```
  */
 export interface BackendFactory {

@@ -3,11 +3,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../mod.ts";
  * const heap = createHeap();
  * heap.router.setVerbose(true);
  * heap.free(heap.malloc(2000000));
- * console.log(heap.router.recentDecisions().map((d) => `${d.op}:${d.backend}`)); // [ "alloc:mmap", "free:mmap" ]
+ * assert.deepEqual(heap.router.recentDecisions().map((d) => `${d.op}:${d.backend}`), ["alloc:mmap", "free:mmap"]);
  * ```
  * @module
  */
@@ -32,4 +33,10 @@ export type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  SlabSource,
 } from "./box.ts";
+// What a backend is handed (BackendContext) and what the router is built over (RouterConfig):
+// a backend of one's own programs against these, so their types are public.
+export type { LinearMemory } from "../memory/linear_memory.ts";
+export type { PageHeap, PageHeapStats } from "../memory/page_heap.ts";
+export type { RecordArena } from "../memory/records.ts";

@@ -20,13 +20,14 @@ import type { Backend, BackendHealth } from "./box.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../mod.ts";
  * // Everything up to 512 bytes to tiny, the rest to mmap (no pool).
  * const heap = createHeap({
  *   routes: [{ min: 1, max: 512, backend: "tiny" }, { min: 513, max: Infinity, backend: "mmap" }],
  *   fallbacks: { tiny: ["mmap"] },
  * });
- * console.log(heap.usableSize(heap.malloc(600))); // 4096
+ * assert.equal(heap.usableSize(heap.malloc(600)), 4096);
  * ```
  */
 export interface Route {
@@ -71,10 +72,13 @@ export interface RouterConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../mod.ts";
  * const heap = createHeap({ verbose: true });
- * heap.router.setSink((decision) => console.log(decision.op, decision.size, decision.backend)); // "alloc 100 tiny"
+ * const seen: string[] = [];
+ * heap.router.setSink((decision) => seen.push(`${decision.op} ${decision.size} ${decision.backend}`));
  * heap.malloc(100);
+ * assert.deepEqual(seen, ["alloc 100 tiny"]);
  * ```
  */
 export interface RouteDecision {
@@ -106,11 +110,14 @@ export interface RouteCount extends Route {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../mod.ts";
  * const heap = createHeap();
  * heap.free(heap.malloc(2000));
  * const counters = heap.counters();
- * console.log(counters.totalRoutes, counters.allocs.pool, counters.frees.pool); // 1 1 1
+ * assert.equal(counters.totalRoutes, 1);
+ * assert.equal(counters.allocs.pool, 1);
+ * assert.equal(counters.frees.pool, 1);
  * ```
  */
 export interface RouterCounters {
@@ -151,11 +158,12 @@ const RING_FIELDS = 4; // op(0 alloc, 1 free), size, backend index + 1 (0 none) 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../mod.ts";
  * const heap = createHeap();
  * const ptr = heap.router.alloc(100);
  * heap.router.free(ptr);
- * console.log(heap.router.counters().totalRoutes); // 1
+ * assert.equal(heap.router.counters().totalRoutes, 1);
  * ```
  */
 export class Router {
@@ -224,6 +232,7 @@ export class Router {
   private ringNext = 0;
   private ringCount = 0;
 
+  /** Validates the backends (unique names, page kinds 2..7) and the routing table, throwing INVALID_ROUTE for a bad one, then builds the tables the hot path reads. */
   constructor(config: RouterConfig) {
     const names = new Map<string, number>();
     config.backends.forEach(({ backend, kind }, index) => {
@@ -352,6 +361,7 @@ export class Router {
     return ptr;
   }
 
+  /** The route's backend returned 0: tries its fallback chain in order, skipping backends too small for `size`, counting each try; 0 when every one fails. */
   private fallback(route: number, size: number, alignment: number): number {
     const primary = this.routeBackendIndex[route];
     this.primaryFailures[primary]++;
@@ -453,6 +463,7 @@ export class Router {
     this.sink = sink;
   }
 
+  /** Records one decision in the ring and hands it to the sink; called only when verbose, so the quiet path pays one branch. */
   private log(op: number, size: number, route: number, ptr: number, site: string | undefined): void {
     // Alloc: route >= 0, backend found by ptr. Free: route = -1 - backend.
     const backendIndex = route < 0 ? -1 - route : ptr === 0 ? -1 : this.ownerIndex(ptr);
@@ -468,6 +479,7 @@ export class Router {
     if (this.sink) this.sink(this.decisionAt((this.ringNext + this.ringSites.length - 1) % this.ringSites.length));
   }
 
+  /** The decision in ring slot `slot` as an object: objects are made only when someone reads the ring. */
   private decisionAt(slot: number): RouteDecision {
     const at = slot * RING_FIELDS;
     const packed = this.ring[at + 2];
@@ -554,8 +566,9 @@ function routeError(message: string): HakmemError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { foreignPointer } from "./router.ts";
- * console.log(foreignPointer(123).code); // "INVALID_POINTER"
+ * assert.equal(foreignPointer(123).code, "INVALID_POINTER");
  * ```
  */
 export function foreignPointer(ptr: number): HakmemError {

@@ -44,11 +44,13 @@ export interface BackendUnderTest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildBackend } from "./contract.ts";
  * import { mmapBackend } from "../backends/mmap/mod.ts";
  * const { backend } = buildBackend({ name: "mmap", factory: mmapBackend, sizes: { min: 1, max: 1 << 20 } });
  * const ptr = backend.alloc(5000);
- * console.log(backend.usableSize(ptr), backend.owns(ptr)); // 8192 true
+ * assert.equal(backend.usableSize(ptr), 8192);
+ * assert.ok(backend.owns(ptr));
  * backend.free(ptr);
  * ```
  */

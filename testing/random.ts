@@ -9,9 +9,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Random } from "./random.ts";
  * const random = new Random(42);
- * console.log(random.int(10) < 10); // true
+ * assert.ok(random.int(10) < 10);
  * ```
  */
 export class Random {

@@ -16,10 +16,11 @@ const ENTRIES = 4; // then 3 words per entry
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SharedQueue } from "./shared_queue.ts";
  * const queue = new SharedQueue(SharedQueue.create(16));
  * queue.tryPush(4096, 64, 7);
- * console.log(queue.tryPop()); // [ 4096, 64, 7 ]
+ * assert.deepEqual(queue.tryPop(), [4096, 64, 7]);
  * ```
  */
 export class SharedQueue {
@@ -37,10 +38,12 @@ export class SharedQueue {
     return buffer;
   }
 
+  /** Spins until the lock word is taken: it is held for a few stores only. */
   private lock(): void {
     while (Atomics.compareExchange(this.words, LOCK, 0, 1) !== 0) { /* spin: held for a few stores */ }
   }
 
+  /** Releases the lock word. */
   private unlock(): void {
     Atomics.store(this.words, LOCK, 0);
   }
@@ -83,9 +86,10 @@ export class SharedQueue {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SharedQueue } from "./shared_queue.ts";
    * const queue = new SharedQueue(SharedQueue.create(2));
-   * console.log(queue.tryPushMany(new Float64Array([64, 128, 192]), 0, 3, 64, 1)); // 2
+   * assert.equal(queue.tryPushMany(new Float64Array([64, 128, 192]), 0, 3, 64, 1), 2);
    * ```
    */
   tryPushMany(ptrs: Float64Array, from: number, count: number, size: number, tag: number): number {
@@ -112,11 +116,14 @@ export class SharedQueue {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SharedQueue } from "./shared_queue.ts";
    * const queue = new SharedQueue(SharedQueue.create(8));
    * queue.tryPush(4096, 64, 7);
    * const ptrs = new Float64Array(4), tags = new Int32Array(4);
-   * console.log(queue.popMany(ptrs, tags), ptrs[0], tags[0]); // 1 4096 7
+   * assert.equal(queue.popMany(ptrs, tags), 1);
+   * assert.equal(ptrs[0], 4096);
+   * assert.equal(tags[0], 7);
    * ```
    */
   popMany(ptrs: Float64Array, tags: Int32Array): number {

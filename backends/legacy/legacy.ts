@@ -59,11 +59,12 @@ const IN_UNUSED = 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * const heap = createHeap({ slabSource: "legacy" });
  * heap.free(heap.malloc(24));
  * const tiny = heap.health().backends.find((backend) => backend.name === "tiny")!;
- * console.log(tiny.counters["legacy.acquires"]); // 1
+ * assert.equal(tiny.counters["legacy.acquires"], 1);
  * ```
  */
 export class LegacySource implements SlabSource {
@@ -77,6 +78,7 @@ export class LegacySource implements SlabSource {
   private readonly empty: RecordList[] = [];
   private readonly unused: RecordList[] = [];
 
+  /** A source whose lists and counters live at word `area` of the memory, making SuperSlabs of page kind `kind`; every worker builds one over the same words. */
   constructor(mem: LinearMemory, pages: PageHeap, records: RecordArena, kind: number, area: number) {
     this.mem = mem;
     this.pages = pages;
@@ -89,10 +91,12 @@ export class LegacySource implements SlabSource {
     }
   }
 
+  /** Takes the source's lock word: workers share its lists. */
   private lock(): void {
     this.mem.lock(this.area + LG_LOCK);
   }
 
+  /** Releases the source's lock word. */
   private unlock(): void {
     this.mem.unlock(this.area + LG_LOCK);
   }
@@ -126,6 +130,7 @@ export class LegacySource implements SlabSource {
     return slab;
   }
 
+  /** The next never-used slab of a SuperSlab dedicated to `cls`, or 0 when none has one. Called with the lock held. */
   private takeUnused(cls: number): number {
     return takeUnusedSlab(this.pages, this.unused[cls], this.kind);
   }

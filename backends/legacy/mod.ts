@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * const heap = createHeap({ slabSource: "legacy" });
  * heap.free(heap.malloc(32));
  * const tiny = heap.health().backends.find((b) => b.name === "tiny")!;
- * console.log(tiny.counters["legacy.created"]); // 1
+ * assert.equal(tiny.counters["legacy.created"], 1);
  * ```
  * @module
  */

@@ -37,11 +37,13 @@ const FAILURES = 5; // allocations the page heap could not serve
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { MmapBackend, mmapBackend } from "./mmap.ts";
  * const heap = createHeap({ backends: [mmapBackend] });
  * const backend = heap.router.backends[0];
- * console.log(backend instanceof MmapBackend, backend.capabilities.alignment); // true 4096
+ * assert.ok(backend instanceof MmapBackend);
+ * assert.equal(backend.capabilities.alignment, 4096);
  * ```
  */
 export class MmapBackend implements Backend {
@@ -50,6 +52,7 @@ export class MmapBackend implements Backend {
   private readonly context: BackendContext;
   private readonly area: number;
 
+  /** A backend over the context's page heap; its counters live at the context's area in the memory. */
   constructor(context: BackendContext) {
     this.context = context;
     this.area = context.areaWord;
@@ -87,6 +90,7 @@ export class MmapBackend implements Backend {
     return aligned;
   }
 
+  /** A run of `pages` pages (zeroed when `zero`), counted, as a byte offset; 0 when the page heap has no room. */
   private allocPages(pages: number, zero: boolean): number {
     const { pages: heap, mem, kind } = this.context;
     const page = heap.allocRun(pages, kind, zero);
@@ -229,10 +233,11 @@ function pagesFor(size: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { mmapBackend } from "./mmap.ts";
  * const heap = createHeap({ backends: [mmapBackend] }); // every size as whole pages
- * console.log(heap.usableSize(heap.malloc(10))); // 4096
+ * assert.equal(heap.usableSize(heap.malloc(10)), 4096);
  * ```
  */
 export const mmapBackend: BackendFactory = {

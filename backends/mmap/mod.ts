@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * const heap = createHeap();
  * const big = heap.malloc(1 << 20); // routed to mmap by the default table
- * console.log(heap.usableSize(big)); // 1048576
+ * assert.equal(heap.usableSize(big), 1048576);
  * heap.free(big);
  * ```
  * @module

@@ -7,6 +7,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { mmapBackend } from "../mmap/mod.ts";
  * import { createPoolBackend } from "./mod.ts";
@@ -16,7 +17,8 @@
  *   routes: [{ min: 1, max: 262144, backend: "pool" }, { min: 262145, max: Infinity, backend: "mmap" }],
  * });
  * const ptr = heap.malloc(33000);
- * console.log(heap.usableSize(ptr)); // 40960
+ * // 33000 rounds to the 36 KiB class; with no span of its own it takes the prewarmed 40 KiB block (at most a quarter bigger)
+ * assert.equal(heap.usableSize(ptr), 40960);
  * heap.free(ptr);
  * ```
  * @module

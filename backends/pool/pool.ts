@@ -118,8 +118,9 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_SHARDS } from "./pool.ts";
- * console.log(POOL_SHARDS); // 4
+ * assert.equal(POOL_SHARDS, 4);
  * ```
  */
 export const POOL_SHARDS = 4;
@@ -253,11 +254,12 @@ export interface PoolBackendOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { PoolBackend } from "./pool.ts";
  * const heap = createHeap({ poolPrewarm: [40000] });
  * const pool = heap.router.backends.find((backend) => backend instanceof PoolBackend) as PoolBackend;
- * console.log(pool.prewarmReport()); // { requested: 1, succeeded: 1, failed: 0 }
+ * assert.deepEqual(pool.prewarmReport(), { requested: 1, succeeded: 1, failed: 0 });
  * ```
  */
 export class PoolBackend implements Backend {
@@ -1346,12 +1348,13 @@ function notLive(ptr: number, neverHandedOut: boolean): HakmemError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { mmapBackend } from "../mmap/mod.ts";
  * import { createPoolBackend } from "./pool.ts";
  * const heap = createHeap({ backends: [createPoolBackend({ prewarm: [4096, 65536] }), mmapBackend] });
  * const pool = heap.health().backends.find((backend) => backend.name === "pool")!;
- * console.log(pool.counters.prewarmSucceeded); // 2
+ * assert.equal(pool.counters.prewarmSucceeded, 2);
  * ```
  */
 export function createPoolBackend(options: PoolBackendOptions = {}): BackendFactory {
@@ -1379,11 +1382,12 @@ export function createPoolBackend(options: PoolBackendOptions = {}): BackendFact
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { mmapBackend } from "../mmap/mod.ts";
  * import { poolBackend } from "./pool.ts";
  * const heap = createHeap({ backends: [poolBackend, mmapBackend] }); // pool from 1 byte up to 256 KiB
- * console.log(heap.usableSize(heap.malloc(3000))); // 3072
+ * assert.equal(heap.usableSize(heap.malloc(3000)), 3072);
  * ```
  */
 export const poolBackend: BackendFactory = createPoolBackend();

@@ -30,8 +30,10 @@ import { PAGE_SIZE } from "../../memory/layout.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_MAX_SIZE, POOL_MIN_SIZE } from "./pool_classes.ts";
- * console.log(POOL_MIN_SIZE, POOL_MAX_SIZE); // 1025 262144
+ * assert.equal(POOL_MIN_SIZE, 1025);
+ * assert.equal(POOL_MAX_SIZE, 262144);
  * ```
  */
 export const POOL_MIN_SIZE = 1025;
@@ -40,8 +42,9 @@ export const POOL_MIN_SIZE = 1025;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_MAX_SIZE } from "./pool_classes.ts";
- * console.log(POOL_MAX_SIZE / 1024); // 256
+ * assert.equal(POOL_MAX_SIZE / 1024, 256);
  * ```
  */
 export const POOL_MAX_SIZE = 262144;
@@ -50,8 +53,9 @@ export const POOL_MAX_SIZE = 262144;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_CLASS_SIZES, POOL_GRANULE } from "./pool_classes.ts";
- * console.log(POOL_CLASS_SIZES.every((size) => size % POOL_GRANULE === 0)); // true
+ * assert.ok(POOL_CLASS_SIZES.every((size) => size % POOL_GRANULE === 0));
  * ```
  */
 export const POOL_GRANULE = 256;
@@ -63,8 +67,9 @@ const BRIDGES = 4; // classes per power of two up to 16 KiB: 5/4, 6/4, 7/4, 8/4 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_CLASS_SIZES, POOL_SINGLE_ABOVE, POOL_SPAN_BLOCKS } from "./pool_classes.ts";
- * console.log(POOL_CLASS_SIZES.every((size, cls) => (size > POOL_SINGLE_ABOVE) === (POOL_SPAN_BLOCKS[cls] === 1))); // true
+ * assert.ok(POOL_CLASS_SIZES.every((size, cls) => (size > POOL_SINGLE_ABOVE) === (POOL_SPAN_BLOCKS[cls] === 1)));
  * ```
  */
 export const POOL_SINGLE_ABOVE = 16384;
@@ -92,8 +97,9 @@ function buildClasses(): number[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_CLASS_SIZES } from "./pool_classes.ts";
- * console.log([...POOL_CLASS_SIZES.slice(0, 4)]); // [ 1280, 1536, 1792, 2048 ]
+ * assert.deepEqual([...POOL_CLASS_SIZES.slice(0, 4)], [1280, 1536, 1792, 2048]);
  * ```
  */
 export const POOL_CLASS_SIZES: Int32Array = Int32Array.from(buildClasses());
@@ -102,8 +108,9 @@ export const POOL_CLASS_SIZES: Int32Array = Int32Array.from(buildClasses());
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_CLASS_COUNT } from "./pool_classes.ts";
- * console.log(POOL_CLASS_COUNT); // 44
+ * assert.equal(POOL_CLASS_COUNT, 44);
  * ```
  */
 export const POOL_CLASS_COUNT: number = POOL_CLASS_SIZES.length;
@@ -125,8 +132,9 @@ const CLASS_OF_UNIT: Uint8Array = (() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_CLASS_SIZES, poolClassOf } from "./pool_classes.ts";
- * console.log(POOL_CLASS_SIZES[poolClassOf(33000)]); // 40960
+ * assert.equal(POOL_CLASS_SIZES[poolClassOf(33000)], 36864); // 9 pages: above 16 KiB the classes are 4 KiB apart
  * ```
  */
 export function poolClassOf(size: number): number {
@@ -146,9 +154,11 @@ function spanPagesFor(size: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { poolClassOf, POOL_SPAN_BLOCKS, POOL_SPAN_PAGES } from "./pool_classes.ts";
  * const cls = poolClassOf(40000);
- * console.log(POOL_SPAN_PAGES[cls], POOL_SPAN_BLOCKS[cls]); // 10 1
+ * assert.equal(POOL_SPAN_PAGES[cls], 10);
+ * assert.equal(POOL_SPAN_BLOCKS[cls], 1);
  * ```
  */
 export const POOL_SPAN_PAGES: Int32Array = POOL_CLASS_SIZES.map(spanPagesFor);
@@ -157,8 +167,10 @@ export const POOL_SPAN_PAGES: Int32Array = POOL_CLASS_SIZES.map(spanPagesFor);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { POOL_CLASS_SIZES, POOL_SPAN_BLOCKS } from "./pool_classes.ts";
- * console.log(POOL_SPAN_BLOCKS[0], POOL_CLASS_SIZES[0]); // 51 1280
+ * assert.equal(POOL_SPAN_BLOCKS[0], 25); // a span of 8 pages (32 KiB) holds 25 blocks of 1280 bytes
+ * assert.equal(POOL_CLASS_SIZES[0], 1280);
  * ```
  */
 export const POOL_SPAN_BLOCKS: Int32Array = POOL_CLASS_SIZES.map((size, index) => Math.floor((POOL_SPAN_PAGES[index] * PAGE_SIZE) / size));

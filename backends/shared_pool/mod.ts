@@ -6,11 +6,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * const heap = createHeap({ slabSource: "shared", sharedPoolCap: 64 });
  * heap.free(heap.malloc(32));
  * const tiny = heap.health().backends.find((b) => b.name === "tiny")!;
- * console.log(tiny.counters["shared_pool.stage_new"]); // 1
+ * assert.equal(tiny.counters["shared_pool.stage_new"], 1);
  * ```
  * @module
  */

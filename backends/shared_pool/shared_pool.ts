@@ -90,12 +90,14 @@ export interface SharedPoolConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { TinyBackend } from "../tiny/mod.ts";
  * const heap = createHeap();
  * heap.malloc(64);
  * const tiny = heap.router.backends.find((backend) => backend instanceof TinyBackend) as TinyBackend;
- * console.log(tiny.slabSource.name, tiny.slabSource.stats().superslabs); // "shared_pool" 1
+ * assert.equal(tiny.slabSource.name, "shared_pool");
+ * assert.equal(tiny.slabSource.stats().superslabs, 1);
  * ```
  */
 export class SharedPool implements SlabSource {
@@ -111,6 +113,7 @@ export class SharedPool implements SlabSource {
   private readonly unused: RecordList;
   private readonly lru: RecordList;
 
+  /** A pool whose lists and counters live at word `area` of the memory, making SuperSlabs of page kind `kind`; every worker builds one over the same words. */
   constructor(mem: LinearMemory, pages: PageHeap, records: RecordArena, kind: number, area: number, config: SharedPoolConfig) {
     this.mem = mem;
     this.pages = pages;
@@ -123,10 +126,12 @@ export class SharedPool implements SlabSource {
     this.lru = new RecordList(mem, area + SP_LRU, SS_NEXT, SS_PREV);
   }
 
+  /** Takes the pool's lock word: workers share its lists. */
   private lock(): void {
     this.mem.lock(this.area + SP_LOCK);
   }
 
+  /** Releases the pool's lock word. */
   private unlock(): void {
     this.mem.unlock(this.area + SP_LOCK);
   }

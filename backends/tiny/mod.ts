@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * const heap = createHeap({ slabSource: "legacy", tinyCache: false });
  * const ptr = heap.malloc(48);
- * console.log(heap.usableSize(ptr)); // 48
+ * assert.equal(heap.usableSize(ptr), 48);
  * heap.free(ptr);
  * ```
  * @module

@@ -24,8 +24,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CLASS_SIZES } from "./size_classes.ts";
- * console.log([...CLASS_SIZES.slice(0, 8)]); // [ 8, 16, 32, 48, 64, 80, 96, 112 ]
+ * assert.deepEqual([...CLASS_SIZES.slice(0, 8)], [8, 16, 32, 48, 64, 80, 96, 112]);
  * ```
  */
 export const CLASS_SIZES: Int32Array = Int32Array.from([
@@ -57,8 +58,9 @@ export const CLASS_SIZES: Int32Array = Int32Array.from([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CLASS_COUNT } from "./size_classes.ts";
- * console.log(CLASS_COUNT); // 21
+ * assert.equal(CLASS_COUNT, 21);
  * ```
  */
 export const CLASS_COUNT: number = CLASS_SIZES.length;
@@ -68,8 +70,9 @@ export const CLASS_COUNT: number = CLASS_SIZES.length;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TINY_MAX_SIZE } from "./size_classes.ts";
- * console.log(TINY_MAX_SIZE); // 1024
+ * assert.equal(TINY_MAX_SIZE, 1024);
  * ```
  */
 export const TINY_MAX_SIZE = 1024;
@@ -79,8 +82,9 @@ export const TINY_MAX_SIZE = 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CLASS_SIZES, SIZE_TO_CLASS } from "./size_classes.ts";
- * console.log(CLASS_SIZES[SIZE_TO_CLASS[100]]); // 112
+ * assert.equal(CLASS_SIZES[SIZE_TO_CLASS[100]], 112);
  * ```
  */
 export const SIZE_TO_CLASS: Uint8Array = (() => {
@@ -98,8 +102,11 @@ export const SIZE_TO_CLASS: Uint8Array = (() => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { classAlignment, SIZE_TO_CLASS } from "./size_classes.ts";
- * console.log(classAlignment(SIZE_TO_CLASS[8]), classAlignment(SIZE_TO_CLASS[24])); // 8 16
+ * assert.equal(classAlignment(SIZE_TO_CLASS[8]), 8);
+ * assert.equal(classAlignment(SIZE_TO_CLASS[24]), 32); // 24 rounds up to the 32-byte class
+ * assert.equal(classAlignment(SIZE_TO_CLASS[48]), 16); // 48 = 3 × 16
  * ```
  */
 export function classAlignment(cls: number): number {

@@ -43,9 +43,10 @@ import { CLASS_SIZES } from "./size_classes.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CLASS_SIZES } from "./size_classes.ts";
  * import { SLAB_BYTES } from "./slab.ts";
- * console.log(Math.floor(SLAB_BYTES / CLASS_SIZES[0])); // 1024 blocks of 8 bytes in a slab
+ * assert.equal(Math.floor(SLAB_BYTES / CLASS_SIZES[0]), 1024); // blocks of 8 bytes in a slab
  * ```
  */
 export const SLAB_BYTES = 8192;
@@ -54,8 +55,9 @@ export const SLAB_BYTES = 8192;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SLAB_BYTES, SLABS_PER_SUPERSLAB, SUPERSLAB_BYTES } from "./slab.ts";
- * console.log(SLABS_PER_SUPERSLAB * SLAB_BYTES === SUPERSLAB_BYTES); // true
+ * assert.equal(SLABS_PER_SUPERSLAB * SLAB_BYTES, SUPERSLAB_BYTES);
  * ```
  */
 export const SLABS_PER_SUPERSLAB = 8;
@@ -64,8 +66,9 @@ export const SLABS_PER_SUPERSLAB = 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SUPERSLAB_BYTES } from "./slab.ts";
- * console.log(SUPERSLAB_BYTES / 1024); // 64
+ * assert.equal(SUPERSLAB_BYTES / 1024, 64);
  * ```
  */
 export const SUPERSLAB_BYTES = SLAB_BYTES * SLABS_PER_SUPERSLAB;

@@ -172,12 +172,14 @@ const COUNTER_NAMES = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { TinyBackend } from "./tiny.ts";
  * const heap = createHeap();
  * heap.malloc(64);
  * const tiny = heap.router.backends.find((backend) => backend instanceof TinyBackend) as TinyBackend;
- * console.log(tiny.capabilities.maxSize, tiny.stats().liveBlocks); // 1024 1
+ * assert.equal(tiny.capabilities.maxSize, 1024);
+ * assert.equal(tiny.stats().liveBlocks, 1);
  * ```
  */
 export class TinyBackend implements Backend {
@@ -208,6 +210,7 @@ export class TinyBackend implements Backend {
   private i32: Int32Array;
   private u32: Uint32Array;
 
+  /** Builds this worker's view of the backend: its state lives in the memory at the context's area, shared by every worker's instance. */
   constructor(context: BackendContext, options: TinyOptions) {
     this.mem = context.mem;
     this.i32 = this.mem.i32;
@@ -607,6 +610,7 @@ export class TinyBackend implements Backend {
     }
   }
 
+  /** An emptied slab goes back to the source that made it (its SuperSlab records which). */
   private releaseSlab(slab: number): void {
     const i32 = this.mem.i32;
     const source = this.sources[i32[(i32[(slab >>> 2) + S_SUPERSLAB] >>> 2) + SS_SOURCE]];
@@ -685,6 +689,7 @@ export class TinyBackend implements Backend {
     );
   }
 
+  /** The error for a pointer that lies in no tiny slab. */
   private notOurs(ptr: number): HakmemError {
     return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in a tiny slab`, ptr);
   }
@@ -838,6 +843,7 @@ export class TinyBackend implements Backend {
     }
   }
 
+  /** Takes in the remote frees of every full slab of `cls`; a slab that got blocks back leaves the full list. */
   private collectAllFull(cls: number): void {
     const i32 = this.mem.i32;
     for (let slab = this.full[cls]; slab !== 0;) {
@@ -881,6 +887,7 @@ export class TinyBackend implements Backend {
     this.retire(workerId);
   }
 
+  /** What detach and reclaim share: worker `workerId`'s cached blocks go back to their slabs, and its slabs are released when empty, else orphaned. */
   private retire(workerId: number): void {
     // Other workers may have grown the memory: records past our views would read as undefined and be skipped.
     this.pages.syncViews();
@@ -1288,11 +1295,12 @@ export function createTinyBackend(options: TinyOptions = {}): BackendFactory {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
  * import { mmapBackend } from "../mmap/mod.ts";
  * import { tinyBackend } from "./tiny.ts";
  * const heap = createHeap({ backends: [tinyBackend, mmapBackend] }); // tiny up to 1 KiB, mmap above
- * console.log(heap.usableSize(heap.malloc(100))); // 112
+ * assert.equal(heap.usableSize(heap.malloc(100)), 112);
  * ```
  */
 export const tinyBackend: BackendFactory = createTinyBackend();
