@@ -63,6 +63,11 @@ build_program espresso "-D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS"
   mincov.c opo.c pair.c part.c primes.c reduce.c rows.c set.c setc.c sharp.c sminterf.c solution.c sparse.c \
   unate.c utility.c verify.c
 
+# The shim's own test module (tests/wasm_programs.test.ts): each C allocation function exported as it is.
+"$CC" $CFLAGS -Wall -Wextra -Werror -I"$here" -c "$here/shim_test.c" -o "$build/shim_test.o"
+"$CC" $CFLAGS $LDFLAGS -mexec-model=reactor "$build/hakmem_malloc.o" "$build/shim_test.o" -o "$here/bin/shim_test.wasm"
+echo "built wasm/c/bin/shim_test.wasm"
+
 # The example of C and JavaScript sharing one heap: a library (no main), its functions exported.
 example="$root/examples/wasm_c"
 if [ -f "$example/shapes.c" ]; then
