@@ -3,6 +3,7 @@
 // package may import itself through its "exports"), so it tests what a Node
 // user gets: ES modules, every entry point, the C functions, reports.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { createHeap, ErrorCode, HakmemError, renderHeapSvg, wasmImports } from "hakmem";
 import { createPoolBackend, POOL_MAX_SIZE } from "hakmem/backends/pool";
@@ -10,6 +11,7 @@ import { mmapBackend } from "hakmem/backends/mmap";
 import { CLASS_SIZES } from "hakmem/backends/tiny";
 import { Router } from "hakmem/router";
 import { Random } from "hakmem/testing";
+import { compileProgram, PROGRAM_NAMES, programInput, runProgram } from "./dist/wasm/c/programs.js";
 
 test("malloc, free, calloc, realloc over the default heap", () => {
   const heap = createHeap();
@@ -105,4 +107,29 @@ test("a WASM module's allocator imports and a picture of the heap", () => {
   heap.malloc(40_000);
   const svg = renderHeapSvg(heap);
   assert.ok(svg.startsWith("<svg") && svg.includes("pool: 1 spans"));
+});
+
+// The C programs (wasm/c/, built by wasm/c/build.sh) under Node: each on the heap and on its own
+// dlmalloc, the same output, the heap whole afterwards. The runner is compiled into dist/ by
+// npm/build.ts (no entry point exports it); the .wasm files are read from the repository.
+
+const wasmC = new URL("../wasm/c/", import.meta.url);
+for (const name of PROGRAM_NAMES) {
+  test(`${name} on the heap prints what it prints on its own dlmalloc`, async () => {
+    const input = programInput(name, "test", wasmC);
+    const own = await runProgram(await compileProgram(name, "dlmalloc", wasmC), input);
+    const onHeap = await runProgram(await compileProgram(name, "hakmem", wasmC), input);
+    assert.equal(own.exitCode, 0);
+    assert.equal(onHeap.exitCode, 0);
+    assert.ok(own.stdout.length > 0);
+    assert.deepEqual(onHeap.stdout, own.stdout);
+    assert.deepEqual(onHeap.heap.check("full").problems, []);
+    assert.ok(Object.values(onHeap.heap.counters().allocs).reduce((sum, count) => sum + count, 0) > 10_000);
+  });
+}
+
+test("the C shim ships in the package", () => {
+  const shim = readFileSync(new URL("./dist/wasm/c/hakmem_malloc.c", import.meta.url), "utf8");
+  assert.match(shim, /import_module\(HAKMEM_IMPORT_MODULE\)/);
+  assert.match(readFileSync(new URL("./dist/wasm/c/hakmem_malloc.h", import.meta.url), "utf8"), /void \*malloc\(size_t size\);/);
 });
