@@ -8,6 +8,7 @@
 import { checkSize, describe, HakmemError } from "./errors.ts";
 import {
   backendAreaWord,
+  H_BASE_PAGE,
   H_FLAGS,
   H_HEADER_PAGES,
   H_MAGIC,
@@ -19,7 +20,6 @@ import {
   HEAP_FLAG_DEBUG,
   KIND_MASK,
   LAYOUT_VERSION,
-  LEAF_PAGES,
   MAGIC,
   MAX_MEMORY_BYTES,
   MAX_WORKERS,
@@ -59,6 +59,14 @@ import { type DebugLayer, installDebugLayer } from "./debug.ts";
 export interface HeapConfig extends HeapOptions {
   /** The memory to live in. Default: a new resizable ArrayBuffer of `initialBytes` growing to `maxBytes`. */
   memory?: MemorySource;
+  /**
+   * Byte offset where the heap starts in the memory (rounded up to a page):
+   * the heap never reads or writes below it, and hands out no block below
+   * it. Default 0. Over a WebAssembly module's memory, the module's
+   * `__heap_base` (see `createWasmHeap` in wasm.ts), so its data and stack
+   * stay its own. A heap made at a base is attached at the same base.
+   */
+  base?: number;
   /** The backends, replacing the built-in ones (tiny, pool, mmap). */
   backends?: BackendFactory[];
   /** The routing table, replacing the default built from `tinyMaxSize` and `poolMaxSize`. */
@@ -242,16 +250,17 @@ export class Heap {
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
     this.options = options;
     // Whole pages, at least a header's worth, at most maxBytes.
+    const base = heapBase(config.base, options.maxBytes);
     const initialBytes = Math.min(
-      roundToPages(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE)),
+      roundToPages(Math.max(options.initialBytes, base + PageHeap.startPages(base / PAGE_SIZE, HEADER_PAGES) * PAGE_SIZE)),
       options.maxBytes - options.maxBytes % PAGE_SIZE,
     );
     const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
-    this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES));
+    this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES), base);
     this.pages = new PageHeap(this.mem);
     if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem);
-    if (!fresh && ((this.mem.i32[H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
+    if (!fresh && ((this.mem.i32[this.mem.header + H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
       // Debug mode belongs to the heap (its blocks carry guards): an attached heap follows the header.
       this.options = options = { ...options, debug: !options.debug };
     }
@@ -285,7 +294,7 @@ export class Heap {
         pages: this.pages,
         records,
         kind,
-        areaWord: backendAreaWord(kind),
+        areaWord: this.mem.header + backendAreaWord(kind),
         workerId: this.workerId,
         fresh,
         debug: options.debug,
@@ -306,10 +315,10 @@ export class Heap {
   /** Takes the lowest free worker slot (slot 0 is the creator's). */
   private claimWorkerSlot(): number {
     const i32 = this.mem.i32;
-    this.mem.lock(H_WORKER_LOCK);
+    this.mem.lock(this.mem.header + H_WORKER_LOCK);
     let id = -1;
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
-      const at = WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
+      const at = this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
       if (i32[at + W_STATE] === WORKER_FREE) {
         i32[at + W_STATE] = WORKER_ATTACHED;
         i32[at + W_GENERATION]++;
@@ -318,14 +327,14 @@ export class Heap {
         break;
       }
     }
-    this.mem.unlock(H_WORKER_LOCK);
+    this.mem.unlock(this.mem.header + H_WORKER_LOCK);
     if (id < 0) throw new HakmemError("WORKER", `all ${MAX_WORKERS} worker slots are taken; detach() or reclaim() one first`);
     return id;
   }
 
   /** This slot's router counter page (kept across the slot's occupants, so totals survive). */
   private counterPage(): number {
-    const word = WORKER_TABLE_WORD + this.workerId * WORKER_SLOT_WORDS + W_COUNTERS;
+    const word = this.mem.header + WORKER_TABLE_WORD + this.workerId * WORKER_SLOT_WORDS + W_COUNTERS;
     let offset = this.mem.i32[word] >>> 0;
     if (offset === 0) {
       const page = this.pages.allocRun(1, PageKind.metadata, true);
@@ -340,7 +349,7 @@ export class Heap {
   private counterOffsets(): number[] {
     const offsets: number[] = [];
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
-      const offset = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
+      const offset = Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
       if (offset !== 0) offsets.push(offset);
     }
     return offsets;
@@ -350,7 +359,9 @@ export class Heap {
   workers(): number[] {
     const ids: number[] = [];
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
-      if (Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_STATE) === WORKER_ATTACHED) ids.push(slot);
+      if (Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_STATE) === WORKER_ATTACHED) {
+        ids.push(slot);
+      }
     }
     return ids;
   }
@@ -381,24 +392,26 @@ export class Heap {
     if (!Number.isInteger(workerId) || workerId < 0 || workerId >= MAX_WORKERS || workerId === this.workerId) {
       throw new HakmemError("WORKER", `cannot reclaim worker ${describe(workerId)}: not another worker's slot`, workerId);
     }
-    const state = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE);
+    const state = Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE);
     if (state !== WORKER_ATTACHED) throw new HakmemError("WORKER", `worker ${workerId} is not attached`, workerId);
     for (const backend of this.backendList) backend.reclaim?.(workerId);
     this.releaseSlot(workerId);
   }
 
   private releaseSlot(workerId: number): void {
-    Atomics.store(this.mem.i32, WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE, WORKER_FREE);
+    Atomics.store(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE, WORKER_FREE);
   }
 
-  /** Lays out a new heap; memory `handedIn` by the user may hold old bytes. */
+  /** Lays out a new heap at the memory's base; memory `handedIn` by the user may hold old bytes. */
   private format(handedIn: boolean): void {
     const mem = this.mem;
-    const minimum = (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE;
+    const minimum = mem.base + PageHeap.startPages(mem.base / PAGE_SIZE, HEADER_PAGES) * PAGE_SIZE;
     if (mem.byteLength < minimum && !mem.grow(minimum)) {
       throw new HakmemError(
         "INVALID_MEMORY",
-        `memory of ${mem.byteLength} bytes cannot hold a heap (needs ${minimum}) and cannot grow`,
+        mem.base === 0
+          ? `memory of ${mem.byteLength} bytes cannot hold a heap (needs ${minimum}) and cannot grow`
+          : `memory of ${mem.byteLength} bytes cannot hold a heap at base ${mem.base} (needs ${minimum} bytes) and cannot grow that far`,
         mem.byteLength,
       );
     }
@@ -410,16 +423,17 @@ export class Heap {
       );
     }
     const i32 = mem.i32;
-    i32.fill(0, 0, (HEADER_PAGES * PAGE_SIZE) >> 2);
-    i32[H_VERSION] = LAYOUT_VERSION;
-    i32[H_PAGE_SHIFT] = PAGE_SHIFT;
-    i32[H_HEADER_PAGES] = HEADER_PAGES;
-    i32[H_MEMORY_KIND] = mem.kind;
+    const h = mem.header;
+    i32.fill(0, h, h + ((HEADER_PAGES * PAGE_SIZE) >> 2));
+    i32[h + H_VERSION] = LAYOUT_VERSION;
+    i32[h + H_PAGE_SHIFT] = PAGE_SHIFT;
+    i32[h + H_HEADER_PAGES] = HEADER_PAGES;
+    i32[h + H_MEMORY_KIND] = mem.kind;
     const maxPages = Math.floor(mem.maxBytes / PAGE_SIZE);
     this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)), handedIn);
-    i32[H_FLAGS] = this.options.debug ? HEAP_FLAG_DEBUG : 0;
+    i32[h + H_FLAGS] = this.options.debug ? HEAP_FLAG_DEBUG : 0;
     // The magic goes last: a heap is only a heap once it is whole.
-    Atomics.store(i32, H_MAGIC, MAGIC);
+    Atomics.store(i32, h + H_MAGIC, MAGIC);
   }
 
   /** The buffer pointers index into now (a WebAssembly.Memory changes it when it grows). */
@@ -739,7 +753,7 @@ export class Heap {
 const BUILTIN_KINDS: Record<string, number> = { mmap: PageKind.mmap, tiny: PageKind.tiny, pool: PageKind.pool };
 
 /** The keys a configuration may have besides the options. */
-const CONFIG_KEYS = new Set(["memory", "backends", "routes", "fallbacks"]);
+const CONFIG_KEYS = new Set(["memory", "base", "backends", "routes", "fallbacks"]);
 
 /**
  * Refuses a configuration that is not an object, names a key no option has
@@ -768,17 +782,54 @@ function checkConfig(config: unknown): void {
   }
 }
 
-function verifyHeader(mem: LinearMemory): void {
-  if (mem.byteLength < HEADER_PAGES * PAGE_SIZE || Atomics.load(mem.i32, H_MAGIC) !== MAGIC) {
-    throw new HakmemError("NOT_A_HEAP", "this memory holds no hakmem heap (no magic number at offset 0)");
+/**
+ * The heap's base from option `base`: a safe integer from 0, rounded up to a
+ * page, with room above it for a heap below `maxBytes`. Throws
+ * `INVALID_OPTION` otherwise.
+ */
+function heapBase(base: unknown, maxBytes: number): number {
+  if (base === undefined) return 0;
+  if (typeof base !== "number" || !Number.isSafeInteger(base) || base < 0) {
+    throw new HakmemError(
+      "INVALID_OPTION",
+      `option base must be a byte offset (a non-negative safe integer), got ${
+        describe(base)
+      }; for a WebAssembly instance use createWasmHeap`,
+      base,
+    );
   }
-  const version = mem.i32[H_VERSION];
+  const rounded = roundToPages(base);
+  const room = rounded + PageHeap.startPages(rounded / PAGE_SIZE, HEADER_PAGES) * PAGE_SIZE;
+  if (room > Math.min(maxBytes, MAX_MEMORY_BYTES)) {
+    throw new HakmemError(
+      "INVALID_OPTION",
+      `option base ${base} leaves no room for a heap below maxBytes ${maxBytes} (a heap at it needs the memory to reach ${room} bytes)`,
+      base,
+    );
+  }
+  return rounded;
+}
+
+function verifyHeader(mem: LinearMemory): void {
+  const h = mem.header;
+  if (mem.byteLength < mem.base + HEADER_PAGES * PAGE_SIZE || Atomics.load(mem.i32, h + H_MAGIC) !== MAGIC) {
+    throw new HakmemError(
+      "NOT_A_HEAP",
+      mem.base === 0
+        ? "this memory holds no hakmem heap (no magic number at offset 0; a heap made at a base is attached with the same option base)"
+        : `this memory holds no hakmem heap at base ${mem.base} (no magic number there)`,
+    );
+  }
+  const version = mem.i32[h + H_VERSION];
   if (version !== LAYOUT_VERSION) {
     throw new HakmemError(
       "LAYOUT_MISMATCH",
       `this heap has layout version ${version}; this hakmem reads version ${LAYOUT_VERSION}`,
       version,
     );
+  }
+  if (mem.i32[h + H_BASE_PAGE] * PAGE_SIZE !== mem.base) {
+    throw new HakmemError("CORRUPTED", `the heap at base ${mem.base} says it starts at page ${mem.i32[h + H_BASE_PAGE]}`, mem.base);
   }
 }
 

@@ -34,7 +34,17 @@
  */
 
 import type { Heap } from "./heap.ts";
-import { DIR_WORD, HEADER_PAGES, KIND_MASK, LEAF_PAGES, MAX_REGIONS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "./memory/layout.ts";
+import {
+  DIR_WORD,
+  FOREIGN_ENTRY,
+  HEADER_PAGES,
+  KIND_MASK,
+  LEAF_PAGES,
+  MAX_REGIONS,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PageKind,
+} from "./memory/layout.ts";
 import type { Backend } from "./router/box.ts";
 import { MmapBackend } from "./backends/mmap/mmap.ts";
 import { PoolBackend } from "./backends/pool/pool.ts";
@@ -121,6 +131,8 @@ interface Snapshot {
   mmapRuns: BlockRun[];
   otherRuns: BlockRun[];
   leafPages: Set<number>;
+  base: number; // the heap's first page: the pages below are someone else's (drawn as metadata)
+  foreign: number[]; // [first, end) page pairs of foreign runs (grown by someone else; drawn as metadata)
 }
 
 function snapshot(heap: Heap): Snapshot {
@@ -136,6 +148,8 @@ function snapshot(heap: Heap): Snapshot {
   const spans: SpanInfo[][] = Array.from({ length: POOL_CLASS_COUNT }, () => []);
   const mmapRuns: BlockRun[] = [];
   const otherRuns: BlockRun[] = [];
+  const foreign: number[] = [];
+  owner.fill(Owner.metadata, 0, pages.first);
   const backendOfKind: Array<Backend | null | undefined> = [];
   const backendOf = (kind: number, page: number): Backend | null => {
     let backend = backendOfKind[kind];
@@ -151,6 +165,7 @@ function snapshot(heap: Heap): Snapshot {
     const end = Math.min(first + count, top);
     unit.fill(first, first, end);
     if (kind === PageKind.metadata) {
+      if (entry === FOREIGN_ENTRY) foreign.push(first, end);
       owner.fill(Owner.metadata, first, end);
       used.fill(1, first, end);
       return;
@@ -207,11 +222,11 @@ function snapshot(heap: Heap): Snapshot {
   });
   const leafPages = new Set<number>();
   for (let region = 0; region < MAX_REGIONS; region++) {
-    const leaf = u32[DIR_WORD + region];
+    const leaf = u32[heap.mem.header + DIR_WORD + region];
     if (leaf === 0) continue;
     for (let i = 0; i < LEAF_PAGES; i++) leafPages.add((leaf >>> PAGE_SHIFT) + i);
   }
-  return { top, owner, used, cls, unit, superslabs, spans, mmapRuns, otherRuns, leafPages };
+  return { top, owner, used, cls, unit, superslabs, spans, mmapRuns, otherRuns, leafPages, base: pages.first, foreign };
 }
 
 // ---- colours ----------------------------------------------------------------------
@@ -423,7 +438,11 @@ export function renderHeapSvg(heap: Heap, options: HeapSvgOptions = {}): string 
 function describePage(shot: Snapshot, page: number): string {
   switch (shot.owner[page]) {
     case Owner.metadata:
-      if (page < HEADER_PAGES) return "heap header";
+      if (page < shot.base) return "below the heap's base: not the heap's";
+      if (page < shot.base + HEADER_PAGES) return "heap header";
+      for (let i = 0; i < shot.foreign.length; i += 2) {
+        if (page >= shot.foreign[i] && page < shot.foreign[i + 1]) return "grown by someone else (a foreign run): not the heap's";
+      }
       return shot.leafPages.has(page) ? "page-map leaf" : "heap metadata (records, caches)";
     case Owner.tiny:
       return `tiny slab of ${CLASS_SIZES[shot.cls[page]]} B blocks, ${Math.round(shot.used[page] * 100)}% in use`;

@@ -1,9 +1,15 @@
 /**
- * The heap header: the fixed words at the start of the memory that every
+ * The heap header: the fixed words at the start of the heap that every
  * worker reads to find the rest of the heap. Owns the layout version.
  *
+ * The header sits at the heap's base: byte 0 of the memory, or a page-aligned
+ * offset above what a WebAssembly module keeps for itself (its data and
+ * stack). Header words are indices from the header's first word (kept in
+ * `LinearMemory.header`); everything else (page-map leaves, records, blocks)
+ * is addressed by absolute byte offsets, as the pointers handed out are.
+ *
  * ```
- * byte 0                                                     HEADER_BYTES
+ * base                                                     base + HEADER_BYTES
  * ├─ words 0..63   identity, page heap, record arena, counters
  * ├─ words 64..    page-map directory: one leaf offset per 4 MiB region
  * ├─ WORKER_TABLE  worker slots (attach, owner ids)
@@ -25,7 +31,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 2; // 2: the pool keeps its lists in a table of their own, and full spans in none
+export const LAYOUT_VERSION = 3; // 3: the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -72,6 +78,8 @@ export const H_CREATED_LOW = 22; // creation time, to tell heaps apart in report
 export const H_METADATA_PAGES = 23; // header + leaves + record pages
 export const H_FREE_BUCKETS = 24; // + bucket (0..31): first free run of the bucket, -1 when none (see page_heap.ts)
 export const FREE_BUCKETS = 32;
+export const H_BASE_PAGE = 60; // the heap's first page (its header's): the pages below it are not the heap's
+export const H_FOREIGN_PAGES = 61; // pages in foreign runs (grown by someone else: never handed out, not footprint)
 /** Heap flag: debug mode (guards, poisoning, allocation sites). */
 export const HEAP_FLAG_DEBUG = 1;
 
@@ -94,6 +102,15 @@ export const KIND_COUNT = 8;
 export const HEADER_WORDS = BACKEND_AREA_WORD + KIND_COUNT * BACKEND_AREA_WORDS;
 export const HEADER_PAGES = Math.ceil((HEADER_WORDS * 4) / PAGE_SIZE);
 export const HEADER_BYTES = HEADER_PAGES * PAGE_SIZE;
+
+/**
+ * The page-map entry of a foreign run: pages inside the heap's span that the
+ * heap did not grow (a WebAssembly module's own `memory.grow`). Metadata kind,
+ * so no backend owns them, with a record offset no record has (records are
+ * 64-byte aligned and lie above the header), so they are told from the heap's
+ * own metadata.
+ */
+export const FOREIGN_ENTRY = 8 | 1;
 
 /** What a page belongs to: the low 3 bits of its page-map entry. */
 export const PageKind = {

@@ -8,6 +8,10 @@
  * of a growable SharedArrayBuffer are many times slower in V8). A
  * `WebAssembly.Memory` hands out a new buffer on every growth, so its views
  * are rebuilt too, and every listener is told.
+ *
+ * Also owns where the heap starts in the memory (its base): the bytes below
+ * belong to someone else (a WebAssembly module's data and stack), and every
+ * header word index is taken from {@linkcode LinearMemory.header}.
  * @module
  */
 
@@ -60,12 +64,21 @@ export class LinearMemory {
   readonly shared: boolean;
   /** The most bytes this memory may grow to. */
   readonly maxBytes: number;
+  /** Byte offset where the heap starts (its header): the bytes below are not the heap's. A multiple of the page size. */
+  readonly base: number;
+  /**
+   * Index, in `i32`/`u32`, of the header's first word: header word `H_X` is
+   * `i32[header + H_X]`. A plain field, read once per call on hot paths.
+   */
+  readonly header: number;
   /** Called after the views were rebuilt (WebAssembly.Memory growth). */
   private readonly listeners: Array<() => void> = [];
   private buffer: ArrayBuffer | SharedArrayBuffer;
 
-  constructor(source: MemorySource, maxBytes: number) {
+  constructor(source: MemorySource, maxBytes: number, base = 0) {
     this.source = source;
+    this.base = base;
+    this.header = base >>> 2;
     if (source instanceof WebAssembly.Memory) {
       this.kind = MemoryKind.wasm;
       this.buffer = source.buffer;
@@ -169,7 +182,7 @@ export class LinearMemory {
   }
 
   /**
-   * Takes the lock in header word `index` (shared memory only; a private
+   * Takes the lock in word `index` (a header word: `header + H_X`; shared memory only; a private
    * heap has no one to race), then makes sure the views cover the whole heap:
    * another worker may have grown the memory before handing the lock over,
    * and what the lock guards may lie in the new part. Read views off this
@@ -178,15 +191,15 @@ export class LinearMemory {
   lock(index: number): void {
     if (!this.shared) return;
     lockWord(this.i32, index);
-    if (this.i32[H_TOP_PAGE] * PAGE_SIZE > this.limit) this.refresh(true);
+    if (this.i32[this.header + H_TOP_PAGE] * PAGE_SIZE > this.limit) this.refresh(true);
   }
 
-  /** Releases the lock in header word `index` (shared memory only). */
+  /** Releases the lock in word `index` (shared memory only). */
   unlock(index: number): void {
     if (this.shared) unlockWord(this.i32, index);
   }
 
-  /** Adds `delta` to header word `index`: atomically on shared memory, plainly otherwise. */
+  /** Adds `delta` to word `index`: atomically on shared memory, plainly otherwise. */
   add(index: number, delta: number): void {
     if (this.shared) Atomics.add(this.i32, index, delta);
     else this.i32[index] += delta;

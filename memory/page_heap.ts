@@ -34,7 +34,10 @@
 
 import {
   DIR_WORD,
+  FOREIGN_ENTRY,
   FREE_BUCKETS,
+  H_BASE_PAGE,
+  H_FOREIGN_PAGES,
   H_FREE_BITMAP,
   H_FREE_BUCKETS,
   H_FREE_PAGES,
@@ -86,6 +89,14 @@ function bucketOf(pages: number): number {
  * footprint (pages in use) does not change.
  */
 const MAX_GROW_STEP_PAGES = 16384;
+/**
+ * A WebAssembly.Memory never shrinks, so what it grows by it keeps: it grows
+ * by what is needed plus 1/2^WASM_SLACK_SHIFT (an eighth) of the heap's own
+ * pages (at least `growBytes`, at most MAX_GROW_STEP_PAGES), which keeps its
+ * end within about 1.125x of the heap's peak plus one step, for a few more
+ * growths than doubling takes.
+ */
+const WASM_SLACK_SHIFT = 3;
 
 /**
  * A free run at the top longer than this shrinks the memory on free: three
@@ -108,18 +119,18 @@ const PREV_W = LEAF_PREV >>> 2;
  * for pages outside the region they already looked up, and both engines
  * inline it.
  */
-function entryOf(u32: Uint32Array, page: number): number {
-  return (u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)] >>> 2) + (page & PAGE_IN_REGION);
+function entryOf(u32: Uint32Array, dir: number, page: number): number {
+  return (u32[dir + (page >>> REGION_PAGE_SHIFT)] >>> 2) + (page & PAGE_IN_REGION);
 }
 
 /** Entry of page `page + pages`, given `page`'s entry `at`: no lookup when both lie in one region. */
-function nextEntryOf(u32: Uint32Array, page: number, at: number, pages: number): number {
-  return pages >= 0 && (page & PAGE_IN_REGION) + pages < REGION_PAGES ? at + pages : entryOf(u32, page + pages);
+function nextEntryOf(u32: Uint32Array, dir: number, page: number, at: number, pages: number): number {
+  return pages >= 0 && (page & PAGE_IN_REGION) + pages < REGION_PAGES ? at + pages : entryOf(u32, dir, page + pages);
 }
 
 /** Entry of page `page + pages - 1`, given `page`'s entry `at`: no lookup when both lie in one region. */
-function lastEntryOf(u32: Uint32Array, page: number, at: number, pages: number): number {
-  return pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES ? at + pages - 1 : entryOf(u32, page + pages - 1);
+function lastEntryOf(u32: Uint32Array, dir: number, page: number, at: number, pages: number): number {
+  return pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES ? at + pages - 1 : entryOf(u32, dir, page + pages - 1);
 }
 
 /** One problem found by a check, in words a person can act on. */
@@ -150,6 +161,14 @@ export interface PageHeapStats {
   growCount: number;
   /** Times the memory shrank. */
   shrinkCount: number;
+  /** The heap's first page (its header's): the pages below its base are not the heap's. */
+  basePage: number;
+  /**
+   * Pages the heap did not grow and never hands out: foreign runs inside its
+   * span, and memory above its top not yet taken in (a WASM module's own
+   * `memory.grow`). Not part of the footprint.
+   */
+  foreignPages: number;
 }
 
 /** Page runs over a {@linkcode LinearMemory}; all state lives in the memory. */
@@ -161,9 +180,18 @@ export class PageHeap {
   private i32!: Int32Array;
   private u32!: Uint32Array;
   private u8!: Uint8Array;
+  /** Index of the header's first word (header word `H_X` is `i32[h + H_X]`): the memory's, copied to a plain field. */
+  private readonly h: number;
+  /** Index of the page-map directory's first word: the leaf of region `r` is at byte `u32[dir + r]`. */
+  private readonly dir: number;
+  /** The heap's first page: runs, walks and coalescing never reach below it. */
+  readonly first: number;
 
   constructor(mem: LinearMemory) {
     this.mem = mem;
+    this.h = mem.header;
+    this.dir = mem.header + DIR_WORD;
+    this.first = mem.base >>> PAGE_SHIFT;
     this.unshared = mem.kind === MemoryKind.arrayBuffer;
     this.bindViews();
     mem.onRefresh(() => this.bindViews());
@@ -179,7 +207,7 @@ export class PageHeap {
 
   /** Word index of `page`'s slot in the leaf array at byte offset `field`. */
   private slot(page: number, field: number): number {
-    return entryOf(this.u32, page) + (field >>> 2);
+    return entryOf(this.u32, this.dir, page) + (field >>> 2);
   }
   private tag(page: number): number {
     return this.i32[this.slot(page, LEAF_TAG)];
@@ -194,7 +222,7 @@ export class PageHeap {
     return this.i32[this.slot(page, LEAF_PREV)];
   }
   private flagsIndex(page: number): number {
-    const leaf = this.u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    const leaf = this.u32[this.dir + (page >>> REGION_PAGE_SHIFT)];
     return leaf + LEAF_FLAGS + (page & PAGE_IN_REGION);
   }
 
@@ -204,8 +232,9 @@ export class PageHeap {
    * The caller checks `ptr` is inside the memory.
    */
   ownerOf(ptr: number): number {
+    const dir = this.dir;
     const u32 = this.u32;
-    const leaf = u32[DIR_WORD + (ptr >>> REGION_SHIFT)];
+    const leaf = u32[dir + (ptr >>> REGION_SHIFT)];
     return leaf === 0 ? 0 : u32[(leaf >>> 2) + ((ptr >>> PAGE_SHIFT) & PAGE_IN_REGION)];
   }
 
@@ -224,7 +253,7 @@ export class PageHeap {
 
   /** Pages in the allocated run that starts at `page`, or 0 if none starts there. */
   runPages(page: number): number {
-    if (page < 0 || page >= this.top) return 0;
+    if (page < this.first || page >= this.top) return 0;
     const tag = this.tag(page);
     return tag > 0 && tag < END_TAG && (this.ownerOf(page * PAGE_SIZE) & KIND_MASK) !== PageKind.free ? tag : 0;
   }
@@ -233,43 +262,58 @@ export class PageHeap {
   syncViews(): void {
     if (this.unshared) return; // an ArrayBuffer's views never go stale
     const mem = this.mem;
-    if (mem.i32[H_TOP_PAGE] * PAGE_SIZE > mem.limit) mem.refresh(true);
+    if (mem.i32[this.h + H_TOP_PAGE] * PAGE_SIZE > mem.limit) mem.refresh(true);
     else mem.refresh();
   }
 
   /** The number of pages the heap covers. */
   get top(): number {
-    return this.i32[H_TOP_PAGE];
+    return this.i32[this.h + H_TOP_PAGE];
   }
 
   // ---- formatting a new heap ----------------------------------------------
 
   /**
-   * Lays out the page heap in a fresh memory: the header pages and the first
-   * leaf as one metadata run, the rest of the memory as one free run. With
-   * `written`, the memory was handed in and may hold old bytes: its pages
-   * count as dirty, so zeroing allocations clear them.
+   * Lays out the page heap in a fresh memory: from the base, the header pages
+   * and the first leaf (two when they cross a region's end) as one metadata
+   * run, the rest of the memory as one free run. With `written`, the memory
+   * was handed in and may hold old bytes: its pages count as dirty, so
+   * zeroing allocations clear them. Nothing below the base is read or written.
    */
   format(headerPages: number, maxPages: number, growPages: number, written = false): void {
+    const h = this.h;
     const i32 = this.i32;
-    i32[H_MAX_PAGES] = maxPages;
-    i32[H_GROW_PAGES] = growPages;
-    i32[H_FREE_BITMAP] = 0;
-    i32.fill(-1, H_FREE_BUCKETS, H_FREE_BUCKETS + FREE_BUCKETS);
-    i32[H_TOP_PAGE] = headerPages;
-    // The leaf of region 0 sits right after the header and describes itself.
-    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
-    this.u32[DIR_WORD] = headerPages * PAGE_SIZE;
-    this.u8.fill(0, headerPages * PAGE_SIZE, (headerPages + LEAF_PAGES) * PAGE_SIZE); // a leaf starts zeroed
-    this.writeAllocated(0, headerPages + LEAF_PAGES, PageKind.metadata);
-    i32[H_METADATA_PAGES] = headerPages + LEAF_PAGES;
-    i32[H_USED_PAGES] = headerPages + LEAF_PAGES;
-    i32[H_PEAK_USED_PAGES] = headerPages + LEAF_PAGES;
-    i32[H_TOP_PAGE] = headerPages + LEAF_PAGES;
-    this.cover(headerPages + LEAF_PAGES, memoryPages);
-    if (written) {
-      for (let page = headerPages + LEAF_PAGES; page < memoryPages; page++) this.u8[this.flagsIndex(page)] |= PAGE_DIRTY;
+    const first = this.first;
+    i32[h + H_BASE_PAGE] = first;
+    i32[h + H_MAX_PAGES] = maxPages;
+    i32[h + H_GROW_PAGES] = growPages;
+    i32[h + H_FREE_BITMAP] = 0;
+    i32.fill(-1, h + H_FREE_BUCKETS, h + H_FREE_BUCKETS + FREE_BUCKETS);
+    // The leaves of the regions the metadata run touches sit right after the header and describe themselves.
+    const metadataEnd = first + PageHeap.startPages(first, headerPages);
+    const leaves = (metadataEnd - first - headerPages) / LEAF_PAGES;
+    for (let i = 0; i < leaves; i++) {
+      const leaf = (first + headerPages + i * LEAF_PAGES) * PAGE_SIZE;
+      this.u32[this.dir + (first >>> REGION_PAGE_SHIFT) + i] = leaf;
+      this.u8.fill(0, leaf, leaf + LEAF_PAGES * PAGE_SIZE); // a leaf starts zeroed
     }
+    i32[h + H_TOP_PAGE] = metadataEnd;
+    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
+    this.writeAllocated(first, metadataEnd - first, PageKind.metadata);
+    i32[h + H_METADATA_PAGES] = metadataEnd - first;
+    i32[h + H_USED_PAGES] = metadataEnd - first;
+    i32[h + H_PEAK_USED_PAGES] = metadataEnd - first;
+    this.cover(metadataEnd, memoryPages);
+    if (written) {
+      for (let page = metadataEnd; page < memoryPages; page++) this.u8[this.flagsIndex(page)] |= PAGE_DIRTY;
+    }
+  }
+
+  /** Pages of metadata a heap formatted at page `first` starts with: its header and the leaves right after it. */
+  static startPages(first: number, headerPages: number): number {
+    let leaves = 1;
+    while (((first + headerPages + leaves * LEAF_PAGES - 1) >>> REGION_PAGE_SHIFT) - (first >>> REGION_PAGE_SHIFT) >= leaves) leaves++;
+    return headerPages + leaves * LEAF_PAGES;
   }
 
   // ---- allocation -----------------------------------------------------------
@@ -283,35 +327,37 @@ export class PageHeap {
    */
   allocRun(pages: number, owner: number, zero = false): number {
     this.syncViews(); // another worker may have grown the memory
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     let page = this.findFit(pages);
     if (page < 0 && this.growFor(pages)) page = this.findFit(pages);
     if (page >= 0) this.take(page, pages, owner, zero);
-    this.mem.unlock(H_PAGE_LOCK);
+    this.mem.unlock(this.h + H_PAGE_LOCK);
     return page;
   }
 
   /** Gives the allocated run starting at `page` back; returns its page count. */
   freeRun(page: number): number {
+    const h = this.h;
+    const dir = this.dir;
     this.syncViews(); // another worker may have grown the memory
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     const i32 = this.i32; // read after the lock: it may have refreshed the views
     const u32 = this.u32;
-    const leaf = u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    const leaf = u32[dir + (page >>> REGION_PAGE_SHIFT)];
     const at = (leaf >>> 2) + (page & PAGE_IN_REGION); // every slot of the run is read off its entry
     const pages = i32[at + TAG_W];
-    if (leaf !== 0 && u32[at] === PageKind.metadata) i32[H_METADATA_PAGES] -= pages; // ownerOf's answer
+    if (leaf !== 0 && u32[at] === PageKind.metadata) i32[h + H_METADATA_PAGES] -= pages; // ownerOf's answer
     this.clearAllocated(page, at, pages);
     this.release(page, at, pages);
     if (this.mem.canShrink) {
-      const grow = i32[H_GROW_PAGES];
-      const top = i32[H_TOP_PAGE];
+      const grow = i32[h + H_GROW_PAGES];
+      const top = i32[h + H_TOP_PAGE];
       const threshold = Math.max(4 * grow, shrinkThreshold(top));
       // maybeShrink's first test inline, to the same answer: most frees leave no long free run at the top.
-      const last = top > 0 ? i32[entryOf(u32, top - 1) + TAG_W] : 0;
+      const last = top > this.first ? i32[entryOf(u32, dir, top - 1) + TAG_W] : 0;
       if (last < 0 ? -last > threshold && -last > grow : grow <= 0) this.maybeShrink(threshold, grow);
     }
-    this.mem.unlock(H_PAGE_LOCK);
+    this.mem.unlock(this.h + H_PAGE_LOCK);
     return pages;
   }
 
@@ -322,7 +368,7 @@ export class PageHeap {
    */
   extendRun(page: number, extra: number, zero = false): boolean {
     this.syncViews(); // another worker may have grown the memory
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     const pages = this.tag(page);
     const after = page + pages;
     let ok = this.freeRunAt(after) >= extra;
@@ -337,14 +383,14 @@ export class PageHeap {
       this.clearTags(after, extra);
       this.writeTags(page, pages + extra);
     }
-    this.mem.unlock(H_PAGE_LOCK);
+    this.mem.unlock(this.h + H_PAGE_LOCK);
     return ok;
   }
 
   /** Shrinks the allocated run at `page` to `keep` pages, freeing its tail. */
   shrinkRun(page: number, keep: number): void {
     this.syncViews(); // another worker may have grown the memory
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     const pages = this.tag(page);
     if (keep > 0 && keep < pages) {
       // Only the tail changes: the kept pages keep their owner entries; the tags move, the tail's owners clear.
@@ -352,31 +398,31 @@ export class PageHeap {
       this.setTag(page + pages - 1, 0);
       this.writeTags(page, keep);
       this.setOwner(tail, pages - keep, 0);
-      this.i32[H_USED_PAGES] -= pages - keep;
-      this.release(tail, entryOf(this.u32, tail), pages - keep);
+      this.i32[this.h + H_USED_PAGES] -= pages - keep;
+      this.release(tail, entryOf(this.u32, this.dir, tail), pages - keep);
     }
-    this.mem.unlock(H_PAGE_LOCK);
+    this.mem.unlock(this.h + H_PAGE_LOCK);
   }
 
   /** Frees the first `head` pages of the allocated run at `page`; the rest stays allocated. */
   dropHead(page: number, head: number): void {
     this.syncViews(); // another worker may have grown the memory
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     const pages = this.tag(page);
     if (head > 0 && head < pages) {
       const owner = this.ownerOf(page * PAGE_SIZE);
-      this.clearAllocated(page, entryOf(this.u32, page), pages);
+      this.clearAllocated(page, entryOf(this.u32, this.dir, page), pages);
       this.writeAllocated(page + head, pages - head, owner);
-      this.i32[H_USED_PAGES] += pages - head;
-      this.release(page, entryOf(this.u32, page), head);
+      this.i32[this.h + H_USED_PAGES] += pages - head;
+      this.release(page, entryOf(this.u32, this.dir, page), head);
     }
-    this.mem.unlock(H_PAGE_LOCK);
+    this.mem.unlock(this.h + H_PAGE_LOCK);
   }
 
   /** Calls `visit(firstPage, pages, owner)` for every allocated run, lowest first. */
   forEachRun(visit: (page: number, pages: number, owner: number) => void): void {
     const top = this.top;
-    for (let page = 0; page < top;) {
+    for (let page = this.first; page < top;) {
       const tag = this.tag(page);
       if (tag === 0 || tag >= END_TAG) return; // broken tags: check() reports them
       if (tag > 0) visit(page, tag, this.ownerOf(page * PAGE_SIZE));
@@ -391,12 +437,12 @@ export class PageHeap {
    */
   runsOfKind(kind: number): number[] {
     this.syncViews();
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     const runs: number[] = [];
     this.forEachRun((page, _pages, owner) => {
       if ((owner & KIND_MASK) === kind) runs.push(page, owner);
     });
-    this.mem.unlock(H_PAGE_LOCK);
+    this.mem.unlock(this.h + H_PAGE_LOCK);
     return runs;
   }
 
@@ -412,41 +458,45 @@ export class PageHeap {
    * Returns the bytes given back (0 for other kinds of memory).
    */
   trimTop(): number {
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     const before = this.top;
     this.maybeShrink(0, 0);
     if (this.dropLeavesAboveTop()) this.maybeShrink(0, 0);
-    this.mem.unlock(H_PAGE_LOCK);
+    this.mem.unlock(this.h + H_PAGE_LOCK);
     return (before - this.top) * PAGE_SIZE;
   }
 
   /**
-   * Marks pages the memory grew over (by someone else, or a WASM module's own
-   * `memory.grow`) as free pages of the heap.
+   * Rebuilds stale views and marks pages the memory grew over without the
+   * heap (a WASM module's own `memory.grow`) as a foreign run: they stay the
+   * module's, and the heap's own growth goes on above them. The heap grows
+   * its memory only with its lock held and takes the new pages in at once,
+   * so any pages above its top were grown by someone else.
    */
   adoptGrowth(): void {
-    this.mem.lock(H_PAGE_LOCK);
+    this.mem.lock(this.h + H_PAGE_LOCK);
     this.mem.refresh();
-    const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, this.i32[H_MAX_PAGES]);
-    if (memoryPages > this.top) this.cover(this.top, memoryPages);
-    this.mem.unlock(H_PAGE_LOCK);
+    this.adoptForeign();
+    this.mem.unlock(this.h + H_PAGE_LOCK);
   }
 
   // ---- internals (called with the lock held) --------------------------------
 
   /** A free run of at least `pages` pages from the shortest list that has one (best fit by list), or -1. */
   private findFit(pages: number): number {
+    const h = this.h;
+    const dir = this.dir;
     const i32 = this.i32;
     const wanted = bucketOf(pages);
-    let mask = i32[H_FREE_BITMAP] & (-1 << wanted);
+    let mask = i32[h + H_FREE_BITMAP] & (-1 << wanted);
     while (mask !== 0) {
       const bucket = 31 - Math.clz32(mask & -mask);
-      const head = i32[H_FREE_BUCKETS + bucket];
+      const head = i32[h + H_FREE_BUCKETS + bucket];
       // An exact list holds runs of one length; a longer list's runs all fit.
       if (bucket < EXACT_BUCKETS || bucket > wanted) return head;
       const u32 = this.u32;
       for (let page = head; page >= 0;) {
-        const at = entryOf(u32, page);
+        const at = entryOf(u32, dir, page);
         if (-i32[at + TAG_W] >= pages) return page;
         page = i32[at + NEXT_W];
       }
@@ -458,7 +508,7 @@ export class PageHeap {
   /** The lowest free run of at least `pages` pages, or -1: a walk over every run (for page-map leaves, which are rare). */
   private lowestFit(pages: number): number {
     const top = this.top;
-    for (let page = 0; page < top;) {
+    for (let page = this.first; page < top;) {
       const tag = this.tag(page);
       if (tag < 0 && -tag >= pages) return page;
       const length = tag < 0 ? -tag : tag;
@@ -482,18 +532,20 @@ export class PageHeap {
 
   /** Allocates `pages` from the free run at `page` (its lowest pages). */
   private take(page: number, pages: number, owner: number, zero: boolean): void {
+    const h = this.h;
+    const dir = this.dir;
     const i32 = this.i32;
     const u32 = this.u32;
     const u8 = this.u8;
     // Every access below reads its slot off `at` (a page's entry): one directory lookup, not one per access.
-    const leaf = u32[DIR_WORD + (page >>> REGION_PAGE_SHIFT)];
+    const leaf = u32[dir + (page >>> REGION_PAGE_SHIFT)];
     const inRegion = page & PAGE_IN_REGION;
     const at = (leaf >>> 2) + inRegion;
     const length = -i32[at + TAG_W];
     this.unlinkFree(at, length);
     // The free run's two tags need no clearing: the new run's tags and the rest's cover both.
-    if (length > pages) this.addFree(page + pages, nextEntryOf(u32, page, at, pages), length - pages);
-    i32[H_FREE_PAGES] -= pages;
+    if (length > pages) this.addFree(page + pages, nextEntryOf(u32, dir, page, at, pages), length - pages);
+    i32[h + H_FREE_PAGES] -= pages;
     if (!zero && inRegion + pages <= REGION_PAGES) {
       // The common case inline: one region, whose flags and entries are consecutive.
       const flags = leaf + LEAF_FLAGS + inRegion;
@@ -505,20 +557,21 @@ export class PageHeap {
       this.markTaken(page, pages, owner, zero);
     }
     i32[at + TAG_W] = pages; // the allocated run's tags
-    if (pages > 1) i32[lastEntryOf(u32, page, at, pages) + TAG_W] = END_TAG | pages;
-    const used = i32[H_USED_PAGES] + pages;
-    i32[H_USED_PAGES] = used;
-    if (owner === PageKind.metadata) i32[H_METADATA_PAGES] += pages;
-    if (used > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = used;
+    if (pages > 1) i32[lastEntryOf(u32, dir, page, at, pages) + TAG_W] = END_TAG | pages;
+    const used = i32[h + H_USED_PAGES] + pages;
+    i32[h + H_USED_PAGES] = used;
+    if (owner === PageKind.metadata) i32[h + H_METADATA_PAGES] += pages;
+    if (used > i32[h + H_PEAK_USED_PAGES]) i32[h + H_PEAK_USED_PAGES] = used;
   }
 
   /** Marks `pages` pages from `page` written and owned by `owner`, first clearing any written page when `zero`. */
   private markTaken(page: number, pages: number, owner: number, zero: boolean): void {
+    const dir = this.dir;
     const u32 = this.u32;
     const u8 = this.u8;
     for (let first = page, left = pages; left > 0;) {
       // A region's flags and entries are consecutive: one directory lookup per region.
-      const leaf = u32[DIR_WORD + (first >>> REGION_PAGE_SHIFT)];
+      const leaf = u32[dir + (first >>> REGION_PAGE_SHIFT)];
       const inRegion = first & PAGE_IN_REGION;
       const n = left < REGION_PAGES - inRegion ? left : REGION_PAGES - inRegion;
       const flags = leaf + LEAF_FLAGS + inRegion;
@@ -537,37 +590,43 @@ export class PageHeap {
 
   /** Writes the tags of the free run at `page` (entry `at`) and puts it at the head of its list. */
   private addFree(page: number, at: number, pages: number): void {
+    const h = this.h;
+    const dir = this.dir;
     const i32 = this.i32;
     const u32 = this.u32;
     i32[at + TAG_W] = -pages;
-    i32[lastEntryOf(u32, page, at, pages) + TAG_W] = -pages;
+    i32[lastEntryOf(u32, dir, page, at, pages) + TAG_W] = -pages;
     const bucket = bucketOf(pages);
-    const head = i32[H_FREE_BUCKETS + bucket];
+    const head = i32[h + H_FREE_BUCKETS + bucket];
     i32[at + PREV_W] = -1;
     i32[at + NEXT_W] = head;
-    if (head >= 0) i32[entryOf(u32, head) + PREV_W] = page;
-    i32[H_FREE_BUCKETS + bucket] = page;
-    if (head < 0) i32[H_FREE_BITMAP] |= 1 << bucket; // a list that held a run has its bit set already
+    if (head >= 0) i32[entryOf(u32, dir, head) + PREV_W] = page;
+    i32[h + H_FREE_BUCKETS + bucket] = page;
+    if (head < 0) i32[h + H_FREE_BITMAP] |= 1 << bucket; // a list that held a run has its bit set already
   }
 
   /** Takes the free run of `pages` pages whose first page has entry `at` out of its list (its tags stay). */
   private unlinkFree(at: number, pages: number): void {
+    const h = this.h;
+    const dir = this.dir;
     const i32 = this.i32;
     const u32 = this.u32;
     const prev = i32[at + PREV_W];
     const next = i32[at + NEXT_W];
     if (prev >= 0) {
-      i32[entryOf(u32, prev) + NEXT_W] = next;
+      i32[entryOf(u32, dir, prev) + NEXT_W] = next;
     } else {
       const bucket = bucketOf(pages);
-      i32[H_FREE_BUCKETS + bucket] = next;
-      if (next < 0) i32[H_FREE_BITMAP] &= ~(1 << bucket);
+      i32[h + H_FREE_BUCKETS + bucket] = next;
+      if (next < 0) i32[h + H_FREE_BITMAP] &= ~(1 << bucket);
     }
-    if (next >= 0) i32[entryOf(u32, next) + PREV_W] = prev;
+    if (next >= 0) i32[entryOf(u32, dir, next) + PREV_W] = prev;
   }
 
   /** Adds pages [page, page + pages) to the free runs, coalescing with neighbours. */
   private release(page: number, at: number, pages: number): void {
+    const h = this.h;
+    const dir = this.dir;
     const i32 = this.i32;
     const u32 = this.u32;
     let start = page;
@@ -575,20 +634,20 @@ export class PageHeap {
     let length = pages;
     // A neighbour's tag next to the freed pages becomes an inner page's (cleared here); its far
     // tag becomes the merged run's (addFree writes it).
-    if (page > 0) {
-      const leftLast = (page & PAGE_IN_REGION) !== 0 ? at - 1 : entryOf(u32, page - 1);
+    if (page > this.first) {
+      const leftLast = (page & PAGE_IN_REGION) !== 0 ? at - 1 : entryOf(u32, dir, page - 1);
       const leftLength = -i32[leftLast + TAG_W];
       if (leftLength > 0) {
         start = page - leftLength;
-        startAt = (page & PAGE_IN_REGION) >= leftLength ? at - leftLength : entryOf(u32, start);
+        startAt = (page & PAGE_IN_REGION) >= leftLength ? at - leftLength : entryOf(u32, dir, start);
         length += leftLength;
         this.unlinkFree(startAt, leftLength);
         i32[leftLast + TAG_W] = 0;
       }
     }
     const right = page + pages;
-    if (right < i32[H_TOP_PAGE]) {
-      const rightAt = nextEntryOf(u32, page, at, pages);
+    if (right < i32[h + H_TOP_PAGE]) {
+      const rightAt = nextEntryOf(u32, dir, page, at, pages);
       const rightLength = -i32[rightAt + TAG_W];
       if (rightLength > 0) {
         this.unlinkFree(rightAt, rightLength);
@@ -597,7 +656,7 @@ export class PageHeap {
       }
     }
     this.addFree(start, startAt, length);
-    i32[H_FREE_PAGES] += pages;
+    i32[h + H_FREE_PAGES] += pages;
   }
 
   /**
@@ -606,24 +665,25 @@ export class PageHeap {
    * the top that describe only pages above them, and goes on shrinking.
    */
   private maybeShrink(threshold: number, keep: number): void {
+    const h = this.h;
     if (!this.mem.canShrink) return;
     const i32 = this.i32;
     for (;;) {
       const top = this.top;
-      if (top === 0) return;
-      const last = i32[entryOf(this.u32, top - 1) + TAG_W];
+      if (top === this.first) return;
+      const last = i32[entryOf(this.u32, this.dir, top - 1) + TAG_W];
       if (last < 0) {
         const length = -last;
         if (length <= threshold || length <= keep) return;
         const start = top - length;
         const newTop = start + keep;
-        const at = entryOf(this.u32, start);
+        const at = entryOf(this.u32, this.dir, start);
         this.unlinkFree(at, length);
         this.clearTags(start, length);
         if (keep > 0) this.addFree(start, at, keep);
-        i32[H_FREE_PAGES] -= length - keep;
-        i32[H_TOP_PAGE] = newTop;
-        i32[H_SHRINK_COUNT]++;
+        i32[h + H_FREE_PAGES] -= length - keep;
+        i32[h + H_TOP_PAGE] = newTop;
+        i32[h + H_SHRINK_COUNT]++;
         this.mem.shrink(newTop * PAGE_SIZE);
         if (keep > 0) return;
       } else if (keep > 0 || !this.dropTopLeaves(top, last)) {
@@ -638,17 +698,18 @@ export class PageHeap {
    * true when it freed any. Called with the lock held.
    */
   private dropLeavesAboveTop(): boolean {
+    const dir = this.dir;
     const u32 = this.u32;
     let dropped = false;
     for (let region = 0; region < MAX_REGIONS; region++) {
-      const leaf = u32[DIR_WORD + region];
+      const leaf = u32[dir + region];
       if (leaf === 0 || region << REGION_PAGE_SHIFT < this.top) continue;
       const page = leaf >>> PAGE_SHIFT;
       if (page >= this.top || this.tag(page) !== LEAF_PAGES || this.ownerOf(leaf) !== PageKind.metadata) continue;
-      u32[DIR_WORD + region] = 0;
-      this.clearAllocated(page, entryOf(u32, page), LEAF_PAGES);
-      this.i32[H_METADATA_PAGES] -= LEAF_PAGES;
-      this.release(page, entryOf(u32, page), LEAF_PAGES);
+      u32[dir + region] = 0;
+      this.clearAllocated(page, entryOf(u32, dir, page), LEAF_PAGES);
+      this.i32[this.h + H_METADATA_PAGES] -= LEAF_PAGES;
+      this.release(page, entryOf(u32, dir, page), LEAF_PAGES);
       dropped = true;
     }
     return dropped;
@@ -656,49 +717,53 @@ export class PageHeap {
 
   /** Drops the run of page-map leaves ending at `top` if it describes nothing below it. */
   private dropTopLeaves(top: number, lastTag: number): boolean {
+    const h = this.h;
+    const dir = this.dir;
     const length = lastTag >= END_TAG ? lastTag - END_TAG : lastTag;
     const start = top - length;
-    if (length <= 0 || (this.ownerOf(start * PAGE_SIZE) & KIND_MASK) !== PageKind.metadata) return false;
+    if (length <= 0 || this.ownerOf(start * PAGE_SIZE) !== PageKind.metadata) return false; // leaves only, not a foreign run
     const u32 = this.u32;
     const regions: number[] = [];
     for (let region = 0; region < MAX_REGIONS; region++) {
-      const leafPage = u32[DIR_WORD + region] >>> PAGE_SHIFT;
-      if (u32[DIR_WORD + region] === 0 || leafPage < start || leafPage >= top) continue;
+      const leafPage = u32[dir + region] >>> PAGE_SHIFT;
+      if (u32[dir + region] === 0 || leafPage < start || leafPage >= top) continue;
       if (region << REGION_PAGE_SHIFT < start) return false; // it describes live pages below
       regions.push(region);
     }
     if (regions.length * LEAF_PAGES !== length) return false; // not a run of leaves only
-    for (const region of regions) u32[DIR_WORD + region] = 0;
+    for (const region of regions) u32[dir + region] = 0;
     const i32 = this.i32;
-    i32[H_USED_PAGES] -= length;
-    i32[H_METADATA_PAGES] -= length;
-    i32[H_TOP_PAGE] = start;
-    i32[H_SHRINK_COUNT]++;
+    i32[h + H_USED_PAGES] -= length;
+    i32[h + H_METADATA_PAGES] -= length;
+    i32[h + H_TOP_PAGE] = start;
+    i32[h + H_SHRINK_COUNT]++;
     this.mem.shrink(start * PAGE_SIZE);
     return true;
   }
 
   /** Grows the memory so a free run of `pages` exists. Returns false when it cannot. */
   private growFor(pages: number): boolean {
+    const h = this.h;
     this.mem.refresh();
+    // Pages above the top that the heap did not grow (a WASM module's own memory.grow) become a foreign run
+    // first: the heap's own growth goes on above them, never inside them.
+    if (!this.adoptForeign()) return false;
     const i32 = this.i32;
-    const top = this.top;
-    if (this.mem.byteLength >>> PAGE_SHIFT > top) {
-      // The memory grew under us (another worker, or the WASM module): take it first.
-      this.cover(top, Math.min(this.mem.byteLength >>> PAGE_SHIFT, i32[H_MAX_PAGES]));
-      if (this.findFit(pages) >= 0) return true;
-    }
     const currentTop = this.top;
-    const topFree = currentTop > 0 && this.tag(currentTop - 1) < 0 ? -this.tag(currentTop - 1) : 0;
-    const maxPages = Math.min(i32[H_MAX_PAGES], Math.floor(this.mem.maxBytes / PAGE_SIZE));
+    const topFree = currentTop > this.first && this.tag(currentTop - 1) < 0 ? -this.tag(currentTop - 1) : 0;
+    const maxPages = Math.min(i32[h + H_MAX_PAGES], Math.floor(this.mem.maxBytes / PAGE_SIZE));
     const minimal = this.plan(currentTop, pages, topFree, 0);
     if (minimal > maxPages) return false;
-    const step = Math.max(i32[H_GROW_PAGES], Math.min(currentTop, MAX_GROW_STEP_PAGES));
+    // A WebAssembly.Memory never shrinks: it grows by what is needed plus an eighth of the heap's own pages;
+    // other memory doubles (see MAX_GROW_STEP_PAGES).
+    const heapPages = currentTop - this.first - i32[h + H_FOREIGN_PAGES];
+    const slack = this.mem.kind === MemoryKind.wasm ? heapPages >>> WASM_SLACK_SHIFT : currentTop;
+    const step = Math.max(i32[h + H_GROW_PAGES], Math.min(slack, MAX_GROW_STEP_PAGES));
     const generous = Math.min(maxPages, this.plan(currentTop, pages, topFree, step));
     if (!this.mem.grow(generous * PAGE_SIZE) && !this.mem.grow(minimal * PAGE_SIZE)) return false;
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
     this.cover(currentTop, memoryPages);
-    this.i32[H_GROW_COUNT]++; // i32 may be stale: growing a WebAssembly.Memory replaces the views
+    this.i32[this.h + H_GROW_COUNT]++; // i32 may be stale: growing a WebAssembly.Memory replaces the views
     return true;
   }
 
@@ -716,30 +781,79 @@ export class PageHeap {
   }
 
   private leavesNeeded(top: number, target: number): number {
+    const dir = this.dir;
     let count = 0;
     const u32 = this.u32;
     for (let region = top >>> REGION_PAGE_SHIFT; region <= (target - 1) >>> REGION_PAGE_SHIFT; region++) {
-      if (u32[DIR_WORD + region] === 0) count++;
+      if (u32[dir + region] === 0) count++;
     }
     return count;
   }
 
-  /** Makes pages [top, newTop) part of the heap: leaves first, then one free run. */
-  private cover(top: number, newTop: number): void {
+  /**
+   * Pages above the top that the heap did not grow (a WASM module's own
+   * `memory.grow`, a user's resize) become one foreign run: inside the
+   * heap's span, so its own growth can go on above them, never handed out,
+   * not counted as used. Their regions' leaves go in free pages below, or
+   * failing that in pages grown above them. Returns false when those leaves
+   * find no room (the memory cannot grow): the heap then cannot grow either,
+   * and the pages stay outside it. Called with the lock held.
+   */
+  private adoptForeign(): boolean {
+    const top = this.top;
+    const maxPages = Math.min(this.i32[this.h + H_MAX_PAGES], Math.floor(this.mem.maxBytes / PAGE_SIZE));
+    const end = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
+    if (end <= top) return true;
+    if (this.leafRoom(this.leavesNeeded(top, end))) {
+      this.cover(top, end, end);
+      return true;
+    }
+    // Grow by the leaves (and the leaves of the pages grown for them), placed right above the foreign pages.
+    let target = end;
+    while (target < end + this.leavesNeeded(top, target) * LEAF_PAGES) target = end + this.leavesNeeded(top, target) * LEAF_PAGES;
+    if (target > maxPages || !this.mem.grow(target * PAGE_SIZE)) return false;
+    this.cover(top, Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages), end);
+    this.i32[this.h + H_GROW_COUNT]++; // i32 may be stale: growing a WebAssembly.Memory replaces the views
+    return true;
+  }
+
+  /** True when free runs below the top can hold `leaves` page-map leaves (as cover() places them, lowest first). */
+  private leafRoom(leaves: number): boolean {
+    if (leaves === 0) return true;
+    let room = 0;
+    const top = this.top;
+    for (let page = this.first; page < top && room < leaves;) {
+      const tag = this.tag(page);
+      if (tag < 0) room += Math.floor(-tag / LEAF_PAGES);
+      const length = tag < 0 ? -tag : tag;
+      if (length <= 0 || length >= END_TAG) return false; // broken tags: check() reports them
+      page += length;
+    }
+    return room >= leaves;
+  }
+
+  /**
+   * Makes pages [top, newTop) part of the heap: leaves first, then one free
+   * run. Pages [top, foreignEnd) are not the heap's (they hold someone
+   * else's bytes): they become a foreign run, and no leaf goes in them.
+   */
+  private cover(top: number, newTop: number, foreignEnd = top): void {
+    const h = this.h;
+    const dir = this.dir;
     if (newTop <= top) return;
     const u32 = this.u32;
     const i32 = this.i32;
-    let cursor = top;
+    let cursor = foreignEnd;
     for (let region = top >>> REGION_PAGE_SHIFT; region <= (newTop - 1) >>> REGION_PAGE_SHIFT; region++) {
-      if (u32[DIR_WORD + region] !== 0) continue;
+      if (u32[dir + region] !== 0) continue;
       // A leaf goes in the lowest free pages that fit, so it does not pin the
       // top of the memory; failing that, at the start of the new pages.
       const low = this.lowestFit(LEAF_PAGES);
       if (low >= 0) {
         this.take(low, LEAF_PAGES, PageKind.metadata, true); // take() counts metadata pages
-        u32[DIR_WORD + region] = low * PAGE_SIZE;
+        u32[dir + region] = low * PAGE_SIZE;
       } else {
-        u32[DIR_WORD + region] = cursor * PAGE_SIZE;
+        u32[dir + region] = cursor * PAGE_SIZE;
         this.u8.fill(0, cursor * PAGE_SIZE, cursor * PAGE_SIZE + LEAF_BYTES); // handed-in memory may hold old bytes
         cursor += LEAF_PAGES;
       }
@@ -751,15 +865,20 @@ export class PageHeap {
       this.setTag(page, 0);
       u8[this.flagsIndex(page)] = 0;
     }
-    i32[H_TOP_PAGE] = newTop;
-    if (cursor > top) {
-      this.writeAllocated(top, cursor - top, PageKind.metadata);
-      for (let page = top; page < cursor; page++) u8[this.flagsIndex(page)] = PAGE_DIRTY;
-      i32[H_USED_PAGES] += cursor - top;
-      i32[H_METADATA_PAGES] += cursor - top;
-      if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
+    i32[h + H_TOP_PAGE] = newTop;
+    if (foreignEnd > top) {
+      // Flags stay clear: the heap never hands these pages out, so whether they were written does not matter to it.
+      this.writeAllocated(top, foreignEnd - top, FOREIGN_ENTRY);
+      i32[h + H_FOREIGN_PAGES] += foreignEnd - top;
     }
-    if (newTop > cursor) this.release(cursor, entryOf(u32, cursor), newTop - cursor);
+    if (cursor > foreignEnd) {
+      this.writeAllocated(foreignEnd, cursor - foreignEnd, PageKind.metadata);
+      for (let page = foreignEnd; page < cursor; page++) u8[this.flagsIndex(page)] = PAGE_DIRTY;
+      i32[h + H_USED_PAGES] += cursor - foreignEnd;
+      i32[h + H_METADATA_PAGES] += cursor - foreignEnd;
+      if (i32[h + H_USED_PAGES] > i32[h + H_PEAK_USED_PAGES]) i32[h + H_PEAK_USED_PAGES] = i32[h + H_USED_PAGES];
+    }
+    if (newTop > cursor) this.release(cursor, entryOf(u32, dir, cursor), newTop - cursor);
   }
 
   private writeTags(page: number, pages: number): void {
@@ -779,41 +898,46 @@ export class PageHeap {
 
   /** Unmarks the allocated run of `pages` pages at `page` (entry `at`): tags and owners cleared, used pages counted down. */
   private clearAllocated(page: number, at: number, pages: number): void {
+    const h = this.h;
+    const dir = this.dir;
     const i32 = this.i32;
     const u32 = this.u32;
     i32[at + TAG_W] = 0;
-    i32[lastEntryOf(u32, page, at, pages) + TAG_W] = 0;
+    i32[lastEntryOf(u32, dir, page, at, pages) + TAG_W] = 0;
     if (pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES) {
       for (let i = 0; i < pages; i++) u32[at + i] = 0; // one region (most runs): consecutive entries
     } else {
       this.setOwner(page, pages, 0);
     }
-    i32[H_USED_PAGES] -= pages;
+    i32[h + H_USED_PAGES] -= pages;
   }
 
   // ---- reports ---------------------------------------------------------------
 
   /** Counters, read without a lock (a snapshot that may be slightly stale). */
   stats(): PageHeapStats {
+    const h = this.h;
     const i32 = this.i32;
     let runs = 0;
     let largest = 0;
     for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-      for (let page = i32[H_FREE_BUCKETS + bucket]; page >= 0 && runs <= this.top; page = this.next(page)) {
+      for (let page = i32[h + H_FREE_BUCKETS + bucket]; page >= 0 && runs <= this.top; page = this.next(page)) {
         runs++;
         largest = Math.max(largest, -this.tag(page));
       }
     }
     return {
       topPages: this.top,
-      usedPages: i32[H_USED_PAGES],
-      peakUsedPages: i32[H_PEAK_USED_PAGES],
-      freePages: i32[H_FREE_PAGES],
-      metadataPages: i32[H_METADATA_PAGES],
+      usedPages: i32[h + H_USED_PAGES],
+      peakUsedPages: i32[h + H_PEAK_USED_PAGES],
+      freePages: i32[h + H_FREE_PAGES],
+      metadataPages: i32[h + H_METADATA_PAGES],
       freeRuns: runs,
       largestFreeRun: largest,
-      growCount: i32[H_GROW_COUNT],
-      shrinkCount: i32[H_SHRINK_COUNT],
+      growCount: i32[h + H_GROW_COUNT],
+      shrinkCount: i32[h + H_SHRINK_COUNT],
+      basePage: this.first,
+      foreignPages: i32[h + H_FOREIGN_PAGES] + Math.max(0, Math.min(this.mem.byteLength >>> PAGE_SHIFT, i32[h + H_MAX_PAGES]) - this.top),
     };
   }
 
@@ -826,6 +950,7 @@ export class PageHeap {
    * nothing.
    */
   check(problems: CheckProblem[], visit?: (page: number, pages: number, owner: number) => void): void {
+    const h = this.h;
     const i32 = this.i32;
     const top = this.top;
     const where = "page heap";
@@ -833,14 +958,21 @@ export class PageHeap {
       problems.push({ where, message: `top page ${top} lies past the memory (${this.mem.byteLength} bytes)` });
       return;
     }
-    if (top > i32[H_MAX_PAGES]) problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[H_MAX_PAGES]}` });
+    if (top > i32[h + H_MAX_PAGES]) problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[h + H_MAX_PAGES]}` });
     if (!this.checkDirectory(problems, top)) return; // without its leaves no page can be read
     let used = 0;
     let free = 0;
     let metadata = 0;
+    let foreign = 0;
+    if (i32[h + H_BASE_PAGE] !== this.first) {
+      problems.push({
+        where,
+        message: `the header says the heap starts at page ${i32[h + H_BASE_PAGE]}, not at its base page ${this.first}`,
+      });
+    }
     const freeStarts: number[] = [];
     let previousFree = false;
-    for (let page = 0; page < top;) {
+    for (let page = this.first; page < top;) {
       const tag = this.tag(page);
       if (tag < 0) {
         const pages = -tag;
@@ -875,7 +1007,8 @@ export class PageHeap {
             break;
           }
         }
-        if (kind === PageKind.metadata) metadata += pages;
+        if (owner === FOREIGN_ENTRY) foreign += pages;
+        else if (kind === PageKind.metadata) metadata += pages;
         else if (kind !== PageKind.free && !this.allDirty(page, pages)) {
           problems.push({
             where,
@@ -883,7 +1016,7 @@ export class PageHeap {
           });
         }
         visit?.(page, pages, owner);
-        used += pages;
+        if (owner !== FOREIGN_ENTRY) used += pages; // pages the heap did not grow are not its footprint
         previousFree = false;
         page += pages;
       } else {
@@ -892,13 +1025,16 @@ export class PageHeap {
       }
     }
     this.checkFreeLists(problems, new Set(freeStarts));
-    if (used !== i32[H_USED_PAGES]) problems.push({ where, message: `used pages counted ${i32[H_USED_PAGES]}, found ${used}` });
-    if (free !== i32[H_FREE_PAGES]) problems.push({ where, message: `free pages counted ${i32[H_FREE_PAGES]}, found ${free}` });
-    if (i32[H_PEAK_USED_PAGES] < used) {
-      problems.push({ where, message: `peak used pages ${i32[H_PEAK_USED_PAGES]} is below the ${used} used now` });
+    if (used !== i32[h + H_USED_PAGES]) problems.push({ where, message: `used pages counted ${i32[h + H_USED_PAGES]}, found ${used}` });
+    if (free !== i32[h + H_FREE_PAGES]) problems.push({ where, message: `free pages counted ${i32[h + H_FREE_PAGES]}, found ${free}` });
+    if (foreign !== i32[h + H_FOREIGN_PAGES]) {
+      problems.push({ where, message: `foreign pages counted ${i32[h + H_FOREIGN_PAGES]}, found ${foreign} in foreign runs` });
+    }
+    if (i32[h + H_PEAK_USED_PAGES] < used) {
+      problems.push({ where, message: `peak used pages ${i32[h + H_PEAK_USED_PAGES]} is below the ${used} used now` });
     }
     // Every metadata run is counted where it is taken (header, leaves, records, per-worker pages).
-    const counted = i32[H_METADATA_PAGES];
+    const counted = i32[h + H_METADATA_PAGES];
     if (counted !== metadata) problems.push({ where, message: `metadata pages counted ${counted}, ${metadata} found in metadata runs` });
   }
 
@@ -908,12 +1044,13 @@ export class PageHeap {
    * links, and the bitmap marking the lists that hold runs.
    */
   private checkFreeLists(problems: CheckProblem[], starts: Set<number>): void {
+    const h = this.h;
     const i32 = this.i32;
     const where = "page heap free lists";
     const listed = new Set<number>();
     for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-      const head = i32[H_FREE_BUCKETS + bucket];
-      if (((i32[H_FREE_BITMAP] >>> bucket) & 1) !== (head >= 0 ? 1 : 0)) {
+      const head = i32[h + H_FREE_BUCKETS + bucket];
+      if (((i32[h + H_FREE_BITMAP] >>> bucket) & 1) !== (head >= 0 ? 1 : 0)) {
         problems.push({ where, message: `bitmap bit ${bucket} says ${head >= 0 ? "empty" : "non-empty"}, the list is not` });
       }
       let before = -1;
@@ -942,28 +1079,30 @@ export class PageHeap {
    * a region lacks its leaf.
    */
   private checkDirectory(problems: CheckProblem[], top: number): boolean {
+    const dir = this.dir;
     const u32 = this.u32;
     const where = "page map";
     const regions = (top + REGION_PAGES - 1) >>> REGION_PAGE_SHIFT;
+    const firstRegion = this.first >>> REGION_PAGE_SHIFT; // regions wholly below the base need no leaf
     let whole = true;
     for (let region = 0; region < MAX_REGIONS; region++) {
-      const leaf = u32[DIR_WORD + region];
+      const leaf = u32[dir + region];
       if (leaf === 0) {
-        if (region < regions) {
+        if (region < regions && region >= firstRegion) {
           problems.push({ where, message: `region ${region} (pages ${region * REGION_PAGES}..) is below the top but has no leaf` });
           whole = false;
         }
         continue;
       }
       const first = leaf >>> PAGE_SHIFT;
-      if (leaf % PAGE_SIZE !== 0 || first + LEAF_PAGES > top) {
+      if (leaf % PAGE_SIZE !== 0 || first < this.first || first + LEAF_PAGES > top) {
         problems.push({ where, message: `leaf of region ${region} at byte ${leaf} is not in whole pages below the top` });
         if (region < regions) whole = false;
         continue;
       }
       for (let i = 0; i < LEAF_PAGES; i++) {
         // The leaf of region 0 describes itself; any other leaf lies in a region whose leaf was checked first, or in region 0.
-        if ((first + i) >>> REGION_PAGE_SHIFT > region && u32[DIR_WORD + ((first + i) >>> REGION_PAGE_SHIFT)] === 0) break;
+        if ((first + i) >>> REGION_PAGE_SHIFT > region && u32[dir + ((first + i) >>> REGION_PAGE_SHIFT)] === 0) break;
         if ((this.ownerOf((first + i) * PAGE_SIZE) & KIND_MASK) !== PageKind.metadata) {
           problems.push({ where, message: `leaf of region ${region} lies in page ${first + i}, which is not a metadata page` });
           break;

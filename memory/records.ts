@@ -30,16 +30,17 @@ export class RecordArena {
   /** A zeroed record's byte offset, or 0 when no page can be had for more. */
   alloc(): number {
     const mem = this.pages.mem;
+    const h = mem.header; // the header's first word: its words are indices from it
     mem.refresh(); // records may lie in memory another worker grew
     for (;;) {
-      mem.lock(H_RECORD_LOCK);
+      mem.lock(h + H_RECORD_LOCK);
       const i32 = mem.i32;
-      const record = i32[H_RECORD_FREE];
+      const record = i32[h + H_RECORD_FREE];
       if (record !== 0) {
-        i32[H_RECORD_FREE] = i32[record >>> 2];
-        i32[H_RECORDS_USED]++;
+        i32[h + H_RECORD_FREE] = i32[record >>> 2];
+        i32[h + H_RECORDS_USED]++;
       }
-      mem.unlock(H_RECORD_LOCK);
+      mem.unlock(h + H_RECORD_LOCK);
       if (record !== 0) {
         const words = mem.i32;
         for (let word = record >>> 2, end = word + RECORD_WORDS; word < end; word++) words[word] = 0; // fill() costs a runtime call
@@ -48,28 +49,29 @@ export class RecordArena {
       // Empty: take a page outside the lock, then put its records on the list.
       const page = this.pages.allocRun(1, PageKind.metadata);
       if (page < 0) return 0;
-      mem.lock(H_RECORD_LOCK);
+      mem.lock(h + H_RECORD_LOCK);
       const words = mem.i32;
       const base = page * PAGE_SIZE;
       for (let offset = PAGE_SIZE - RECORD_BYTES; offset >= 0; offset -= RECORD_BYTES) {
-        words[(base + offset) >>> 2] = words[H_RECORD_FREE];
-        words[H_RECORD_FREE] = base + offset;
+        words[(base + offset) >>> 2] = words[h + H_RECORD_FREE];
+        words[h + H_RECORD_FREE] = base + offset;
       }
-      words[H_RECORD_PAGES]++;
-      mem.unlock(H_RECORD_LOCK);
+      words[h + H_RECORD_PAGES]++;
+      mem.unlock(h + H_RECORD_LOCK);
     }
   }
 
   /** Returns a record to the arena. */
   free(record: number): void {
     const mem = this.pages.mem;
+    const h = mem.header; // the header's first word: its words are indices from it
     mem.refresh();
-    mem.lock(H_RECORD_LOCK);
+    mem.lock(h + H_RECORD_LOCK);
     const i32 = mem.i32;
-    i32[record >>> 2] = i32[H_RECORD_FREE];
-    i32[H_RECORD_FREE] = record;
-    i32[H_RECORDS_USED]--;
-    mem.unlock(H_RECORD_LOCK);
+    i32[record >>> 2] = i32[h + H_RECORD_FREE];
+    i32[h + H_RECORD_FREE] = record;
+    i32[h + H_RECORDS_USED]--;
+    mem.unlock(h + H_RECORD_LOCK);
   }
 
   /**
@@ -79,12 +81,13 @@ export class RecordArena {
    */
   trim(): number {
     const mem = this.pages.mem;
+    const h = mem.header; // the header's first word: its words are indices from it
     mem.refresh();
-    mem.lock(H_RECORD_LOCK);
+    mem.lock(h + H_RECORD_LOCK);
     const i32 = mem.i32;
     const freePerPage = new Map<number, number>();
     const kept: number[] = [];
-    for (let record = i32[H_RECORD_FREE] >>> 0; record !== 0; record = i32[record >>> 2] >>> 0) {
+    for (let record = i32[h + H_RECORD_FREE] >>> 0; record !== 0; record = i32[record >>> 2] >>> 0) {
       const page = Math.floor(record / PAGE_SIZE);
       freePerPage.set(page, (freePerPage.get(page) ?? 0) + 1);
     }
@@ -92,7 +95,7 @@ export class RecordArena {
     for (const [page, count] of freePerPage) if (count === PAGE_SIZE / RECORD_BYTES) emptyPages.push(page);
     if (emptyPages.length > 0) {
       const empty = new Set(emptyPages);
-      for (let record = i32[H_RECORD_FREE] >>> 0; record !== 0; record = i32[record >>> 2] >>> 0) {
+      for (let record = i32[h + H_RECORD_FREE] >>> 0; record !== 0; record = i32[record >>> 2] >>> 0) {
         if (!empty.has(Math.floor(record / PAGE_SIZE))) kept.push(record);
       }
       let head = 0;
@@ -100,16 +103,16 @@ export class RecordArena {
         i32[kept[i] >>> 2] = head;
         head = kept[i];
       }
-      i32[H_RECORD_FREE] = head;
-      i32[H_RECORD_PAGES] -= emptyPages.length;
+      i32[h + H_RECORD_FREE] = head;
+      i32[h + H_RECORD_PAGES] -= emptyPages.length;
     }
-    mem.unlock(H_RECORD_LOCK);
+    mem.unlock(h + H_RECORD_LOCK);
     for (const page of emptyPages) this.pages.freeRun(page); // outside the arena's lock
     return emptyPages.length * PAGE_SIZE;
   }
 
   /** Records handed out and not yet returned. */
   get used(): number {
-    return this.pages.mem.i32[H_RECORDS_USED];
+    return this.pages.mem.i32[this.pages.mem.header + H_RECORDS_USED];
   }
 }

@@ -471,24 +471,28 @@ describe("heap: every kind of memory grows and keeps views correct", () => {
     });
   }
 
-  test("a WebAssembly.Memory grown from outside is taken in by refresh()", () => {
+  test("a WebAssembly.Memory grown from outside is noticed by refresh(), and its pages stay the grower's", () => {
     const memory = new WebAssembly.Memory({ initial: 2, maximum: 64 });
     const heap = createHeap({ memory, maxBytes: 64 * 65536 });
     const ptr = heap.malloc(100);
     const view = heap.view(Uint8Array, ptr, 100);
     view.array[99] = 42;
     const before = heap.stats();
-    memory.grow(8); // the WASM module's own memory.grow
+    const grownAt = memory.grow(8) * 65536; // the WASM module's own memory.grow
     heap.refresh();
     const after = heap.stats();
     assert.equal(after.memoryBytes, before.memoryBytes + 8 * 65536);
-    assert.equal(after.freeBytes, before.freeBytes + 8 * 65536);
+    assert.equal(after.freeBytes, before.freeBytes, "the module's pages are not free pages of the heap");
+    assert.equal(after.pageHeap.foreignPages, (8 * 65536) / 4096);
+    assert.equal(after.footprintBytes, before.footprintBytes, "nor its footprint");
     assert.equal(view.array[99], 42);
     assert.deepEqual(heap.check().problems, []);
     const big = heap.malloc(400000);
     assert.ok(big > 0 && big + 400000 <= memory.buffer.byteLength);
+    assert.ok(big >= grownAt + 8 * 65536, `the block at ${big} lies above the module's pages`);
     heap.free(big);
     heap.free(ptr);
+    assert.deepEqual(heap.check().problems, []);
   });
 });
 

@@ -420,7 +420,8 @@ export class PoolBackend implements Backend {
     // Cached empty spans may not raise the heap's peak footprint beyond a small share of the live spans:
     // past the peak, they make room for the new span.
     const i32 = this.i32;
-    const over = i32[H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[H_PEAK_USED_PAGES];
+    const h = this.mem.header; // the page heap's counters are header words
+    const over = i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[h + H_PEAK_USED_PAGES];
     const cached = this.cachedPages + i32[this.area + EMPTY_PAGES];
     if (over > 0 && cached * PEAK_SLACK_SHARE > i32[this.area + SPAN_PAGES] - cached) {
       if (POOL_SPAN_BLOCKS[cls] === 1) {
@@ -428,7 +429,7 @@ export class PoolBackend implements Backend {
         if (block !== 0) return block;
       }
       // What extendSmaller gave back counts: the page heap's used pages are read again.
-      const still = this.i32[H_USED_PAGES] + POOL_SPAN_PAGES[cls] - this.i32[H_PEAK_USED_PAGES];
+      const still = this.i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - this.i32[h + H_PEAK_USED_PAGES];
       if (still > 0) this.evict(still);
     }
     return this.allocFromNewSpan(cls, list);
@@ -468,7 +469,8 @@ export class PoolBackend implements Backend {
     if (record === 0) return 0; // another worker took it first
     const page = this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT;
     const extra = POOL_SPAN_PAGES[cls] - POOL_SPAN_PAGES[other];
-    const over = this.i32[H_USED_PAGES] + extra - this.i32[H_PEAK_USED_PAGES];
+    const h = this.mem.header;
+    const over = this.i32[h + H_USED_PAGES] + extra - this.i32[h + H_PEAK_USED_PAGES];
     if (over > 0) this.evict(over);
     if (this.pages.extendRun(page, extra)) return this.reclass(record, other, cls, list);
     this.releaseSpan(record);

@@ -1,0 +1,226 @@
+// A heap above a WebAssembly module's own data and stack (option base,
+// createWasmHeap, checkWasmBase), with real modules compiled from WAT by
+// wabt: the bytes below the base stay the module's, in every kind of memory,
+// exported or imported; a bad base is refused; attachHeap finds a heap at
+// its base.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import wabtInit from "wabt";
+import { attachHeap, createHeap, type Heap } from "../heap.ts";
+import { HakmemError } from "../errors.ts";
+import { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "../wasm.ts";
+
+const WASM_PAGE = 65536;
+const MiB = 1 << 20;
+
+/** Compiles WAT text to a module. */
+async function compile(name: string, wat: string): Promise<WebAssembly.Module> {
+  const wabt = await wabtInit();
+  const parsed = wabt.parseWat(name, wat, { bulk_memory: true });
+  try {
+    return new WebAssembly.Module(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
+  } finally {
+    parsed.destroy();
+  }
+}
+
+/** The bytes a module keeps below its heap base, as wasm-ld lays them out: data from 1024, a stack after it. */
+const DATA = "module data, kept below __heap_base";
+const STACK_TOP = 1024 + 64 + 16384; // 16 KiB of stack above the data
+const HEAP_BASE = STACK_TOP; // wasm-ld's __heap_base: the first byte above data and stack
+
+/** A module that defines and exports its memory, with data, a stack it writes, and its allocator imported. */
+const EXPORTED_WAT = `
+(module
+  (import "env" "malloc" (func $malloc (param i32) (result i32)))
+  (import "env" "free" (func $free (param i32)))
+  (import "env" "calloc" (func $calloc (param i32 i32) (result i32)))
+  (memory (export "memory") 1 4096)
+  (data (i32.const 1024) "${DATA}")
+  (global (export "__heap_base") i32 (i32.const ${HEAP_BASE}))
+  ;; what a C program's frames do: writes all over its stack (from 1088 up to its top)
+  (func (export "use_stack") (param $seed i32)
+    (local $at i32)
+    (local.set $at (i32.const 1088))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $at) (i32.const ${STACK_TOP})))
+      (i32.store8 (local.get $at) (i32.add (local.get $seed) (local.get $at)))
+      (local.set $at (i32.add (local.get $at) (i32.const 1)))
+      (br $next))))
+  (func (export "alloc") (param i32) (result i32) (call $malloc (local.get 0)))
+  (func (export "zeroed") (param i32 i32) (result i32) (call $calloc (local.get 0) (local.get 1)))
+  (func (export "release") (param i32) (call $free (local.get 0)))
+  (func (export "grow_memory") (param i32) (result i32) (memory.grow (local.get 0))))
+`;
+
+/** The same module importing its memory (wasm-ld --import-memory). */
+const IMPORTED_WAT = EXPORTED_WAT.replace(`(memory (export "memory") 1 4096)`, `(import "env" "memory" (memory 1))`)
+  .replace(`(import "env" "malloc"`, `(import "env" "malloc"`);
+
+interface ModuleExports {
+  memory?: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  use_stack(seed: number): void;
+  alloc(size: number): number;
+  zeroed(count: number, size: number): number;
+  release(ptr: number): void;
+  grow_memory(pages: number): number;
+}
+
+/** True when the module's data and stack below the heap base read as the module left them. */
+function assertModuleBytes(memory: WebAssembly.Memory, seed: number, when: string): void {
+  const u8 = new Uint8Array(memory.buffer);
+  assert.equal(new TextDecoder().decode(u8.subarray(1024, 1024 + DATA.length)), DATA, `the module's data ${when}`);
+  for (let at = 1088; at < STACK_TOP; at++) {
+    if (u8[at] !== ((seed + at) & 255)) assert.fail(`the module's stack byte ${at} changed ${when}`);
+  }
+}
+
+/** Mallocs and frees a mix of sizes from JavaScript and the module; every block lies at or above `base`. */
+function churn(heap: Heap, wasm: ModuleExports | undefined, base: number): void {
+  const live: number[] = [];
+  for (let i = 0; i < 600; i++) {
+    const size = [8, 100, 1000, 5000, 70000, 300000][i % 6];
+    const ptr = wasm !== undefined && i % 2 === 0 ? wasm.alloc(size) >>> 0 : heap.malloc(size);
+    assert.ok(ptr >= base, `block ${ptr} (${size} bytes) lies at or above the base ${base}`);
+    heap.u8.fill(0xee, ptr, ptr + size); // a program writes all of its block
+    live.push(ptr);
+    if (i % 3 === 2) {
+      const gone = live.splice((i * 7) % live.length, 1)[0];
+      if (wasm !== undefined) wasm.release(gone);
+      else heap.free(gone);
+    }
+  }
+  for (const ptr of live) heap.free(ptr);
+}
+
+describe("wasm base: a heap over a module's exported memory", () => {
+  test("createWasmHeap starts at __heap_base and never touches the module's data or stack", async () => {
+    const made: { heap?: Heap } = {}; // the imports are needed before the heap can be made
+    const module = await compile("exported.wat", EXPORTED_WAT);
+    const instance = new WebAssembly.Instance(module, { env: { ...wasmImports(() => made.heap) } });
+    const wasm = instance.exports as unknown as ModuleExports;
+    assert.equal(wasmHeapBase(instance), HEAP_BASE);
+    wasm.use_stack(7); // as _start would, before the heap exists
+    const heap = made.heap = createWasmHeap(instance, { maxBytes: 4096 * WASM_PAGE });
+    const base = Math.ceil(HEAP_BASE / 4096) * 4096;
+    assert.equal(heap.stats().pageHeap.basePage * 4096, base, "the base is __heap_base rounded up to a page");
+    assertModuleBytes(wasm.memory!, 7, "after the heap was made");
+    churn(heap, wasm, base);
+    assertModuleBytes(wasm.memory!, 7, "after the heap grew and served the module and JavaScript");
+    assert.ok(wasm.memory!.buffer.byteLength > 8 * MiB, "the heap grew the memory");
+    assert.deepEqual(heap.check().problems, []);
+    wasm.use_stack(9); // the module's frames go on writing below the base
+    const ptr = wasm.alloc(64) >>> 0;
+    assert.ok(ptr >= base);
+    assert.deepEqual(heap.check().problems, [], "the module writing its own bytes leaves the heap whole");
+    wasm.release(ptr);
+  });
+
+  test("the imports made before the heap refuse a call until it exists", async () => {
+    const module = await compile("exported.wat", EXPORTED_WAT);
+    const instance = new WebAssembly.Instance(module, { env: { ...wasmImports(() => undefined) } });
+    assert.throws(() => (instance.exports as unknown as ModuleExports).alloc(8), (error: unknown) => {
+      return error instanceof HakmemError && error.code === "INVALID_MEMORY" && /createWasmHeap/.test(error.message);
+    });
+  });
+
+  test("createWasmHeap refuses exports without a memory, without __heap_base, and a base below it", async () => {
+    const module = await compile("exported.wat", EXPORTED_WAT);
+    const instance = new WebAssembly.Instance(module, { env: { malloc: () => 0, free: () => {}, calloc: () => 0 } });
+    const memory = (instance.exports as unknown as ModuleExports).memory!;
+    const code = (expected: string) => (error: unknown) => error instanceof HakmemError && error.code === expected;
+    assert.throws(() => createWasmHeap({ __heap_base: instance.exports.__heap_base }), code("INVALID_MEMORY"));
+    assert.throws(() => createWasmHeap({ memory }), code("INVALID_MEMORY"));
+    assert.throws(() => createWasmHeap(instance, { base: 1024 }), code("INVALID_OPTION"));
+    assert.equal(new Uint8Array(memory.buffer)[1024], DATA.charCodeAt(0), "refusing wrote nothing");
+    const heap = createWasmHeap({ memory }, { base: 8 * WASM_PAGE }); // no __heap_base: the user says where
+    assert.equal(heap.stats().pageHeap.basePage, (8 * WASM_PAGE) / 4096);
+  });
+});
+
+describe("wasm base: a heap over a memory the module imports", () => {
+  test("a heap made before instantiation at a base above the module's data keeps its header", async () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4096 });
+    const base = 5 * 4096; // the user knows the module's data and stack end below 20 KiB
+    const heap = createHeap({ memory, base, maxBytes: 4096 * WASM_PAGE });
+    const module = await compile("imported.wat", IMPORTED_WAT);
+    const instance = new WebAssembly.Instance(module, { env: { ...wasmImports(heap) } });
+    const wasm = instance.exports as unknown as ModuleExports;
+    checkWasmBase(heap, instance); // data segments were written below the heap: its header is whole
+    wasm.use_stack(3);
+    const first = wasm.alloc(16) >>> 0;
+    assert.ok(first >= base, `the first block ${first} lies above the base`);
+    assert.notEqual(first, 0x4d4b4148, 'malloc returned a pointer, not the header\'s "HAKM"');
+    wasm.release(first);
+    churn(heap, wasm, base);
+    assertModuleBytes(memory, 3, "after the heap served the module");
+    assert.deepEqual(heap.check().problems, []);
+  });
+
+  test("checkWasmBase refuses a heap the module's data landed on", async () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4096 });
+    const heap = createHeap({ memory, maxBytes: 4096 * WASM_PAGE }); // base 0: the data segment at 1024 lands in the header
+    const module = await compile("imported.wat", IMPORTED_WAT);
+    const instance = new WebAssembly.Instance(module, { env: { ...wasmImports(heap) } });
+    assert.throws(() => checkWasmBase(heap, instance), (error: unknown) => {
+      return error instanceof HakmemError && error.code === "INVALID_MEMORY" &&
+        /__heap_base 17472 lies above the heap's base 0/.test(error.message);
+    });
+  });
+});
+
+describe("wasm base: option base in every kind of memory", () => {
+  const kinds: Array<{ name: string; make: () => ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory }> = [
+    { name: "ArrayBuffer", make: () => new ArrayBuffer(64 * 1024, { maxByteLength: 64 * MiB }) },
+    { name: "SharedArrayBuffer", make: () => new SharedArrayBuffer(64 * 1024, { maxByteLength: 64 * MiB }) },
+    { name: "WebAssembly.Memory", make: () => new WebAssembly.Memory({ initial: 1, maximum: 1024 }) },
+  ];
+  const bufferOf = (memory: ArrayBuffer | SharedArrayBuffer | WebAssembly.Memory) =>
+    memory instanceof WebAssembly.Memory ? memory.buffer : memory;
+  for (const { name, make } of kinds) {
+    for (const base of [5000, 4 * MiB - 3 * 4096, 6 * MiB + 12345]) {
+      test(`${name}: a heap at base ${base} leaves every byte below it alone, and attachHeap finds it there`, () => {
+        const memory = make();
+        const rounded = Math.ceil(base / 4096) * 4096;
+        const length = bufferOf(memory).byteLength;
+        if (memory instanceof WebAssembly.Memory) memory.grow(Math.ceil(rounded / WASM_PAGE));
+        else if (memory instanceof ArrayBuffer) memory.resize(Math.max(length, rounded));
+        else memory.grow(Math.max(length, rounded));
+        const pattern = (at: number) => (at * 31 + 7) & 255;
+        const before = new Uint8Array(bufferOf(memory));
+        for (let at = 0; at < rounded; at++) before[at] = pattern(at);
+        const heap = createHeap({ memory, base, maxBytes: 64 * MiB });
+        assert.equal(heap.stats().pageHeap.basePage, rounded / 4096);
+        churn(heap, undefined, rounded);
+        const kept = heap.malloc(1000);
+        heap.u8[kept] = 99;
+        const after = new Uint8Array(bufferOf(memory));
+        for (let at = 0; at < rounded; at++) if (after[at] !== pattern(at)) assert.fail(`byte ${at} below the base changed`);
+        assert.deepEqual(heap.check().problems, []);
+        const again = attachHeap(memory, { base });
+        assert.equal(again.u8[kept], 99);
+        assert.ok(again.usableSize(kept) >= 1000);
+        again.free(kept);
+        assert.deepEqual(again.check().problems, []);
+        assert.throws(() => attachHeap(memory), (error: unknown) => {
+          return error instanceof HakmemError && error.code === "NOT_A_HEAP" && /option base/.test(error.message);
+        });
+      });
+    }
+  }
+
+  test("a base that is not a byte offset, or leaves no room below maxBytes, is refused", () => {
+    const code = (expected: string) => (error: unknown) => error instanceof HakmemError && error.code === expected;
+    for (const base of [-1, 1.5, Number.NaN, "4096", 2 ** 53]) {
+      assert.throws(() => createHeap({ base: base as number }), code("INVALID_OPTION"), `base ${String(base)}`);
+    }
+    assert.throws(() => createHeap({ base: 64 * MiB - 4096, maxBytes: 64 * MiB }), code("INVALID_OPTION"));
+    // Memory that cannot grow as far as a heap at the base needs.
+    assert.throws(() => createHeap({ memory: new ArrayBuffer(1 * MiB), base: 1 * MiB - 8192 }), code("INVALID_MEMORY"));
+    assert.throws(
+      () => createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 2 }), base: WASM_PAGE }),
+      code("INVALID_MEMORY"),
+    );
+  });
+});
