@@ -21,10 +21,10 @@
 
 import process from "node:process";
 import type { Heap } from "../mod.ts";
+import type { WasmAllocatorImports } from "../wasm.ts";
 import {
   type Allocator,
   compileProgram,
-  type HakmemImportFunctions,
   PROGRAM_NAMES,
   type ProgramInput,
   programInput,
@@ -55,14 +55,18 @@ const FLOOR_CLASSES = 4097; // 16-byte classes up to 64 KiB; bigger blocks are n
  * into its class's list. Blocks over 64 KiB are bump-allocated and never
  * reused (the programs here have few).
  */
-function floorImports(heap: Heap): HakmemImportFunctions {
-  const memory = heap.mem.source as WebAssembly.Memory;
-  // Above everything the heap has: the heap is left untouched and only its memory is borrowed.
-  let top = memory.buffer.byteLength;
-  let i32 = new Int32Array(memory.buffer);
-  let u8 = new Uint8Array(memory.buffer);
+function floorImports(_heapImports: WasmAllocatorImports, heap: () => Heap): WasmAllocatorImports {
+  let memory: WebAssembly.Memory | undefined;
+  let top = 0;
+  let i32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  let u8: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
   const heads = new Int32Array(FLOOR_CLASSES);
   const bump = (bytes: number): number => {
+    if (memory === undefined) {
+      // At the first call, once the heap is made: above everything the heap has, so only its memory is borrowed.
+      memory = heap().mem.source as WebAssembly.Memory;
+      top = memory.buffer.byteLength;
+    }
     const ptr = top + 16;
     top = ptr + bytes;
     if (top > memory.buffer.byteLength) {

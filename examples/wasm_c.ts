@@ -9,9 +9,10 @@
  * its own, with `heap.free`.
  *
  * The heap lives in the module's own memory, above the module's data and
- * stack (from its exported `__heap_base`): it is made after instantiation,
- * before the module runs, and the module's "hakmem" imports are bound to it
- * then (see `instantiateOnHeap` in wasm/c/programs.ts).
+ * stack: `createWasmHeap(instance)` makes it from the module's exported
+ * `__heap_base` up, after instantiation and before the module runs. The
+ * module's "hakmem" imports are needed before that, so they are
+ * `wasmImports(() => heap)`, which find the heap at their first call.
  *
  * Run: `deno run --allow-read examples/wasm_c.ts [polygons]` or `bun examples/wasm_c.ts`.
  * The .wasm is committed; `sh wasm/c/build.sh` rebuilds it from the C.
@@ -21,7 +22,7 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import type { Heap } from "../mod.ts";
-import { instantiateOnHeap } from "../wasm/c/programs.ts";
+import { createWasmHeap, wasmImports } from "../wasm.ts";
 
 /** The C struct polygon's fields, as shapes.c lays them out (its static asserts pin them). */
 const NEXT = 0;
@@ -52,7 +53,9 @@ export async function runWasmC(options: { count?: number; log?: (line: string) =
   const count = options.count ?? 1000;
   const log = options.log ?? console.log;
   const module = await WebAssembly.compile(readFileSync(new URL("./wasm_c/shapes.wasm", import.meta.url)));
-  const { instance, heap } = await instantiateOnHeap(module);
+  let heap: Heap | undefined = undefined; // made after instantiation; the imports find it at their first call
+  const instance = await WebAssembly.instantiate(module, { hakmem: { ...wasmImports(() => heap) } });
+  heap = createWasmHeap(instance);
   const c = instance.exports as {
     _initialize(): void;
     polygons_build(count: number): number;

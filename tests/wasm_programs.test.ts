@@ -11,14 +11,8 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import wabtInit from "wabt";
 import { runWasmC } from "../examples/wasm_c.ts";
-import {
-  compileProgram,
-  type HakmemImportFunctions,
-  instantiateOnHeap,
-  PROGRAM_NAMES,
-  programInput,
-  runProgram,
-} from "../wasm/c/programs.ts";
+import type { WasmAllocatorImports } from "../wasm.ts";
+import { compileProgram, instantiateOnHeap, PROGRAM_NAMES, programInput, runProgram } from "../wasm/c/programs.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -70,19 +64,19 @@ describe("real C programs on the heap", () => {
 async function shimModule(maxBytes?: number) {
   const module = await WebAssembly.compile(readFileSync(new URL("../wasm/c/bin/shim_test.wasm", import.meta.url)));
   const calls: string[] = [];
-  const recording = (heapImports: HakmemImportFunctions): HakmemImportFunctions => {
-    const wrapped = {} as HakmemImportFunctions;
-    for (const [name, call] of Object.entries(heapImports) as [keyof HakmemImportFunctions, (...args: number[]) => number | void][]) {
+  const recording = (heapImports: WasmAllocatorImports): WasmAllocatorImports => {
+    const wrapped = {} as Record<string, (...args: number[]) => number | void>;
+    for (const [name, call] of Object.entries(heapImports) as [string, (...args: number[]) => number | void][]) {
       wrapped[name] = (...args: number[]) => {
         calls.push(`${name}(${args.join(", ")})`);
         return call(...args);
       };
     }
-    return wrapped;
+    return wrapped as unknown as WasmAllocatorImports;
   };
   const { instance, heap } = await instantiateOnHeap(module, {}, {
     heap: maxBytes === undefined ? {} : { maxBytes },
-    imports: (_heap, { memory: _memory, ...functions }) => recording(functions),
+    imports: recording,
   });
   const exports = instance.exports as Record<string, (...args: number[]) => number> & { _initialize: () => void };
   exports._initialize();

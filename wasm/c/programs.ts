@@ -12,8 +12,8 @@
  */
 
 import { readFileSync } from "node:fs";
-import { createHeap, type Heap, type HeapOptions } from "../../mod.ts";
-import { type WasmImports, wasmImports } from "../../wasm.ts";
+import type { Heap, HeapConfig } from "../../mod.ts";
+import { createWasmHeap, type WasmAllocatorImports, wasmImports } from "../../wasm.ts";
 import { Wasi } from "../wasi.ts";
 
 /** The programs. */
@@ -69,8 +69,6 @@ export interface ProgramResult {
   stderr: Uint8Array;
   /** The heap the program ran on (the hakmem build), or null (the dlmalloc build). */
   heap: Heap | null;
-  /** The imports the program called (the hakmem build), or null. */
-  imports: WasmImports | null;
   /** Wall time of `_start`, in milliseconds. */
   milliseconds: number;
 }
@@ -78,55 +76,43 @@ export interface ProgramResult {
 /** Options of {@linkcode runProgram}. */
 export interface RunProgramOptions {
   /** Options of the heap the hakmem build runs on (its memory and base are the module's). */
-  heap?: Omit<HeapOptions, "memory">;
+  heap?: Omit<HeapConfig, "memory">;
   /**
-   * The "hakmem" import functions the module calls, given the heap and
-   * `wasmImports(heap)`; default those. The bench passes others to measure
-   * the call alone, a test wraps them to record the calls.
+   * The "hakmem" import functions the module calls, given the heap's
+   * (`wasmImports(() => heap)`) and a function returning the heap once it is
+   * made; default the heap's. The bench passes others to measure the call
+   * alone; a test wraps the heap's to record the calls.
    */
-  imports?: (heap: Heap, heapImports: WasmImports) => HakmemImportFunctions;
+  imports?: (heapImports: WasmAllocatorImports, heap: () => Heap) => WasmAllocatorImports;
 }
-
-/** The "hakmem" import functions, as a module calls them. */
-export type HakmemImportFunctions = Record<keyof Omit<WasmImports, "memory">, (...args: number[]) => number | void>;
 
 /** A module instantiated over a heap in its own memory. */
 export interface HeapInstance {
   instance: WebAssembly.Instance;
   /** The heap, in the module's exported memory from its `__heap_base` up. */
   heap: Heap;
-  /** `wasmImports(heap)`: what the module's "hakmem" imports call (unless `imports` replaced them). */
-  imports: WasmImports;
 }
 
 /**
  * Instantiates a module that imports "hakmem" (a C module linked with
  * hakmem_malloc.c) and exports its memory and `__heap_base`, and makes its
- * heap: over the exported memory, from `__heap_base` up. The imports must
- * exist at instantiation and the heap only after it (it lives above the
- * module's data), so each import calls through a table that is filled once
- * the heap is made; nothing of the module runs in between.
+ * heap with `createWasmHeap`: over the exported memory, from `__heap_base`
+ * up. The imports must exist at instantiation and the heap only after it (it
+ * lives above the module's data), so they are `wasmImports(() => heap)`,
+ * which find the heap at their first call; nothing of the module runs in
+ * between.
  */
 export async function instantiateOnHeap(
   module: WebAssembly.Module,
   otherImports: WebAssembly.Imports = {},
   options: RunProgramOptions = {},
 ): Promise<HeapInstance> {
-  let bound = {} as HakmemImportFunctions;
-  const hakmem = {
-    malloc: (size: number) => bound.malloc(size),
-    free: (ptr: number) => bound.free(ptr),
-    calloc: (count: number, size: number) => bound.calloc(count, size),
-    realloc: (ptr: number, size: number) => bound.realloc(ptr, size),
-    aligned_alloc: (alignment: number, size: number) => bound.aligned_alloc(alignment, size),
-    malloc_usable_size: (ptr: number) => bound.malloc_usable_size(ptr),
-  };
-  const instance = await WebAssembly.instantiate(module, { ...otherImports, hakmem });
-  const exports = instance.exports as { memory: WebAssembly.Memory; __heap_base: WebAssembly.Global };
-  const heap = createHeap({ ...options.heap, memory: exports.memory, base: exports.__heap_base.value as number });
-  const imports = wasmImports(heap);
-  bound = options.imports ? options.imports(heap, imports) : { ...imports };
-  return { instance, heap, imports };
+  let heap: Heap | undefined = undefined; // made after instantiation; the imports find it at their first call
+  const heapImports = wasmImports(() => heap);
+  const hakmem = options.imports ? options.imports(heapImports, () => heap!) : heapImports;
+  const instance = await WebAssembly.instantiate(module, { ...otherImports, hakmem: { ...hakmem } });
+  heap = createWasmHeap(instance, options.heap);
+  return { instance, heap };
 }
 
 /**
@@ -143,14 +129,13 @@ export async function runProgram(
   const usesHeap = WebAssembly.Module.imports(module).some((entry) => entry.module === "hakmem");
   let instance: WebAssembly.Instance;
   let heap: Heap | null = null;
-  let imports: WasmImports | null = null;
   if (usesHeap) {
-    ({ instance, heap, imports } = await instantiateOnHeap(module, wasi.imports(module), options));
+    ({ instance, heap } = await instantiateOnHeap(module, wasi.imports(module), options));
   } else {
     instance = await WebAssembly.instantiate(module, wasi.imports(module));
   }
   const started = performance.now();
   const exitCode = wasi.start(instance);
   const milliseconds = performance.now() - started;
-  return { exitCode, stdout: wasi.stdout, stderr: wasi.stderr, heap, imports, milliseconds };
+  return { exitCode, stdout: wasi.stdout, stderr: wasi.stderr, heap, milliseconds };
 }
