@@ -436,6 +436,11 @@ export class Heap {
     Atomics.store(i32, h + H_MAGIC, MAGIC);
   }
 
+  /** Byte offset where the heap starts in its memory (option `base`, rounded up to a page): pass it to `attachHeap` elsewhere. */
+  get base(): number {
+    return this.mem.base;
+  }
+
   /** The buffer pointers index into now (a WebAssembly.Memory changes it when it grows). */
   get buffer(): ArrayBuffer | SharedArrayBuffer {
     this.pages.syncViews();
@@ -456,6 +461,8 @@ export class Heap {
    * safe integer. `malloc(0)` returns a unique minimal block.
    */
   malloc(size: number, site?: string): number {
+    // A WASM module's own memory.grow detached our views (their length reads 0): catch up before counting anything.
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh();
     const router = this.router;
     if (size <= router.frontMax && (size >>> 0) === size) {
       // The front cache (tiny's per-worker cache) first: a hit is the whole decision, counted as the first route's.
@@ -516,6 +523,7 @@ export class Heap {
     checkSize(size, "calloc size");
     const total = count * size;
     if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
     return this.router.allocZeroed(total);
   }
 
@@ -565,6 +573,7 @@ export class Heap {
       throw new HakmemError("INVALID_ALIGNMENT", `alignment must be a power of two from 1 to 2^31, got ${describe(alignment)}`, alignment);
     }
     checkSize(size, "alignedAlloc size");
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
     if (alignment <= PAGE_SIZE) {
       // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
       const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
@@ -622,8 +631,10 @@ export class Heap {
   }
 
   /**
-   * Takes into the heap pages the memory grew by outside it (a WASM module's
-   * own `memory.grow`), and rebuilds stale views. Safe to call at any time.
+   * Rebuilds stale views and notes pages the memory grew by outside the heap
+   * (a WASM module's own `memory.grow`) as a foreign run, never handed out.
+   * Every allocating call does it when it finds its views detached; safe to
+   * call at any time.
    */
   refresh(): void {
     this.pages.adoptGrowth();

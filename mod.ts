@@ -93,7 +93,7 @@ export type {
   CheckProblem,
 } from "./router/box.ts";
 export type { Route, RouteDecision, RouterCounters, RouterHealth } from "./router/router.ts";
-export { wasmImports } from "./wasm.ts";
-export type { WasmAllocatorFunction, WasmImports, WasmImportsOptions } from "./wasm.ts";
+export { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "./wasm.ts";
+export type { WasmAllocatorFunction, WasmAllocatorImports, WasmExportsSource, WasmImports, WasmImportsOptions } from "./wasm.ts";
 export { renderHeapSvg } from "./inspect.ts";
 export type { HeapSvgOptions } from "./inspect.ts";

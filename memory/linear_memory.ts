@@ -64,6 +64,13 @@ export class LinearMemory {
   readonly shared: boolean;
   /** The most bytes this memory may grow to. */
   readonly maxBytes: number;
+  /**
+   * True for a non-shared WebAssembly.Memory: a `memory.grow` anywhere (the
+   * module's own) detaches its buffer, and every view over it then reads as
+   * empty. Entries test this plain field first, so other memory pays no view
+   * length read.
+   */
+  readonly canDetach: boolean;
   /** Byte offset where the heap starts (its header): the bytes below are not the heap's. A multiple of the page size. */
   readonly base: number;
   /**
@@ -94,6 +101,7 @@ export class LinearMemory {
     } else {
       throw new HakmemError("INVALID_MEMORY", "memory must be an ArrayBuffer, a SharedArrayBuffer or a WebAssembly.Memory", source);
     }
+    this.canDetach = this.kind === MemoryKind.wasm && !this.shared;
     const limit = this.kind === MemoryKind.wasm ? maxBytes : growLimit(this.buffer);
     this.maxBytes = Math.min(maxBytes, limit);
     this.canShrink = this.kind === MemoryKind.arrayBuffer && (this.buffer as ArrayBuffer).resizable;

@@ -3,8 +3,8 @@
 // against a reference model (contents, no overlap, zeroed calloc, alignment,
 // usable size), with check("full") every CHECK_EVERY steps and at the end.
 // Runs over the default heap (caches on and off), the legacy slab source,
-// debug mode, a growable SharedArrayBuffer, a WebAssembly.Memory, and every
-// registry backend alone.
+// debug mode, a growable SharedArrayBuffer, a WebAssembly.Memory (also one
+// a module grows behind the heap's back), and every registry backend alone.
 //
 // Replay or explore: HAKMEM_TEST_SEED=<n> sets the base seed (each run below
 // adds its index); every failure message names the seed and the step.
@@ -59,6 +59,54 @@ interface Target {
   /** The alignment every block at `ptr` must have. */
   alignmentOf(ptr: number): number;
   problems(level: "cheap" | "full"): CheckProblem[];
+  /** A WASM module growing the heap's memory itself, when the run has one (see moduleGrowthTarget). */
+  moduleGrowth?: ModuleGrowth;
+}
+
+/** Growth a module does behind the heap's back: pages the heap must never hand out, nor write. */
+interface ModuleGrowth {
+  /** Grows the memory as the module would (memory.grow), and writes its new pages. */
+  grow(random: Random): void;
+  /** The module's range the extent `ptr .. ptr + extent` overlaps, or "". */
+  overlaps(ptr: number, extent: number): string;
+  /** The first of the module's bytes that changed, or "". */
+  changed(): string;
+}
+
+/** A heap in a WebAssembly.Memory whose module grows it now and then (a step of its own in runModel). */
+function moduleGrowthTarget(): Target {
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 8192 });
+  const target = heapTarget({ memory });
+  const ranges: Array<[number, number]> = [];
+  const moduleByte = (at: number) => (at * 13 + 5) & 255;
+  /** Sampled bytes of a range: its first and last, and one per 4 KiB page. */
+  const samples = (start: number, end: number) => {
+    const points = [start, end - 1];
+    for (let at = start + 2048; at < end; at += 4096) points.push(at);
+    return points;
+  };
+  target.moduleGrowth = {
+    grow(random) {
+      const pages = 1 + random.int(3);
+      const start = memory.grow(pages) * 65536;
+      const end = start + pages * 65536;
+      const u8 = new Uint8Array(memory.buffer);
+      for (const at of samples(start, end)) u8[at] = moduleByte(at);
+      ranges.push([start, end]);
+    },
+    overlaps(ptr, extent) {
+      for (const [start, end] of ranges) if (ptr < end && ptr + extent > start) return `${start}..${end}`;
+      return "";
+    },
+    changed() {
+      const u8 = new Uint8Array(memory.buffer);
+      for (const [start, end] of ranges) {
+        for (const at of samples(start, end)) if (u8[at] !== moduleByte(at)) return `byte ${at} of the module's pages ${start}..${end}`;
+      }
+      return "";
+    },
+  };
+  return target;
 }
 
 /** A size drawn log-uniformly from min..max. */
@@ -236,6 +284,8 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
       for (let i = 0; i < size; i++) if (u8[ptr + i] !== 0) fail(`calloc'd block ${ptr} byte ${i} of ${size} is ${u8[ptr + i]}`);
     }
     const block = { size, extent: Math.max(usable, 1), tag: random.int(1 << 30) };
+    const foreign = target.moduleGrowth?.overlaps(ptr, block.extent);
+    if (foreign) fail(`block ${ptr}+${block.extent} lies in the pages the module grew, ${foreign}`);
     const overlap = model.add(ptr, block);
     if (overlap !== "") fail(`block ${ptr}+${block.extent} overlaps block ${overlap}`);
     write(ptr, block);
@@ -245,6 +295,11 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
     for (step = 0; step < steps; step++) {
       const roll = random.next();
       const freeChance = model.size / (2 * TARGET_LIVE[Math.floor(step / PHASE_STEPS) % TARGET_LIVE.length]);
+      if (roll > 0.995 && roll <= 0.998 && target.moduleGrowth !== undefined) {
+        op = "module-side growth";
+        target.moduleGrowth.grow(random);
+        continue;
+      }
       if (roll > 0.998) {
         op = "trim";
         target.heap.trim();
@@ -291,6 +346,8 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
       if (step % CHECK_EVERY === CHECK_EVERY - 1) {
         op = "check";
         assert.deepEqual(target.problems("full"), [], where());
+        const changed = target.moduleGrowth?.changed();
+        if (changed) fail(`the heap wrote ${changed}`);
       }
     }
     op = "check at the end";
@@ -305,6 +362,8 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
     assert.equal(target.heap.stats().liveBlocks, 0, `${where()}: live blocks left`);
     target.heap.trim();
     assert.deepEqual(target.problems("full"), [], `${where()} (after trim)`);
+    const changed = target.moduleGrowth?.changed();
+    if (changed) fail(`the heap wrote ${changed}`);
   } catch (error) {
     if (error instanceof assert.AssertionError) throw error;
     // An unexpected throw from the heap: name the seed and step too.
@@ -319,6 +378,7 @@ const HEAP_RUNS: Array<[string, () => Target]> = [
   ["debug mode", () => heapTarget({ debug: true })],
   ["growable SharedArrayBuffer", () => heapTarget({ memory: new SharedArrayBuffer(MiB, { maxByteLength: 512 * MiB }) })],
   ["WebAssembly.Memory", () => heapTarget({ memory: new WebAssembly.Memory({ initial: 16, maximum: 8192 }) })],
+  ["WebAssembly.Memory grown by its module behind the heap's back", moduleGrowthTarget],
   ["8 MiB of memory: allocations run out and fail cleanly", () => ({ ...heapTarget({ maxBytes: 8 * MiB }), mayRunOut: true })],
 ];
 

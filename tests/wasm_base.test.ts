@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import wabtInit from "wabt";
 import { attachHeap, createHeap, type Heap } from "../heap.ts";
 import { HakmemError } from "../errors.ts";
+import { PageKind } from "../memory/layout.ts";
 import { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "../wasm.ts";
 
 const WASM_PAGE = 65536;
@@ -192,13 +193,14 @@ describe("wasm base: option base in every kind of memory", () => {
         for (let at = 0; at < rounded; at++) before[at] = pattern(at);
         const heap = createHeap({ memory, base, maxBytes: 64 * MiB });
         assert.equal(heap.stats().pageHeap.basePage, rounded / 4096);
+        assert.equal(heap.base, rounded, "heap.base: what attachHeap elsewhere is given");
         churn(heap, undefined, rounded);
         const kept = heap.malloc(1000);
         heap.u8[kept] = 99;
         const after = new Uint8Array(bufferOf(memory));
         for (let at = 0; at < rounded; at++) if (after[at] !== pattern(at)) assert.fail(`byte ${at} below the base changed`);
         assert.deepEqual(heap.check().problems, []);
-        const again = attachHeap(memory, { base });
+        const again = attachHeap(memory, { base: heap.base });
         assert.equal(again.u8[kept], 99);
         assert.ok(again.usableSize(kept) >= 1000);
         again.free(kept);
@@ -209,6 +211,16 @@ describe("wasm base: option base in every kind of memory", () => {
       });
     }
   }
+
+  test("attachHeap at a base refuses a header that names another base", () => {
+    const memory = new ArrayBuffer(1 * MiB);
+    createHeap({ memory, base: 8192 });
+    const moved = new ArrayBuffer(1 * MiB);
+    new Uint8Array(moved).set(new Uint8Array(memory).subarray(8192), 4096); // the heap's bytes, one page lower
+    assert.throws(() => attachHeap(moved, { base: 4096 }), (error: unknown) => {
+      return error instanceof HakmemError && error.code === "CORRUPTED" && /says it starts at page 2/.test(error.message);
+    });
+  });
 
   test("a base that is not a byte offset, or leaves no room below maxBytes, is refused", () => {
     const code = (expected: string) => (error: unknown) => error instanceof HakmemError && error.code === expected;
@@ -222,5 +234,178 @@ describe("wasm base: option base in every kind of memory", () => {
       () => createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 2 }), base: WASM_PAGE }),
       code("INVALID_MEMORY"),
     );
+  });
+});
+
+describe("wasm base: growth the heap did not do", () => {
+  /** A heap in a module's exported memory, made as createWasmHeap makes it, and the module. */
+  async function moduleHeap(): Promise<{ heap: Heap; wasm: ModuleExports }> {
+    const made: { heap?: Heap } = {};
+    const module = await compile("exported.wat", EXPORTED_WAT);
+    const instance = new WebAssembly.Instance(module, { env: { ...wasmImports(() => made.heap) } });
+    const heap = made.heap = createWasmHeap(instance, { maxBytes: 4096 * WASM_PAGE });
+    return { heap, wasm: instance.exports as unknown as ModuleExports };
+  }
+
+  test("every direct call after the module grew its memory notices, counts and serves (#15 item 5)", async () => {
+    const calls: Array<[string, (heap: Heap) => number]> = [
+      ["calloc(1, 5000)", (heap) => heap.calloc(1, 5000)],
+      ["malloc(400000)", (heap) => heap.malloc(400000)],
+      ["calloc(10, 100)", (heap) => heap.calloc(10, 100)],
+      ["malloc(24)", (heap) => heap.malloc(24)],
+      ["alignedAlloc(256, 3000)", (heap) => heap.alignedAlloc(256, 3000)],
+      ["realloc(0, 70000)", (heap) => heap.realloc(0, 70000)],
+    ];
+    for (const [name, call] of calls) {
+      const { heap, wasm } = await moduleHeap();
+      const warm = heap.malloc(24); // the tiny cache holds blocks: a hit touches no memory
+      heap.free(warm);
+      const liveBefore = heap.stats().liveBlocks;
+      const grownAt = wasm.grow_memory(4) * WASM_PAGE; // the module's own memory.grow detaches the heap's views
+      const ptr = call(heap);
+      assert.ok(ptr > 0, `${name} served`);
+      assert.ok(ptr < grownAt || ptr >= grownAt + 4 * WASM_PAGE, `${name}: the block lies outside the module's pages`);
+      assert.equal(heap.stats().liveBlocks, liveBefore + 1, `${name} counted`);
+      assert.deepEqual(heap.check().problems, [], `check() after ${name}`);
+      heap.free(ptr);
+      assert.deepEqual(heap.check().problems, [], `check() after freeing what ${name} gave`);
+    }
+  });
+
+  test("free, usableSize and realloc after the module grew its memory count too", async () => {
+    const { heap, wasm } = await moduleHeap();
+    const small = heap.malloc(40);
+    const mid = heap.malloc(9000);
+    const big = heap.malloc(300000);
+    wasm.grow_memory(2);
+    assert.ok(heap.usableSize(mid) >= 9000);
+    wasm.grow_memory(2);
+    heap.free(small);
+    wasm.grow_memory(2);
+    const moved = heap.realloc(mid, 20000);
+    wasm.grow_memory(2);
+    heap.free(big);
+    assert.equal(heap.stats().liveBlocks, 1);
+    assert.deepEqual(heap.check().problems, []);
+    heap.free(moved);
+    assert.deepEqual(heap.check().problems, []);
+  });
+
+  test("pages the module grew are never handed out: they stay a foreign run, and the heap grows above them", async () => {
+    const { heap, wasm } = await moduleHeap();
+    const taken: Array<[number, number]> = [];
+    const blocks: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      const at = wasm.grow_memory(3) * WASM_PAGE;
+      taken.push([at, at + 3 * WASM_PAGE]);
+      new Uint8Array(wasm.memory!.buffer).fill(0x5a, at, at + 3 * WASM_PAGE); // the module writes its pages
+      for (let i = 0; i < 200; i++) {
+        const size = [16, 900, 6000, 40000, 200000][i % 5];
+        const ptr = wasm.alloc(size) >>> 0;
+        assert.ok(ptr > 0);
+        for (const [start, end] of taken) {
+          assert.ok(ptr + size <= start || ptr >= end, `block ${ptr} of ${size} bytes lies in the module's pages ${start}..${end}`);
+        }
+        blocks.push(ptr);
+      }
+    }
+    const u8 = new Uint8Array(wasm.memory!.buffer);
+    for (const [start, end] of taken) {
+      for (let at = start; at < end; at++) if (u8[at] !== 0x5a) assert.fail(`the module's byte ${at} was overwritten`);
+    }
+    const stats = heap.stats();
+    assert.equal(stats.pageHeap.foreignPages, (6 * 3 * WASM_PAGE) / 4096, "every page the module grew is counted foreign");
+    assert.ok(stats.footprintBytes + stats.freeBytes + stats.pageHeap.foreignPages * 4096 <= stats.memoryBytes);
+    assert.deepEqual(heap.check().problems, []);
+    for (const ptr of blocks) wasm.release(ptr);
+    assert.deepEqual(heap.check().problems, []);
+    assert.equal(heap.stats().liveBlocks, 0);
+  });
+});
+
+describe("wasm base: growth fit for a memory that never shrinks", () => {
+  test("a WebAssembly.Memory grown to tens of MiB ends within 1.15x the peak footprint plus one growth step", () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 16384 });
+    const heap = createHeap({ memory, maxBytes: 16384 * WASM_PAGE });
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+    const live: number[] = [];
+    // Grow past 40 MiB live, freeing a quarter on the way, in sizes of every backend; stop right after a growth,
+    // where the memory is largest against what the heap uses.
+    for (let i = 0;; i++) {
+      const pick = random();
+      const size = pick < 0.5
+        ? 1 + Math.floor(random() * 1024)
+        : pick < 0.9
+        ? 1025 + Math.floor(random() * 200000)
+        : 300000 + Math.floor(random() * 2 * MiB);
+      const grown = heap.stats().pageHeap.growCount;
+      const ptr = heap.malloc(size);
+      assert.ok(ptr > 0, `malloc(${size}) at ${heap.stats().memoryBytes} bytes of memory`);
+      live.push(ptr);
+      if (i % 4 === 3) heap.free(live.splice(Math.floor(random() * live.length), 1)[0]);
+      if (heap.stats().liveBytes > 40 * MiB && heap.stats().pageHeap.growCount > grown) break;
+    }
+    const stats = heap.stats();
+    const heapPages = stats.memoryBytes / 4096 - stats.pageHeap.basePage - stats.pageHeap.foreignPages;
+    const step = Math.max(heap.options.growBytes, (heapPages >>> 3) * 4096);
+    assert.ok(
+      stats.memoryBytes <= 1.15 * stats.peakFootprintBytes + step,
+      `memory ${stats.memoryBytes} bytes for a peak footprint of ${stats.peakFootprintBytes} (step ${step})`,
+    );
+    for (const ptr of live) heap.free(ptr);
+    assert.deepEqual(heap.check().problems, []);
+  });
+});
+
+describe("wasm base: foreign pages in awkward places", () => {
+  /** A heap in a WebAssembly.Memory with every free page taken (as metadata, so check() agrees): no room below for a leaf. */
+  function fullHeap(maximumPages: number): { memory: WebAssembly.Memory; heap: Heap } {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: maximumPages });
+    const heap = createHeap({ memory, maxBytes: maximumPages * WASM_PAGE });
+    const free = heap.stats().freeBytes / 4096;
+    if (free > 0) assert.ok(heap.pages.allocRun(free, PageKind.metadata) >= 0);
+    assert.equal(heap.stats().freeBytes, 0);
+    return { memory, heap };
+  }
+
+  test("module pages crossing into a new page-map region get their leaf above them when no free pages below can hold it", () => {
+    const { memory, heap } = fullHeap(1024);
+    const grownAt = memory.grow(100) * WASM_PAGE; // 6.25 MiB of the module's: into the next 4 MiB region
+    const grownEnd = grownAt + 100 * WASM_PAGE;
+    new Uint8Array(memory.buffer).fill(0x77, grownAt, grownEnd);
+    const ptr = heap.malloc(100000);
+    assert.ok(ptr >= grownEnd, `block ${ptr} lies above the module's pages (${grownAt}..${grownEnd})`);
+    assert.equal(heap.stats().pageHeap.foreignPages, (100 * WASM_PAGE) / 4096);
+    assert.deepEqual(heap.check().problems, []);
+    const after = new Uint8Array(memory.buffer);
+    for (let at = grownAt; at < grownEnd; at++) if (after[at] !== 0x77) assert.fail(`the module's byte ${at} changed`);
+    heap.free(ptr);
+    assert.deepEqual(heap.check().problems, []);
+  });
+
+  test("module pages up to the memory's maximum leave the heap whole, failing allocations that need growth with 0", () => {
+    const { memory, heap } = fullHeap(101);
+    const left = 101 - memory.buffer.byteLength / WASM_PAGE;
+    memory.grow(left); // the module takes all that is left, across a region the heap has no room to describe
+    assert.equal(heap.malloc(100000), 0, "no room: out of memory, not an error");
+    const stats = heap.stats();
+    assert.equal(stats.pageHeap.foreignPages, (left * WASM_PAGE) / 4096, "the module's pages, counted though not taken in");
+    assert.equal(stats.footprintBytes + stats.freeBytes + stats.pageHeap.foreignPages * 4096, stats.memoryBytes);
+    assert.deepEqual(heap.check().problems, []);
+  });
+});
+
+describe("wasm base: the heap picture", () => {
+  test("inspect() names the pages below the base and the module's pages as not the heap's", () => {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 1024 });
+    const heap = createHeap({ memory, base: 70000, maxBytes: 1024 * WASM_PAGE });
+    heap.malloc(100);
+    memory.grow(3);
+    heap.malloc(400000);
+    const svg = heap.inspect();
+    assert.match(svg, /below the heap's base: not the heap's/);
+    assert.match(svg, /a foreign run\): not the heap's/);
+    assert.match(svg, /heap header/);
   });
 });
