@@ -12,8 +12,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import type { Heap, HeapConfig } from "../../mod.ts";
-import { createWasmHeap, type WasmAllocatorImports, wasmImports } from "../../wasm.ts";
+import { createWasmHeap, type Heap, type HeapConfig, type WasmAllocatorImports, wasmImports } from "../../mod.ts";
 import { Wasi } from "../wasi.ts";
 
 /** The programs. */
