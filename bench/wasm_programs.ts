@@ -4,9 +4,13 @@
  * built with wasi-libc's dlmalloc and with the heap's shim (wasm/c/build.sh),
  * run in this process, interleaved round by round, the median of each kept.
  *
- * Three ways to serve the same program:
+ * Four ways to serve the same program:
  * - `dlmalloc`: its own allocator, compiled into the module (no calls out);
- * - `hakmem`:   the shim's build on a heap, through `wasmImports(heap)`;
+ * - `hakmem`:   the shim's build on a heap, through `wasmImports(() => heap)`,
+ *               as a user would run it;
+ * - `direct`:   the same heap, its malloc and free called straight (none of
+ *               wasmImports' unsigned reads, refresh check and try/catch):
+ *               hakmem minus direct is the wrapper's share;
  * - `floor`:    the shim's build on a trivial JavaScript allocator (a header
  *               word, a free list per 16-byte class, a bump pointer): the
  *               cost of calling out of WebAssembly for every malloc and free,
@@ -25,6 +29,7 @@ import type { WasmAllocatorImports } from "../wasm.ts";
 import {
   type Allocator,
   compileProgram,
+  type InputSize,
   PROGRAM_NAMES,
   type ProgramInput,
   programInput,
@@ -33,7 +38,7 @@ import {
 } from "../wasm/c/programs.ts";
 
 /** The ways a program is served, in the order each round runs them. */
-export const MODES = ["dlmalloc", "hakmem", "floor"] as const;
+export const MODES = ["dlmalloc", "hakmem", "direct", "floor"] as const;
 /** One of {@linkcode MODES}. */
 export type Mode = typeof MODES[number];
 
@@ -44,6 +49,11 @@ export interface ProgramTimes {
   median: Record<Mode, number>;
   /** Blocks the program allocated on the heap in one run (malloc, calloc, realloc and aligned calls that allocated). */
   allocations: number;
+}
+
+/** The heap's malloc and free called straight from the module (the programs' pointers and sizes stay below 2 GiB). */
+function directImports(heapImports: WasmAllocatorImports, heap: () => Heap): WasmAllocatorImports {
+  return { ...heapImports, malloc: (size: number) => heap().malloc(size), free: (ptr: number) => heap().free(ptr) };
 }
 
 const FLOOR_CLASSES = 4097; // 16-byte classes up to 64 KiB; bigger blocks are never reused
@@ -121,18 +131,18 @@ function floorImports(_heapImports: WasmAllocatorImports, heap: () => Heap): Was
 
 /** Runs `rounds` interleaved rounds of every mode over each program, and returns the medians. */
 export async function benchWasmPrograms(
-  options: { rounds?: number; programs?: readonly ProgramName[]; log?: (line: string) => void } = {},
+  options: { rounds?: number; programs?: readonly ProgramName[]; size?: InputSize; log?: (line: string) => void } = {},
 ): Promise<ProgramTimes[]> {
   const rounds = options.rounds ?? 5;
   const log = options.log ?? console.log;
   const results: ProgramTimes[] = [];
   for (const program of options.programs ?? PROGRAM_NAMES) {
-    const input: ProgramInput = programInput(program, "bench");
+    const input: ProgramInput = programInput(program, options.size ?? "bench");
     const modules: Record<Allocator, WebAssembly.Module> = {
       dlmalloc: await compileProgram(program, "dlmalloc"),
       hakmem: await compileProgram(program, "hakmem"),
     };
-    const times: Record<Mode, number[]> = { dlmalloc: [], hakmem: [], floor: [] };
+    const times: Record<Mode, number[]> = { dlmalloc: [], hakmem: [], direct: [], floor: [] };
     let expected: string | undefined;
     let allocations = 0;
     for (let round = 0; round < rounds; round++) {
@@ -140,7 +150,7 @@ export async function benchWasmPrograms(
         const result = await runProgram(
           mode === "dlmalloc" ? modules.dlmalloc : modules.hakmem,
           input,
-          mode === "floor" ? { imports: floorImports } : {},
+          mode === "floor" ? { imports: floorImports } : mode === "direct" ? { imports: directImports } : {},
         );
         const output = new TextDecoder().decode(result.stdout);
         if (result.exitCode !== 0 || (expected !== undefined && output !== expected)) {
@@ -160,9 +170,14 @@ export async function benchWasmPrograms(
     log(
       `${program.padEnd(9)} dlmalloc ${median.dlmalloc.toFixed(0).padStart(6)} ms  hakmem ${median.hakmem.toFixed(0).padStart(6)} ms (${
         (median.hakmem / median.dlmalloc).toFixed(2)
-      }x)  floor ${median.floor.toFixed(0).padStart(6)} ms (${(median.floor / median.dlmalloc).toFixed(2)}x)  ` +
-        `${(allocations / 1e6).toFixed(2)}M allocations: heap ${perCall(median.hakmem - median.floor)} ns a call over the floor, ` +
-        `floor ${perCall(median.floor - median.dlmalloc)} ns a call over dlmalloc`,
+      }x)  direct ${median.direct.toFixed(0).padStart(6)} ms (${(median.direct / median.dlmalloc).toFixed(2)}x)  floor ${
+        median.floor.toFixed(0).padStart(6)
+      } ms (${(median.floor / median.dlmalloc).toFixed(2)}x)\n          ` +
+        `${(allocations / 1e6).toFixed(2)}M allocations, about ${(calls / 1e6).toFixed(1)}M calls: a call costs ` +
+        `${perCall(median.hakmem - median.floor)} ns more on the heap than on the floor (${
+          perCall(median.hakmem - median.direct)
+        } ns of it ` +
+        `in wasmImports), the floor ${perCall(median.floor - median.dlmalloc)} ns more than dlmalloc`,
     );
   }
   return results;

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import wabtInit from "wabt";
 import { runWasmC } from "../examples/wasm_c.ts";
+import { benchWasmPrograms, MODES } from "../bench/wasm_programs.ts";
 import type { WasmAllocatorImports } from "../wasm.ts";
 import { compileProgram, instantiateOnHeap, PROGRAM_NAMES, programInput, runProgram } from "../wasm/c/programs.ts";
 
@@ -207,5 +208,20 @@ describe("examples/wasm_c.ts", () => {
     assert.equal(result.liveAfter, 0);
     assert.deepEqual(result.heap.check("full").problems, []);
     assert.match(lines.join("\n"), /C built 40 polygons \(900 corners\)[\s\S]*after freeing: 0 live blocks, check ok/);
+  });
+});
+
+describe("bench/wasm_programs.ts", () => {
+  test("runs every program in every mode, the outputs checked against each other, and reports each", async () => {
+    const lines: string[] = [];
+    const results = await benchWasmPrograms({ rounds: 1, size: "test", log: (line) => lines.push(line) });
+    assert.deepEqual(results.map((result) => result.program), [...PROGRAM_NAMES]);
+    for (const result of results) {
+      assert.deepEqual(Object.keys(result.median), [...MODES]);
+      assert.ok(Object.values(result.median).every((milliseconds) => milliseconds > 0));
+      assert.ok(result.allocations > 10_000);
+    }
+    assert.equal(lines.length, PROGRAM_NAMES.length);
+    assert.match(lines[0], /^cfrac +dlmalloc +\d+ ms +hakmem +\d+ ms \(\d+\.\d\dx\)/);
   });
 });
