@@ -5,25 +5,13 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import {
-  createHeap,
-  createWasmHeap,
-  ErrorCode,
-  HakmemError,
-  renderHeapSvg,
-  wasmImports,
-} from "hakmem";
+import { createHeap, createWasmHeap, ErrorCode, HakmemError, renderHeapSvg, wasmImports } from "hakmem";
 import { createPoolBackend, POOL_MAX_SIZE } from "hakmem/backends/pool";
 import { mmapBackend } from "hakmem/backends/mmap";
 import { CLASS_SIZES } from "hakmem/backends/tiny";
 import { Router } from "hakmem/router";
 import { Random } from "hakmem/testing";
-import {
-  compileProgram,
-  PROGRAM_NAMES,
-  programInput,
-  runProgram,
-} from "./dist/wasm/c/programs.js";
+import { compileProgram, PROGRAM_NAMES, programInput, runProgram } from "./dist/wasm/c/programs.js";
 
 test("malloc, free, calloc, realloc over the default heap", () => {
   const heap = createHeap();
@@ -86,8 +74,7 @@ test("misuse throws a HakmemError with its code and leaves the heap whole", () =
   heap.free(ptr);
   assert.throws(
     () => heap.free(ptr),
-    (error) =>
-      error instanceof HakmemError && error.code === ErrorCode.DOUBLE_FREE,
+    (error) => error instanceof HakmemError && error.code === ErrorCode.DOUBLE_FREE,
   );
   assert.throws(
     () => heap.malloc(-1),
@@ -157,9 +144,7 @@ test("a heap above a WASM module's data and stack, from its exported memory and 
   const ptr = heap.malloc(5000);
   assert.ok(ptr >= 69632);
   assert.ok(
-    new Uint8Array(memory.buffer).subarray(0, 66576).every((byte) =>
-      byte === 9
-    ),
+    new Uint8Array(memory.buffer).subarray(0, 66576).every((byte) => byte === 9),
   );
   heap.free(ptr);
   assert.equal(heap.check().ok, true);
