@@ -65,6 +65,8 @@ export interface HeapConfig extends HeapOptions {
    * it. Default 0. Over a WebAssembly module's memory, the module's
    * `__heap_base` (see `createWasmHeap` in wasm.ts), so its data and stack
    * stay its own. A heap made at a base is attached at the same base.
+   * `maxBytes` still bounds the whole memory, the bytes below the base
+   * included.
    */
   base?: number;
   /** The backends, replacing the built-in ones (tiny, pool, mmap). */

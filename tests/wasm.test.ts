@@ -178,7 +178,7 @@ describe("wasm: a module allocating through wasmImports", () => {
     assertWhole(heap, "after a thrown double free");
   });
 
-  test("memory the module grows itself is taken in at its next allocator call", async () => {
+  test("memory the module grows itself is noticed at its next allocator call, and stays the module's", async () => {
     const { memory, heap, wasm } = await setup(false);
     const small = [wasm.alloc(32), wasm.alloc(32), wasm.alloc(2000)];
     const pagesBefore = memory.buffer.byteLength / WASM_PAGE;
@@ -186,7 +186,8 @@ describe("wasm: a module allocating through wasmImports", () => {
     assert.equal(wasm.grow_memory(4), pagesBefore, "memory.grow from inside the module");
     const next = wasm.alloc(32); // the imports see the detached views and take the growth in first
     assert.notEqual(next, 0);
-    assert.equal(heap.stats().pageHeap.topPages, topBefore + (4 * WASM_PAGE) / 4096, "the new pages belong to the heap");
+    assert.equal(heap.stats().pageHeap.topPages, topBefore + (4 * WASM_PAGE) / 4096, "the heap's span reaches over the new pages");
+    assert.equal(heap.stats().pageHeap.foreignPages, (4 * WASM_PAGE) / 4096, "which stay the module's: a foreign run");
     assert.equal(heap.u8.byteLength, memory.buffer.byteLength);
     wasm.grow_memory(2);
     const big = wasm.alloc(6 * WASM_PAGE); // any size: here mmap
