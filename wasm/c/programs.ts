@@ -37,11 +37,11 @@ export interface ProgramInput {
 /**
  * The input of `name` at `size`.
  *
- * - cfrac factors a number: 31 digits for tests, 35 for the bench (mimalloc-bench uses 44: minutes on WASM).
+ * - cfrac factors a number: 31 digits for tests, 35 for the bench (mimalloc-bench uses 44 digits, a far longer run).
  * - espresso minimizes a PLA 20 times over (its mimalloc-bench main loops): the first cubes of
- *   mimalloc-bench's `largest.espresso` (2,810 cubes, about 7 s a run), with `-s` so that it prints its
- *   input's summary and the cost of its result (its clock is frozen by {@linkcode runProgram}, so the
- *   time it prints is always 0).
+ *   mimalloc-bench's `largest.espresso` (300 for tests, 900 for the bench; all 2,810 make too long
+ *   a run), with `-s` so that it prints its input's summary and the cost of its result (its clock
+ *   is frozen by {@linkcode runProgram}, so the time it prints is always 0).
  */
 export function programInput(name: ProgramName, size: InputSize, directory: URL = HERE): ProgramInput {
   if (name === "cfrac") {
