@@ -43,8 +43,20 @@ describe("real C programs on the heap", () => {
     });
   }
 
+  test("C++: libc++'s new and delete go to the heap through the shim", async () => {
+    const module = await WebAssembly.compile(readFileSync(new URL("../wasm/c/bin/cxx_check.hakmem.wasm", import.meta.url)));
+    assert.ok(WebAssembly.Module.imports(module).some((entry) => entry.module === "hakmem" && entry.name === "malloc"));
+    const result = await runProgram(module, { args: ["cxx_check"], files: {} });
+    assert.equal(result.exitCode, 0, decode(result.stderr));
+    assert.equal(decode(result.stdout), "997 keys, 20000 values, sum 199990000, last square 998001\n");
+    const heap = result.heap!;
+    assert.ok(Object.values(heap.counters().allocs).reduce((sum, count) => sum + count, 0) > 2000, "the containers allocated on the heap");
+    assert.deepEqual(heap.check("full").problems, []);
+  });
+
   test("the shim's build imports the heap's functions and links no allocator of its own; the dlmalloc build does", async () => {
     const wabt = await wabtInit();
+    const text = (file: string) => wabt.readWasm(readFileSync(new URL(`../wasm/c/bin/${file}`, import.meta.url)), {}).toText({});
     for (const name of PROGRAM_NAMES) {
       const shim = await compileProgram(name, "hakmem");
       const imported = WebAssembly.Module.imports(shim).filter((entry) => entry.module === "hakmem").map((entry) => entry.name);
@@ -54,10 +66,10 @@ describe("real C programs on the heap", () => {
       const own = await compileProgram(name, "dlmalloc");
       assert.deepEqual(WebAssembly.Module.imports(own).filter((entry) => entry.module === "hakmem"), []);
       // dlmalloc takes memory with sbrk, the only memory.grow in wasi-libc: the shim's build has none.
-      const text = (file: string) => wabt.readWasm(readFileSync(new URL(`../wasm/c/bin/${file}`, import.meta.url)), {}).toText({});
       assert.ok(text(`${name}.dlmalloc.wasm`).includes("memory.grow"));
       assert.ok(!text(`${name}.hakmem.wasm`).includes("memory.grow"), `${name}.hakmem.wasm grows no memory itself`);
     }
+    assert.ok(!text("cxx_check.hakmem.wasm").includes("memory.grow"), "nor does the C++ program");
   });
 });
 

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Builds the WebAssembly modules under wasm/c/ and examples/wasm_c/ from C,
-# with clang and wasi-libc (Debian: apt-get install clang lld wasi-libc
-# libclang-rt-14-dev-wasm32). The built .wasm files are committed: machines
+# Builds the WebAssembly modules under wasm/c/ and examples/wasm_c/ from C
+# (and one from C++), with clang and wasi-libc (Debian: apt-get install clang
+# lld wasi-libc libclang-rt-14-dev-wasm32 libc++-14-dev-wasm32
+# libc++abi-14-dev-wasm32). The built .wasm files are committed: machines
 # that only test (CI) need no C toolchain. Rebuild after changing a C file,
 # and commit what changed.
 #
@@ -11,7 +12,7 @@
 #   bin/<name>.dlmalloc.wasm  wasi-libc's own allocator (dlmalloc), unchanged.
 # The only difference between the two is the shim object on the link line.
 #
-# Run from anywhere: sh wasm/c/build.sh   (CC=clang-14 sh wasm/c/build.sh to pick a compiler)
+# Run from anywhere: sh wasm/c/build.sh   (CC=clang-14 CXX=clang++-14 sh wasm/c/build.sh to pick compilers)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,6 +68,11 @@ build_program espresso "-D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS"
 "$CC" $CFLAGS -Wall -Wextra -Werror -I"$here" -c "$here/shim_test.c" -o "$build/shim_test.o"
 "$CC" $CFLAGS $LDFLAGS -mexec-model=reactor "$build/hakmem_malloc.o" "$build/shim_test.o" -o "$here/bin/shim_test.wasm"
 echo "built wasm/c/bin/shim_test.wasm"
+
+# C++ on the heap: libc++'s operator new and delete call the shim's malloc and free.
+"${CXX:-clang++}" $CFLAGS -Wall -Wextra -Werror -fno-exceptions -c "$here/cxx_check.cpp" -o "$build/cxx_check.o"
+"${CXX:-clang++}" $CFLAGS $LDFLAGS -fno-exceptions "$build/hakmem_malloc.o" "$build/cxx_check.o" -o "$here/bin/cxx_check.hakmem.wasm"
+echo "built wasm/c/bin/cxx_check.hakmem.wasm"
 
 # The example of C and JavaScript sharing one heap: a library (no main), its functions exported.
 example="$root/examples/wasm_c"
