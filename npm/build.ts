@@ -32,6 +32,13 @@ function distPath(source: string): string {
 }
 
 const entries = Object.entries(config.exports);
+/**
+ * Compiled too, though no entry point exports them: the WASI runner and the C
+ * programs' runner, for `npm/test.mjs` to run the C programs under Node.
+ */
+const testSupport = ["./wasm/wasi.ts", "./wasm/c/programs.ts"];
+/** The C side of the WASM interop, shipped as source for users to compile into their modules. */
+const cFiles = ["wasm/c/hakmem_malloc.c", "wasm/c/hakmem_malloc.h", "wasm/c/README.md"];
 const rootPath = root.pathname.replace(/\/$/, "");
 const options: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
@@ -58,7 +65,10 @@ try {
 } catch (error) {
   if (!(error instanceof Deno.errors.NotFound)) throw error;
 }
-const program = ts.createProgram(entries.map(([, source]) => `${rootPath}/${source.replace(/^\.\//, "")}`), options);
+const program = ts.createProgram(
+  [...entries.map(([, source]) => source), ...testSupport].map((source) => `${rootPath}/${source.replace(/^\.\//, "")}`),
+  options,
+);
 const emitted = program.emit();
 const diagnostics = [...ts.getPreEmitDiagnostics(program), ...emitted.diagnostics];
 if (diagnostics.length > 0) {
@@ -118,6 +128,9 @@ for (const file of ["README.md", "LICENSE"]) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
+
+Deno.mkdirSync(new URL("wasm/c/", dist), { recursive: true });
+for (const file of cFiles) Deno.copyFileSync(new URL(file, root), new URL(file, dist));
 
 let files = 0;
 for (const _ of walk(dist)) files++;
