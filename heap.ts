@@ -17,7 +17,6 @@ import {
   H_WORKER_LOCK,
   HEADER_PAGES,
   HEAP_FLAG_DEBUG,
-  KIND_MASK,
   LAYOUT_VERSION,
   LEAF_PAGES,
   MAGIC,
@@ -35,7 +34,7 @@ import {
   WORKER_SLOT_WORDS,
   WORKER_TABLE_WORD,
 } from "./memory/layout.ts";
-import { LinearMemory, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
+import { LinearMemory, MemoryKind, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
 import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
 import { RecordArena } from "./memory/records.ts";
 import { type HeapOptions, OPTION_TABLE, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -237,6 +236,8 @@ export class Heap {
   private readonly records: RecordArena;
   /** Debug mode's layer (see debug.ts), when the heap is in debug mode. */
   private readonly debugLayer: DebugLayer | undefined;
+  /** A non-shared WebAssembly.Memory: a module's own `memory.grow` detaches our views, so entries look for that. */
+  private readonly detachable: boolean;
 
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
@@ -249,6 +250,7 @@ export class Heap {
     const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES));
     this.pages = new PageHeap(this.mem);
+    this.detachable = this.mem.kind === MemoryKind.wasm && !this.mem.shared;
     if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem);
     if (!fresh && ((this.mem.i32[H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
@@ -338,6 +340,7 @@ export class Heap {
 
   /** Byte offsets of every slot's router counters. */
   private counterOffsets(): number[] {
+    this.mem.refresh(); // views a WASM module's growth detached, or short of another worker's growth
     const offsets: number[] = [];
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
       const offset = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
@@ -364,6 +367,7 @@ export class Heap {
    */
   detach(): void {
     for (const backend of this.backendList) backend.detach?.();
+    this.router.retire(); // its pending counts into the memory, where the other workers read them
     this.releaseSlot(this.workerId);
     const gone = (): never => {
       throw new HakmemError("WORKER", `worker ${this.workerId} detached from this heap; attach again to use it`);
@@ -375,7 +379,9 @@ export class Heap {
    * Takes back what worker `workerId` held when it was terminated without
    * calling {@linkcode Heap.detach}: its cached blocks and its slabs. Call it
    * from any other worker once that worker is gone (after
-   * `worker.terminate()`); the slot is free again afterwards.
+   * `worker.terminate()`); the slot is free again afterwards. Called by the
+   * last worker still attached, it also books the router counts the gone
+   * worker had not merged yet (see {@linkcode Heap.health}).
    */
   reclaim(workerId: number): void {
     if (!Number.isInteger(workerId) || workerId < 0 || workerId >= MAX_WORKERS || workerId === this.workerId) {
@@ -385,6 +391,13 @@ export class Heap {
     if (state !== WORKER_ATTACHED) throw new HakmemError("WORKER", `worker ${workerId} is not attached`, workerId);
     for (const backend of this.backendList) backend.reclaim?.(workerId);
     this.releaseSlot(workerId);
+    // Its counts not yet merged are gone with it: book them from what the backends hold, when no other worker runs.
+    const others = this.workers();
+    if (others.length === 1 && others[0] === this.workerId) {
+      const lost = Atomics.load(this.mem.i32, WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
+      const live = this.backendList.map((backend) => backend.stats().liveBlocks);
+      if (lost !== 0) this.router.bookLostCounts(lost, live, this.counterOffsets());
+    }
   }
 
   private releaseSlot(workerId: number): void {
@@ -442,26 +455,11 @@ export class Heap {
    * safe integer. `malloc(0)` returns a unique minimal block.
    */
   malloc(size: number, site?: string): number {
-    const router = this.router;
-    if (size <= router.frontMax && (size >>> 0) === size) {
-      // The front cache (tiny's per-worker cache) first: a hit is the whole decision, counted as the first route's.
-      const cached = router.front.popCached!(size);
-      if (cached !== 0) {
-        router.routeDecisions[0]++;
-        return cached;
-      }
-    } else if (size <= router.secondMax && size >= router.secondMin && (size >>> 0) === size) {
-      // The second route's backend (the pool) from its own call site; the decision counted as the router counts it.
-      const ptr = router.second.alloc(size);
-      if (ptr !== undefined) router.routeDecisions[1]++; // undefined: detached views, and afterDetach goes the long way
-      if (ptr > 0) return ptr;
-      return ptr === 0 ? router.secondFailed(size) : this.afterDetach(size, site);
+    // typeof first: `>>>` would throw a TypeError for a BigInt or a Symbol (and call an object's valueOf).
+    if (typeof size !== "number" || (size >>> 0) !== size || this.detachable && this.mem.u8.length === 0) {
+      return this.mallocSlow(size, site);
     }
-    if ((size >>> 0) !== size) return this.oversize(size, "malloc");
-    const ptr = router.alloc(size, site);
-    // undefined: the views were detached (a WASM module grew its memory) and
-    // nothing was read or written; refresh and go again.
-    return ptr !== undefined ? ptr : this.afterDetach(size, site);
+    return this.router.alloc(size, site);
   }
 
   /**
@@ -471,26 +469,14 @@ export class Heap {
    * is unchanged then.
    */
   free(ptr: number): void {
-    // One test covers NaN, fractions, negatives, 0 and offsets past the
-    // views (which another worker's growth may have left short).
-    if ((ptr >>> 0) !== ptr || ptr === 0 || ptr >= this.mem.limit) {
+    // One test covers non-numbers, NaN, fractions, negatives, 0 and offsets past the
+    // views (which another worker's growth may have left short). Detached views
+    // need no test here: the router reads no owner through them and refreshes.
+    if (typeof ptr !== "number" || (ptr >>> 0) !== ptr || ptr === 0 || ptr >= this.mem.limit) {
       if (ptr === 0) return;
       this.checkPointer(ptr);
     }
-    // The front cache first: it takes a live block of this worker's, or refuses and the router's free decides.
-    const router = this.router;
-    const entry = this.pages.ownerOf(ptr);
-    const kind = entry & KIND_MASK;
-    if (kind === router.frontKind && router.front.pushCached!(ptr, entry)) {
-      router.freeCounts[router.frontIndex]++;
-      return;
-    }
-    if (kind === router.secondKind) {
-      router.second.free(ptr, entry); // throws for a block it does not hold, counting nothing
-      router.freeCounts[router.secondIndex]++;
-      return;
-    }
-    router.freeEntry(ptr, entry);
+    this.router.free(ptr);
   }
 
   /**
@@ -500,6 +486,7 @@ export class Heap {
   calloc(count: number, size: number): number {
     checkSize(count, "calloc count");
     checkSize(size, "calloc size");
+    this.syncEntry();
     const total = count * size;
     if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
     return this.router.allocZeroed(total);
@@ -551,6 +538,7 @@ export class Heap {
       throw new HakmemError("INVALID_ALIGNMENT", `alignment must be a power of two from 1 to 2^31, got ${describe(alignment)}`, alignment);
     }
     checkSize(size, "alignedAlloc size");
+    this.syncEntry();
     if (alignment <= PAGE_SIZE) {
       // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
       const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
@@ -566,6 +554,7 @@ export class Heap {
   /** Usable bytes of the block at `ptr`: at least the size asked for. */
   usableSize(ptr: number): number {
     this.checkPointer(ptr);
+    this.syncEntry();
     return this.router.usableSize(ptr);
   }
 
@@ -615,18 +604,25 @@ export class Heap {
     this.pages.adoptGrowth();
   }
 
-  private afterDetach(size: number, site: string | undefined): number {
-    this.refresh();
+  /**
+   * Every entry but malloc and free (whose own tests cover it) starts here:
+   * a WASM module that grew a non-shared memory itself detached our views,
+   * so they are rebuilt (and the new pages taken in) before anything reads them.
+   */
+  private syncEntry(): void {
+    if (this.detachable && this.mem.u8.length === 0) this.refresh();
+  }
+
+  /** malloc off its fast path: not a 32-bit size (refused or 0), or detached views (refreshed, then served). */
+  private mallocSlow(size: number, site: string | undefined): number {
+    checkSize(size, "malloc size");
+    if ((size >>> 0) !== size) return 0; // a safe integer of 4 GiB or more: no memory holds it
+    this.syncEntry();
     return this.router.alloc(size, site);
   }
 
-  private oversize(size: number, what: string): number {
-    checkSize(size, `${what} size`);
-    return 0; // a safe integer above 4 GiB: no memory holds it
-  }
-
   private checkPointer(ptr: number): void {
-    if ((ptr >>> 0) !== ptr) {
+    if (typeof ptr !== "number" || (ptr >>> 0) !== ptr) {
       throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
     }
     if (ptr === 0) throw new HakmemError("INVALID_POINTER", "pointer 0 (NULL) has no block", ptr);
@@ -676,12 +672,22 @@ export class Heap {
     return renderHeapSvg(this, options);
   }
 
-  /** The router's counters (decisions per route, allocs and frees per backend). */
+  /** The router's counters (decisions per route, allocs and frees per backend), as fresh as {@linkcode Heap.health} says. */
   counters(): RouterCounters {
     return this.router.counters(this.counterOffsets());
   }
 
-  /** Each backend's readiness, the routing totals and the memory. */
+  /**
+   * Each backend's readiness, the routing totals and the memory. The totals
+   * are exact for this heap object and every other one of this thread over
+   * the same memory. A worker in another thread merges its counts into the
+   * memory at least every 4096 decisions of one route (or frees into one
+   * backend), on each fallback or failure, whenever it reads its own
+   * counters, health or check, and when it detaches: its part may lag by
+   * that much while it runs. A worker terminated without detaching loses
+   * its unmerged part; {@linkcode Heap.reclaim} books it back from what the
+   * backends hold when the reclaiming worker is the last one attached.
+   */
   health(): HeapHealth {
     return {
       ...this.router.health(this.counterOffsets()),

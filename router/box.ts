@@ -88,25 +88,10 @@ export interface Backend {
    * Gives the block back. Throws a HakmemError for a pointer it cannot free.
    * The router passes `pageEntry`, the page-map entry of `ptr`'s page it has
    * already read, so the backend need not read it again; a direct caller may
-   * leave it out.
+   * leave it out. A backend with per-worker caches keeps them inside `alloc`
+   * and `free`: its callers see one call either way.
    */
   free(ptr: number, pageEntry?: number): void;
-  /**
-   * Front cache, optional (tiny's per-worker caches). When the backend serves
-   * the first route, the heap tries it before the router: `popCached` hands
-   * out a cached block of at least `size` bytes (an integer no bigger than the
-   * route's maximum), or returns 0 when it has none (or its cache is off), and
-   * the heap goes on to the router.
-   */
-  popCached?(size: number): number;
-  /**
-   * Takes the block at `ptr` (page-map entry `pageEntry`, of this backend's
-   * kind) into the front cache and returns true, or returns false changing
-   * nothing: the cache is full or off, the block is not this worker's to
-   * cache, or anything looks wrong. The heap then goes to the router, whose
-   * call of `free` decides (and throws for a bad pointer).
-   */
-  pushCached?(ptr: number, pageEntry: number): boolean;
   /** True when `ptr` is the start of a block in this backend's pages. */
   owns(ptr: number): boolean;
   /** Usable bytes of the block at `ptr` (at least the size asked for). */
