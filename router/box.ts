@@ -88,10 +88,23 @@ export interface Backend {
    * Gives the block back. Throws a HakmemError for a pointer it cannot free.
    * The router passes `pageEntry`, the page-map entry of `ptr`'s page it has
    * already read, so the backend need not read it again; a direct caller may
-   * leave it out. A backend with per-worker caches keeps them inside `alloc`
-   * and `free`: its callers see one call either way.
+   * leave it out.
    */
   free(ptr: number, pageEntry?: number): void;
+  /**
+   * Optional per-worker cache, read only: a cached free block of at least
+   * `size` bytes (an integer within the backend's range), or 0 when there is
+   * none or the cache is off. Touches no slab and no other worker's state.
+   * `alloc` serves from the same cache, so a caller may call either.
+   */
+  popCached?(size: number): number;
+  /**
+   * Optional per-worker cache: takes the live block at `ptr` (page-map entry
+   * `pageEntry`, of this backend's kind) into this worker's cache and returns
+   * true, or returns false changing nothing (cache full or off, another
+   * worker's block, anything that needs `free`'s checks). `free` caches too.
+   */
+  pushCached?(ptr: number, pageEntry: number): boolean;
   /** True when `ptr` is the start of a block in this backend's pages. */
   owns(ptr: number): boolean;
   /** Usable bytes of the block at `ptr` (at least the size asked for). */

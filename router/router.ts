@@ -167,7 +167,9 @@ const ROUTERS_BY_MEMORY = new WeakMap<object, Set<WeakRef<Router>>>();
  * Routes allocations by size and frees by owner: the one entry to the
  * backends. Each of the first routes' backends is called from its own call
  * site (a field per route and a switch on the route index, so every site
- * sees one backend class); longer tables go through a generic site.
+ * sees one backend class); longer tables go through a generic site. The
+ * first route's backend (the smallest sizes, most calls) is called inline,
+ * its per-worker cache first when it has one.
  *
  * Counters are plain numbers of this object on the hot path (a private
  * array of pending counts), added into this worker's counter store in the
@@ -200,6 +202,8 @@ export class Router {
   // each site sees one backend class.
   private readonly route0Backend: Backend;
   private readonly route0Index: number; // route 0's backend's index in `backends`
+  private readonly route0Cached: boolean; // route 0's backend has a per-worker cache (popCached, pushCached)
+  private readonly route0Max: number; // route 0's largest size, at most DIRECT_LIMIT
   private readonly route1Backend: Backend;
   private readonly route2Backend: Backend;
   private readonly backend0: Backend;
@@ -215,6 +219,8 @@ export class Router {
   private readonly self: WeakRef<Router>;
   // Logging.
   private verbose = false;
+  /** A count from which a call takes its out-of-line tail: MERGE_EVERY, or 0 while logging (every call). */
+  private slowAt = MERGE_EVERY;
   private sink: DecisionSink | undefined;
   private readonly ring: Float64Array;
   private readonly ringSites: Array<string | undefined>;
@@ -243,6 +249,8 @@ export class Router {
     // Past the end of a short table these repeat a real backend: never called (the switch only reaches real indexes).
     this.route0Backend = this.routeBackend[0];
     this.route0Index = this.routeBackendIndex[0];
+    this.route0Max = Math.min(routes[0].max, DIRECT_LIMIT);
+    this.route0Cached = typeof this.route0Backend.popCached === "function" && typeof this.route0Backend.pushCached === "function";
     this.route1Backend = this.routeBackend[Math.min(1, routes.length - 1)];
     this.route2Backend = this.routeBackend[Math.min(2, routes.length - 1)];
     this.backend0 = this.backends[0];
@@ -347,21 +355,38 @@ export class Router {
    * 0 when every backend refused. `site` names the caller in the decision log.
    */
   alloc(size: number, site?: string): number {
+    if (size <= this.route0Max) {
+      // Route 0 (the smallest sizes, most calls) inline, its cache first: a hit is the whole call. A miss (or no
+      // cache) asks the backend's alloc, which looks at its cache again (empty: one load) before its slabs.
+      let ptr = this.route0Cached ? this.route0Backend.popCached!(size) : 0;
+      if (ptr === 0) ptr = this.route0Backend.alloc(size);
+      const count = this.pending[DECISIONS] + 1;
+      this.pending[DECISIONS] = count;
+      return ptr === 0 || count >= this.slowAt ? this.allocTail(0, size, ptr, count, site) : ptr;
+    }
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
-    // Route 0 (the smallest sizes, most calls) inline; the others at their own call sites, out of line so the
-    // inlined entry stays small.
-    let ptr = route === 0 ? this.route0Backend.alloc(size) : this.allocOther(route, size);
+    const ptr = this.allocOther(route, size);
     const count = this.pending[DECISIONS + route] + 1;
     this.pending[DECISIONS + route] = count;
+    return ptr === 0 || count >= this.slowAt ? this.allocTail(route, size, ptr, count, site) : ptr;
+  }
+
+  /**
+   * The rare end of an allocation, out of line: the routed backend returned 0 (the fallback chain), a counter is
+   * due to merge, or logging is on (`slowAt` is 0 then, so every call comes here: the same path plus the log).
+   */
+  private allocTail(route: number, size: number, ptr: number, count: number, site: string | undefined): number {
     if (ptr === 0) ptr = this.fallback(route, size, 0);
     if (count >= MERGE_EVERY) this.mergeCounters();
     if (this.verbose) this.log(0, size, route, ptr, site);
     return ptr;
   }
 
-  /** The routed backend's alloc for a route other than the first: one call site per route for the next two. */
+  /** The routed backend's alloc, each of the first three routes from its own call site. */
   private allocOther(route: number, size: number): number {
     switch (route) {
+      case 0:
+        return this.route0Backend.alloc(size);
       case 1:
         return this.route1Backend.alloc(size);
       case 2:
@@ -426,11 +451,6 @@ export class Router {
     return ptr;
   }
 
-  /** The index in {@linkcode Router.backends} of the backend route `route` sends to. */
-  backendIndexOfRoute(route: number): number {
-    return this.routeBackendIndex[route];
-  }
-
   /**
    * The backend index owning the block at `ptr` (inside the memory), or -1.
    */
@@ -449,11 +469,18 @@ export class Router {
     const entry = this.pages.ownerOf(ptr);
     // A detached view (a WebAssembly.Memory grown behind our back) reads undefined: kind 0, no backend, the slow path.
     const index = this.kindToBackend[entry & KIND_MASK];
-    if (index === this.route0Index) this.route0Backend.free(ptr, entry);
-    else if (index >= 0) this.freeOther(index, ptr, entry);
+    if (index === this.route0Index) {
+      // Route 0's cache inline; a block it refuses (full, another worker's, anything odd) goes to free, which decides.
+      if (!this.route0Cached || !this.route0Backend.pushCached!(ptr, entry)) this.route0Backend.free(ptr, entry);
+    } else if (index >= 0) this.freeOther(index, ptr, entry);
     else return this.freeUnowned(ptr);
     const count = this.pending[this.freesAt + index] + 1;
     this.pending[this.freesAt + index] = count;
+    if (count >= this.slowAt) this.freeTail(index, ptr, count);
+  }
+
+  /** The rare end of a free, out of line: a counter due to merge, or logging on. */
+  private freeTail(index: number, ptr: number, count: number): void {
     if (count >= MERGE_EVERY) this.mergeCounters();
     if (this.verbose) this.log(1, 0, -1 - index, ptr, undefined);
   }
@@ -487,6 +514,20 @@ export class Router {
     return foreignPointer(ptr);
   }
 
+  /**
+   * Whether the live block at `ptr` (`usable` bytes) can serve as `size`
+   * bytes where it is: it stays with the backend `size` routes to and either
+   * fits wasting under half, or that backend resized it in place. False
+   * changes nothing (the caller moves the block).
+   */
+  resizeInPlace(ptr: number, usable: number, size: number): boolean {
+    const owner = this.ownerIndex(ptr);
+    if (owner !== this.routeBackendIndex[this.routeOf(size)]) return false;
+    if (size <= usable && size > usable >>> 1) return true;
+    const backend = this.backends[owner];
+    return backend.resizeInPlace !== undefined && backend.resizeInPlace(ptr, size);
+  }
+
   /** Usable bytes of the block at `ptr`. */
   usableSize(ptr: number): number {
     const index = this.ownerIndex(ptr);
@@ -499,6 +540,7 @@ export class Router {
   /** Turns logging of every decision on or off. Off costs one branch per call; on, the same path plus the ring and the sink. */
   setVerbose(on: boolean): void {
     this.verbose = on;
+    this.slowAt = on ? 0 : MERGE_EVERY;
   }
 
   /** True while decisions are logged. */
