@@ -34,7 +34,7 @@ import {
   WORKER_SLOT_WORDS,
   WORKER_TABLE_WORD,
 } from "./memory/layout.ts";
-import { LinearMemory, MemoryKind, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
+import { defaultMemory, LinearMemory, MemoryKind, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
 import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
 import { RecordArena } from "./memory/records.ts";
 import { type HeapOptions, OPTION_TABLE, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -56,7 +56,12 @@ import { type DebugLayer, installDebugLayer } from "./debug.ts";
  * ```
  */
 export interface HeapConfig extends HeapOptions {
-  /** The memory to live in. Default: a new resizable ArrayBuffer of `initialBytes` growing to `maxBytes`. */
+  /**
+   * The memory to live in. Default: a new WebAssembly.Memory of `initialBytes` growing to `maxBytes`
+   * (whole 64 KiB pages): full-speed views and growth without copying, but it
+   * never shrinks and each growth detaches views made before. Hand in a resizable ArrayBuffer
+   * (`new ArrayBuffer(n, { maxByteLength })`) for a memory that `trim()` shrinks and whose views track it.
+   */
   memory?: MemorySource;
   /** The backends, replacing the built-in ones (tiny, pool, mmap). */
   backends?: BackendFactory[];
@@ -236,7 +241,10 @@ export class Heap {
   private readonly records: RecordArena;
   /** Debug mode's layer (see debug.ts), when the heap is in debug mode. */
   private readonly debugLayer: DebugLayer | undefined;
-  /** A non-shared WebAssembly.Memory: a module's own `memory.grow` detaches our views, so entries look for that. */
+  /**
+   * A non-shared WebAssembly.Memory (the default too: `wasmImports` hands it to a module): a module's own
+   * `memory.grow` detaches our views, so entries look for that.
+   */
   private readonly detachable: boolean;
 
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
@@ -247,11 +255,11 @@ export class Heap {
       roundToPages(Math.max(options.initialBytes, (HEADER_PAGES + LEAF_PAGES) * PAGE_SIZE)),
       options.maxBytes - options.maxBytes % PAGE_SIZE,
     );
-    const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
+    const source = config.memory ?? defaultMemory(initialBytes, options.maxBytes);
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES));
     this.pages = new PageHeap(this.mem);
     this.detachable = this.mem.kind === MemoryKind.wasm && !this.mem.shared;
-    this.plainViews();
+    this.plainViews(config.memory === undefined);
     if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem);
     if (!fresh && ((this.mem.i32[H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
@@ -437,9 +445,10 @@ export class Heap {
   }
 
   /**
-   * The buffer pointers index into now (a WebAssembly.Memory changes it when it grows).
-   * Over an ArrayBuffer a plain data property (it never changes); over the other kinds a
-   * getter that first takes in growth done elsewhere.
+   * The buffer pointers index into now. A WebAssembly.Memory (the default) gives a new one each time
+   * it grows: read it again after allocating. A plain data property when only this heap grows the
+   * memory (an ArrayBuffer, or the heap's own default memory); a getter that first takes in growth
+   * done elsewhere over the other kinds.
    */
   get buffer(): ArrayBuffer | SharedArrayBuffer {
     this.pages.syncViews();
@@ -447,9 +456,9 @@ export class Heap {
   }
 
   /**
-   * The heap's bytes (rebuilt after a WebAssembly.Memory grows: read it again after allocating).
-   * Over an ArrayBuffer a plain data property, free to read on a hot path: its view tracks the
-   * buffer's length, so it is never stale.
+   * The heap's bytes. Over a WebAssembly.Memory (the default) it is rebuilt whenever the memory
+   * grows: read it again after allocating rather than keeping it. A plain data property, free to
+   * read on a hot path, when only this heap grows the memory; a getter over the other kinds.
    */
   get u8(): Uint8Array {
     this.pages.syncViews();
@@ -457,14 +466,21 @@ export class Heap {
   }
 
   /**
-   * An ArrayBuffer's views never change (they track its length), and no other worker or module
-   * can grow it: `u8` and `buffer` become own data properties, which shadow the getters (an
-   * accessor costs several nanoseconds a read on V8 even when it does nothing).
+   * When no one but this heap object can grow the memory (an ArrayBuffer, whose views never
+   * change, or the heap's own default WebAssembly.Memory, whose views change only when this heap
+   * grows it), `u8` and `buffer` become own data properties, rebuilt with the memory's views: they
+   * shadow the getters, and an accessor costs several nanoseconds a read on V8 even when it does
+   * nothing. (Should a module given the default memory by `wasmImports` grow it itself, they are
+   * stale until the heap's next call or `refresh()`, as wasm.ts tells such users to call.)
    */
-  private plainViews(): void {
-    if (this.mem.kind !== MemoryKind.arrayBuffer) return;
-    Object.defineProperty(this, "u8", { value: this.mem.u8, enumerable: true });
-    Object.defineProperty(this, "buffer", { value: this.mem.currentBuffer, enumerable: true });
+  private plainViews(own: boolean): void {
+    if (this.mem.kind !== MemoryKind.arrayBuffer && !(own && this.mem.kind === MemoryKind.wasm && !this.mem.shared)) return;
+    const bind = () => {
+      Object.defineProperty(this, "u8", { value: this.mem.u8, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(this, "buffer", { value: this.mem.currentBuffer, enumerable: true, writable: true, configurable: true });
+    };
+    bind();
+    this.mem.onRefresh(bind);
   }
 
   // ---- allocation --------------------------------------------------------------
@@ -717,7 +733,8 @@ export class Heap {
   /**
    * Releases cached and empty memory: every backend's caches and empty slabs
    * go back to the page heap, and a resizable ArrayBuffer shrinks to its
-   * highest used page. Returns the bytes released to the page heap.
+   * highest used page (the other kinds, the default WebAssembly.Memory among
+   * them, cannot shrink). Returns the bytes released to the page heap.
    */
   trim(): number {
     let released = 0;
@@ -804,8 +821,10 @@ function verifyHeader(mem: LinearMemory): void {
 }
 
 /**
- * Creates a heap. With no memory given, it lives in a new resizable
- * ArrayBuffer that grows on demand up to `maxBytes`.
+ * Creates a heap. With no memory given, it lives in a new
+ * WebAssembly.Memory that grows on demand up to `maxBytes` (see
+ * {@linkcode HeapConfig.memory}): read `heap.u8` (or a `heap.view`) again
+ * after allocating, since a growth replaces the buffer.
  *
  * @example
  * ```ts

@@ -97,8 +97,17 @@ export class HakmemContender extends LinearContender implements Contender {
 
   setup(maxBytes: number): void {
     this.heap = createHeap({ ...this.config, maxBytes });
-    // A resizable ArrayBuffer's view tracks its growth, so one view serves the whole run (a WebAssembly.Memory would not).
-    this.bytes = this.heap.u8;
+  }
+
+  /** The heap's bytes now: its default WebAssembly.Memory gets a new buffer when it grows (`u8` is a plain data property there). */
+  override get u8(): Uint8Array {
+    return this.heap?.u8 ?? this.bytes;
+  }
+
+  override touch(ptr: number, size: number): void {
+    const bytes = this.heap!.u8; // read after the malloc: it may have grown the memory
+    bytes[ptr] = FIRST_STAMP;
+    bytes[ptr + size - 1] = LAST_STAMP;
   }
 
   malloc(size: number): number {
@@ -161,7 +170,17 @@ export class BackendAloneContender extends LinearContender implements Contender 
     }, maxBytes);
     this.heap = built.heap;
     this.backend = built.backend;
-    this.bytes = built.heap.u8;
+  }
+
+  /** The heap's bytes now (see {@linkcode HakmemContender.u8}). */
+  override get u8(): Uint8Array {
+    return this.heap?.u8 ?? this.bytes;
+  }
+
+  override touch(ptr: number, size: number): void {
+    const bytes = this.heap!.u8;
+    bytes[ptr] = FIRST_STAMP;
+    bytes[ptr + size - 1] = LAST_STAMP;
   }
 
   malloc(size: number): number {
@@ -178,7 +197,7 @@ export class BackendAloneContender extends LinearContender implements Contender 
     const fresh = backend.alloc(size);
     if (fresh === 0) return 0;
     const old = backend.usableSize(ptr);
-    this.bytes.copyWithin(fresh, ptr, ptr + Math.min(old, size));
+    this.heap!.u8.copyWithin(fresh, ptr, ptr + Math.min(old, size));
     backend.free(ptr);
     return fresh;
   }

@@ -446,7 +446,7 @@ describe("router: health", () => {
     const ptrs = [heap.malloc(10), heap.malloc(10000), heap.malloc(1 << 20)];
     const health = heap.health();
     assert.deepEqual([health.totalRoutes, health.routeFailures, health.fallbackCount], [3, 0, 1]);
-    assert.equal(health.memory, "ArrayBuffer");
+    assert.equal(health.memory, "WebAssembly.Memory", "the default memory");
     assert.ok(health.memoryBytes > 0 && health.memoryBytes <= health.maxBytes);
     const byName = Object.fromEntries(health.backends.map((backend) => [backend.name, backend.counters]));
     assert.equal(byName.medium.allocs, 2);
