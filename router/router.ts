@@ -175,7 +175,7 @@ const ROUTERS_BY_MEMORY = new WeakMap<object, Set<WeakRef<Router>>>();
  * array of pending counts), added into this worker's counter store in the
  * memory on every read ({@linkcode Router.counters}, {@linkcode
  * Router.health}), on every slow event (a fallback, a failure, an aligned
- * allocation) and at least every {@linkcode MERGE_EVERY} counts of one kind.
+ * allocation) and at least every 4096 counts of one kind (`MERGE_EVERY`).
  *
  * @example
  * ```ts
@@ -310,7 +310,7 @@ export class Router {
   /**
    * Adds the pending counts into the store (this worker's counter words in
    * the memory), where every worker reads them. Run on reads, slow events
-   * and every {@linkcode MERGE_EVERY} counts of one kind.
+   * and every `MERGE_EVERY` (4096) counts of one kind.
    */
   mergeCounters(): void {
     // A WebAssembly.Memory grown behind our back detached the store's view: rebuild it first, or the counts are lost.
@@ -334,7 +334,7 @@ export class Router {
     }
   }
 
-  /** This worker leaves: its counts go into the memory, and reads of the realm stop looking at it. */
+  /** @internal This worker leaves (the heap's detach): its counts go into the memory, and reads of the realm stop looking at it. */
   retire(): void {
     this.mergeCounters();
     this.realm.delete(this.self);
@@ -600,7 +600,7 @@ export class Router {
    * memory), their counts are added: the totals of every worker. Exact for
    * this worker and every heap object of this thread over the same memory
    * (their pending counts are merged first); another thread's worker's counts
-   * are as of its last merge, at most {@linkcode MERGE_EVERY} counts of one
+   * are as of its last merge, at most 4096 counts of one
    * kind behind (all of them once it detaches).
    */
   counters(others: number[] = []): RouterCounters {
@@ -645,7 +645,7 @@ export class Router {
   }
 
   /**
-   * A worker terminated without detaching took its pending counts with it.
+   * @internal The heap's reclaim: a worker terminated without detaching took its pending counts with it.
    * Given every slot's counter store (`others`), the dead worker's (`lost`)
    * among them, and each backend's live blocks (exact: they are read from the
    * memory), books the difference into the dead worker's store, so that the
