@@ -347,6 +347,11 @@ export class Heap {
     return offset;
   }
 
+  /** Byte offset of slot `slot`'s router counters (0 when it has none yet). */
+  private slotCounterOffset(slot: number): number {
+    return Atomics.load(this.mem.i32, WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
+  }
+
   /** Byte offsets of every slot's router counters. */
   private counterOffsets(): number[] {
     this.mem.refresh(); // views a WASM module's growth detached, or short of another worker's growth
@@ -746,8 +751,13 @@ export class Heap {
 
   /**
    * Verifies every invariant of the page heap, each backend and the router's
-   * counters, and returns what is broken. Changes nothing. `"cheap"` compares
-   * counters; `"full"` (the default) walks every run, slab and list.
+   * counters, and returns what is broken. Changes nothing (it merges this
+   * thread's pending router counts into the memory, as every read of them
+   * does). `"cheap"` compares counters; `"full"` (the default) walks every
+   * run, slab and list. The router's counts are held against the backends'
+   * live blocks only while every attached worker is a heap object of this
+   * thread: another thread's worker may not have merged its latest counts
+   * (see {@linkcode Heap.health}) until it detaches.
    */
   check(level: CheckLevel = "full"): CheckReport {
     this.mem.refresh();
@@ -755,8 +765,11 @@ export class Heap {
     if (level === "full") this.pages.check(problems);
     for (const backend of this.backendList) backend.check(level, problems);
     this.debugLayer?.check(level, problems);
-    const counters = this.router.counters(this.counterOffsets());
-    for (const backend of this.backendList) {
+    const offsets = this.counterOffsets();
+    const counters = this.router.counters(offsets);
+    const here = this.router.threadCounterOffsets();
+    const elsewhere = this.workers().some((slot) => !here.has(this.slotCounterOffset(slot)));
+    for (const backend of elsewhere ? [] : this.backendList) {
       const name = backend.capabilities.name;
       const live = backend.stats().liveBlocks;
       const routed = counters.allocs[name] - counters.frees[name];

@@ -334,6 +334,16 @@ export class Router {
     }
   }
 
+  /** @internal Counter store offsets of the live routers of this thread over this memory (their counts are exact at a read). */
+  threadCounterOffsets(): Set<number> {
+    const offsets = new Set<number>();
+    for (const ref of this.realm) {
+      const router = ref.deref();
+      if (router !== undefined) offsets.add(router.counterOffset);
+    }
+    return offsets;
+  }
+
   /** @internal This worker leaves (the heap's detach): its counts go into the memory, and reads of the realm stop looking at it. */
   retire(): void {
     this.mergeCounters();
