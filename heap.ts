@@ -23,7 +23,6 @@ import {
   H_WORKER_LOCK,
   HEADER_PAGES,
   HEAP_FLAG_DEBUG,
-  KIND_MASK,
   LAYOUT_VERSION,
   MAGIC,
   MAX_MEMORY_BYTES,
@@ -40,7 +39,7 @@ import {
   WORKER_SLOT_WORDS,
   WORKER_TABLE_WORD,
 } from "./memory/layout.ts";
-import { LinearMemory, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
+import { defaultMemory, LinearMemory, MemoryKind, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
 import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
 import { RecordArena } from "./memory/records.ts";
 import { type HeapOptions, OPTION_TABLE, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -63,7 +62,12 @@ import { type DebugLayer, installDebugLayer } from "./debug.ts";
  * ```
  */
 export interface HeapConfig extends HeapOptions {
-  /** The memory to live in. Default: a new resizable ArrayBuffer of `initialBytes` growing to `maxBytes`. */
+  /**
+   * The memory to live in. Default: a new WebAssembly.Memory of `initialBytes` growing to `maxBytes`
+   * (whole 64 KiB pages): full-speed views and growth without copying, but it
+   * never shrinks and each growth detaches views made before. Hand in a resizable ArrayBuffer
+   * (`new ArrayBuffer(n, { maxByteLength })`) for a memory that `trim()` shrinks and whose views track it.
+   */
   memory?: MemorySource;
   /**
    * Byte offset where the heap starts in the memory (rounded up to a page):
@@ -266,6 +270,11 @@ export class Heap {
   private readonly records: RecordArena;
   /** Debug mode's layer (see debug.ts), when the heap is in debug mode. */
   private readonly debugLayer: DebugLayer | undefined;
+  /**
+   * A non-shared WebAssembly.Memory (the default too: `wasmImports` hands it to a module): a module's own
+   * `memory.grow` detaches our views, so entries look for that.
+   */
+  private readonly detachable: boolean;
 
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
@@ -279,9 +288,11 @@ export class Heap {
     if (config.memory instanceof ArrayBuffer && isDetached(config.memory)) {
       throw new HakmemError("INVALID_MEMORY", "memory is a detached ArrayBuffer (transferred or given to a worker): it holds no bytes");
     }
-    const source = config.memory ?? new ArrayBuffer(initialBytes, { maxByteLength: options.maxBytes });
+    const source = config.memory ?? defaultMemory(initialBytes, options.maxBytes);
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES), base);
     this.pages = new PageHeap(this.mem);
+    this.detachable = this.mem.kind === MemoryKind.wasm && !this.mem.shared;
+    this.plainViews(config.memory === undefined);
     if (fresh) this.format(config.memory !== undefined);
     else verifyHeader(this.mem, this.pages);
     if (!fresh) this.options = options = followRouting(this.mem, config, options);
@@ -402,12 +413,18 @@ export class Heap {
     return offset;
   }
 
+  /** Byte offset of slot `slot`'s router counters (0 when it has none yet). */
+  private slotCounterOffset(slot: number): number {
+    return Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
+  }
+
   /**
    * Byte offsets of every slot's router counters. An offset that is no page
    * of the memory (a damaged worker table, which check() reports) is left
    * out, so the reports still answer.
    */
   private counterOffsets(): number[] {
+    this.mem.refresh(); // views a WASM module's growth detached, or short of another worker's growth
     const offsets: number[] = [];
     for (let slot = 0; slot < MAX_WORKERS; slot++) {
       const offset = Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
@@ -436,6 +453,7 @@ export class Heap {
    */
   detach(): void {
     for (const backend of this.backendList) backend.detach?.();
+    this.router.retire(); // its pending counts into the memory, where the other workers read them
     this.releaseSlot(this.workerId);
     const gone = (): never => {
       throw new HakmemError("WORKER", `worker ${this.workerId} detached from this heap; attach again to use it`);
@@ -447,7 +465,9 @@ export class Heap {
    * Takes back what worker `workerId` held when it was terminated without
    * calling {@linkcode Heap.detach}: its cached blocks and its slabs. Call it
    * from any other worker once that worker is gone (after
-   * `worker.terminate()`); the slot is free again afterwards.
+   * `worker.terminate()`); the slot is free again afterwards. Called by the
+   * last worker still attached, it also books the router counts the gone
+   * worker had not merged yet (see {@linkcode Heap.health}).
    */
   reclaim(workerId: number): void {
     if (!Number.isInteger(workerId) || workerId < 0 || workerId >= MAX_WORKERS || workerId === this.workerId) {
@@ -457,6 +477,13 @@ export class Heap {
     if (state !== WORKER_ATTACHED) throw new HakmemError("WORKER", `worker ${workerId} is not attached`, workerId);
     for (const backend of this.backendList) backend.reclaim?.(workerId);
     this.releaseSlot(workerId);
+    // Its counts not yet merged are gone with it: book them from what the backends hold, when no other worker runs.
+    const others = this.workers();
+    if (others.length === 1 && others[0] === this.workerId) {
+      const lost = this.slotCounterOffset(workerId);
+      const live = this.backendList.map((backend) => backend.stats().liveBlocks);
+      if (lost !== 0) this.router.bookLostCounts(lost, live, this.counterOffsets());
+    }
   }
 
   /** Marks worker `workerId`'s slot in the header's table free, for the next worker that attaches. */
@@ -505,16 +532,43 @@ export class Heap {
     return this.mem.base;
   }
 
-  /** The buffer pointers index into now (a WebAssembly.Memory changes it when it grows). */
+  /**
+   * The buffer pointers index into now. A WebAssembly.Memory (the default) gives a new one each time
+   * it grows: read it again after allocating. A plain data property when only this heap grows the
+   * memory (an ArrayBuffer, or the heap's own default memory); a getter that first takes in growth
+   * done elsewhere over the other kinds.
+   */
   get buffer(): ArrayBuffer | SharedArrayBuffer {
     this.pages.syncViews();
     return this.mem.currentBuffer;
   }
 
-  /** The heap's bytes (rebuilt after a WebAssembly.Memory grows: read it again after allocating). */
+  /**
+   * The heap's bytes. Over a WebAssembly.Memory (the default) it is rebuilt whenever the memory
+   * grows: read it again after allocating rather than keeping it. A plain data property, free to
+   * read on a hot path, when only this heap grows the memory; a getter over the other kinds.
+   */
   get u8(): Uint8Array {
     this.pages.syncViews();
     return this.mem.u8;
+  }
+
+  /**
+   * When no one but this heap object can grow the memory (an ArrayBuffer, whose views never
+   * change, or the heap's own default WebAssembly.Memory, whose views change only when this heap
+   * grows it), `u8` and `buffer` become own data properties, rebuilt with the memory's views: they
+   * shadow the getters, and an accessor costs several nanoseconds a read on V8 even when it does
+   * nothing. (Should a module given the default memory by `wasmImports` grow it itself, they are
+   * stale until the heap's next call or `refresh()`, as wasm.ts tells such users to call.)
+   */
+  private plainViews(own: boolean): void {
+    if (this.mem.kind !== MemoryKind.arrayBuffer && !(own && this.mem.kind === MemoryKind.wasm && !this.mem.shared)) return;
+    const bind = () => {
+      Object.defineProperty(this, "u8", { value: this.mem.u8, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(this, "buffer", { value: this.mem.currentBuffer, enumerable: true, writable: true, configurable: true });
+    };
+    bind();
+    this.mem.onRefresh(bind);
   }
 
   // ---- allocation --------------------------------------------------------------
@@ -525,28 +579,11 @@ export class Heap {
    * safe integer. `malloc(0)` returns a unique minimal block.
    */
   malloc(size: number, site?: string): number {
-    // A WASM module's own memory.grow detached our views (their length reads 0): catch up before counting anything.
-    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh();
-    const router = this.router;
-    if (size <= router.frontMax && (size >>> 0) === size) {
-      // The front cache (tiny's per-worker cache) first: a hit is the whole decision, counted as the first route's.
-      const cached = router.front.popCached!(size);
-      if (cached !== 0) {
-        router.routeDecisions[0]++;
-        return cached;
-      }
-    } else if (size <= router.secondMax && size >= router.secondMin && (size >>> 0) === size) {
-      // The second route's backend (the pool) from its own call site; the decision counted as the router counts it.
-      const ptr = router.second.alloc(size);
-      if (ptr !== undefined) router.routeDecisions[1]++; // undefined: detached views, and afterDetach goes the long way
-      if (ptr > 0) return ptr;
-      return ptr === 0 ? router.secondFailed(size) : this.afterDetach(size, site);
+    // typeof first: `>>>` would throw a TypeError for a BigInt or a Symbol (and call an object's valueOf).
+    if (typeof size !== "number" || (size >>> 0) !== size || this.detachable && this.mem.u8.length === 0) {
+      return this.mallocSlow(size, site);
     }
-    if ((size >>> 0) !== size) return this.oversize(size, "malloc");
-    const ptr = router.alloc(size, site);
-    // undefined: the views were detached (a WASM module grew its memory) and
-    // nothing was read or written; refresh and go again.
-    return ptr !== undefined ? ptr : this.afterDetach(size, site);
+    return this.router.alloc(size, site);
   }
 
   /**
@@ -556,26 +593,14 @@ export class Heap {
    * is unchanged then.
    */
   free(ptr: number): void {
-    // One test covers NaN, fractions, negatives, 0 and offsets past the
-    // views (which another worker's growth may have left short).
-    if ((ptr >>> 0) !== ptr || ptr === 0 || ptr >= this.mem.limit) {
+    // One test covers non-numbers, NaN, fractions, negatives, 0 and offsets past the
+    // views (which another worker's growth may have left short). Detached views
+    // need no test here: the router reads no owner through them and refreshes.
+    if (typeof ptr !== "number" || (ptr >>> 0) !== ptr || ptr === 0 || ptr >= this.mem.limit) {
       if (ptr === 0) return;
       this.checkPointer(ptr);
     }
-    // The front cache first: it takes a live block of this worker's, or refuses and the router's free decides.
-    const router = this.router;
-    const entry = this.pages.ownerOf(ptr);
-    const kind = entry & KIND_MASK;
-    if (kind === router.frontKind && router.front.pushCached!(ptr, entry)) {
-      router.freeCounts[router.frontIndex]++;
-      return;
-    }
-    if (kind === router.secondKind) {
-      router.second.free(ptr, entry); // throws for a block it does not hold, counting nothing
-      router.freeCounts[router.secondIndex]++;
-      return;
-    }
-    router.freeEntry(ptr, entry);
+    this.router.free(ptr);
   }
 
   /**
@@ -585,9 +610,9 @@ export class Heap {
   calloc(count: number, size: number): number {
     checkSize(count, "calloc count");
     checkSize(size, "calloc size");
+    this.syncEntry();
     const total = count * size;
     if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
-    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
     return this.router.allocZeroed(total);
   }
 
@@ -605,12 +630,7 @@ export class Heap {
       this.free(ptr);
       return 0;
     }
-    const owner = this.router.ownerIndex(ptr);
-    const target = this.router.routeOf(size);
-    const sameBackend = owner === this.router.backendIndexOfRoute(target);
-    if (sameBackend && size <= old && size > old >>> 1) return ptr; // fits and wastes under half
-    const backend = this.router.backends[owner];
-    if (sameBackend && backend.resizeInPlace && backend.resizeInPlace(ptr, size)) return ptr;
+    if (this.router.resizeInPlace(ptr, old, size)) return ptr;
     const fresh = this.malloc(size);
     if (fresh === 0) return 0;
     const u8 = this.mem.u8;
@@ -637,7 +657,7 @@ export class Heap {
       throw new HakmemError("INVALID_ALIGNMENT", `alignment must be a power of two from 1 to 2^31, got ${describe(alignment)}`, alignment);
     }
     checkSize(size, "alignedAlloc size");
-    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
+    this.syncEntry();
     if (alignment <= PAGE_SIZE) {
       // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
       const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
@@ -653,6 +673,7 @@ export class Heap {
   /** Usable bytes of the block at `ptr`: at least the size asked for. */
   usableSize(ptr: number): number {
     this.checkPointer(ptr);
+    this.syncEntry();
     return this.router.usableSize(ptr);
   }
 
@@ -715,21 +736,26 @@ export class Heap {
     this.pages.adoptGrowth();
   }
 
-  /** The long way of malloc when the fast path found its views detached (the memory grew): rebuild them, then route again. */
-  private afterDetach(size: number, site: string | undefined): number {
-    this.refresh();
-    return this.router.alloc(size, site);
+  /**
+   * Every entry but malloc and free (whose own tests cover it) starts here:
+   * a WASM module that grew a non-shared memory itself detached our views,
+   * so they are rebuilt (and the new pages taken in) before anything reads them.
+   */
+  private syncEntry(): void {
+    if (this.detachable && this.mem.u8.length === 0) this.refresh();
   }
 
-  /** A size that is not a 32-bit integer: throws for a bad one (negative, fractional, unsafe), else returns 0, as no memory holds it. */
-  private oversize(size: number, what: string): number {
-    checkSize(size, `${what} size`);
-    return 0; // a safe integer above 4 GiB: no memory holds it
+  /** malloc off its fast path: not a 32-bit size (refused or 0), or detached views (refreshed, then served). */
+  private mallocSlow(size: number, site: string | undefined): number {
+    checkSize(size, "malloc size");
+    if ((size >>> 0) !== size) return 0; // a safe integer of 4 GiB or more: no memory holds it
+    this.syncEntry();
+    return this.router.alloc(size, site);
   }
 
   /** Throws INVALID_POINTER for a value no block starts at: not a 32-bit integer, 0, or past the memory (even after taking in another worker's growth). */
   private checkPointer(ptr: number): void {
-    if ((ptr >>> 0) !== ptr) {
+    if (typeof ptr !== "number" || (ptr >>> 0) !== ptr) {
       throw new HakmemError("INVALID_POINTER", `pointer must be a non-negative integer below 2^32, got ${describe(ptr)}`, ptr);
     }
     if (ptr === 0) throw new HakmemError("INVALID_POINTER", "pointer 0 (NULL) has no block", ptr);
@@ -780,12 +806,22 @@ export class Heap {
     return renderHeapSvg(this, options);
   }
 
-  /** The router's counters (decisions per route, allocs and frees per backend). */
+  /** The router's counters (decisions per route, allocs and frees per backend), as fresh as {@linkcode Heap.health} says. */
   counters(): RouterCounters {
     return this.router.counters(this.counterOffsets());
   }
 
-  /** Each backend's readiness, the routing totals and the memory. */
+  /**
+   * Each backend's readiness, the routing totals and the memory. The totals
+   * are exact for this heap object and every other one of this thread over
+   * the same memory. A worker in another thread merges its counts into the
+   * memory at least every 4096 decisions of one route (or frees into one
+   * backend), on each fallback or failure, whenever it reads its own
+   * counters, health or check, and when it detaches: its part may lag by
+   * that much while it runs. A worker terminated without detaching loses
+   * its unmerged part; {@linkcode Heap.reclaim} books it back from what the
+   * backends hold when the reclaiming worker is the last one attached.
+   */
   health(): HeapHealth {
     return {
       ...this.router.health(this.counterOffsets()),
@@ -800,7 +836,8 @@ export class Heap {
   /**
    * Releases cached and empty memory: every backend's caches and empty slabs
    * go back to the page heap, and a resizable ArrayBuffer shrinks to its
-   * highest used page. Returns the bytes released to the page heap.
+   * highest used page (the other kinds, the default WebAssembly.Memory among
+   * them, cannot shrink). Returns the bytes released to the page heap.
    */
   trim(): number {
     let released = 0;
@@ -812,8 +849,13 @@ export class Heap {
 
   /**
    * Verifies every invariant of the page heap, each backend and the router's
-   * counters, and returns what is broken. Changes nothing. `"cheap"` compares
-   * counters; `"full"` (the default) walks every run, slab and list.
+   * counters, and returns what is broken. Changes nothing (it merges this
+   * thread's pending router counts into the memory, as every read of them
+   * does). `"cheap"` compares counters; `"full"` (the default) walks every
+   * run, slab and list. The router's counts are held against the backends'
+   * live blocks only while every attached worker is a heap object of this
+   * thread: another thread's worker may not have merged its latest counts
+   * (see {@linkcode Heap.health}) until it detaches.
    */
   check(level: CheckLevel = "full"): CheckReport {
     if (level !== "full" && level !== "cheap") {
@@ -835,10 +877,16 @@ export class Heap {
     return { ok: problems.length === 0, level, problems };
   }
 
-  /** The router's counters of every worker against the blocks each backend holds. */
+  /**
+   * The router's counters of every worker against the blocks each backend
+   * holds, while every attached worker is a heap object of this thread
+   * (another thread's may not have merged its latest counts).
+   */
   private checkCounters(problems: CheckProblem[]): void {
     const counters = this.router.counters(this.counterOffsets());
-    for (const backend of this.backendList) {
+    const here = this.router.threadCounterOffsets();
+    const elsewhere = this.workers().some((slot) => !here.has(this.slotCounterOffset(slot)));
+    for (const backend of elsewhere ? [] : this.backendList) {
       const name = backend.capabilities.name;
       const live = backend.stats().liveBlocks;
       const routed = counters.allocs[name] - counters.frees[name];
@@ -1091,8 +1139,10 @@ function verifyHeader(mem: LinearMemory, pages: PageHeap): void {
 }
 
 /**
- * Creates a heap. With no memory given, it lives in a new resizable
- * ArrayBuffer that grows on demand up to `maxBytes`.
+ * Creates a heap. With no memory given, it lives in a new
+ * WebAssembly.Memory that grows on demand up to `maxBytes` (see
+ * {@linkcode HeapConfig.memory}): read `heap.u8` (or a `heap.view`) again
+ * after allocating, since a growth replaces the buffer.
  *
  * @example
  * ```ts

@@ -2,8 +2,8 @@
  * hakmem: `malloc` for JavaScript linear memory.
  *
  * `malloc`, `free`, `calloc`, `realloc`, `alignedAlloc` and `usableSize` over
- * a resizable `ArrayBuffer`, a growable `SharedArrayBuffer` or a
- * `WebAssembly.Memory`. Pointers are byte offsets; 0 is NULL. A Central
+ * a `WebAssembly.Memory` (the default), a resizable `ArrayBuffer` or a
+ * growable `SharedArrayBuffer`. Pointers are byte offsets; 0 is NULL. A Central
  * Router sends each size to a backend, counts every decision and reports
  * each backend's health. Exhaustion returns 0; misuse (a bad or double free,
  * a bad size) throws a {@linkcode HakmemError} and leaves the heap unchanged.

@@ -79,8 +79,9 @@ export function runParticles(options: ParticlesOptions = {}): ParticlesResult {
     if (ptr === 0) throw new Error("out of memory");
     heap.typed(Uint32Array, tablePtr, count)[i] = ptr;
   }
-  // Views over the whole buffer: a resizable ArrayBuffer keeps them valid as it
-  // grows; for a WebAssembly.Memory they would be taken again after allocating.
+  // Views over the whole buffer. The heap's default WebAssembly.Memory gets a new
+  // buffer when it grows, so they are taken again after allocating (below); over a
+  // resizable ArrayBuffer handed in they would stay valid.
   let f64 = new Float64Array(heap.buffer);
   let table = heap.typed(Uint32Array, tablePtr, count);
   for (let i = 0; i < count; i++) spawn(f64, table[i] >>> 3, random);

@@ -92,19 +92,17 @@ export interface Backend {
    */
   free(ptr: number, pageEntry?: number): void;
   /**
-   * Front cache, optional (tiny's per-worker caches). When the backend serves
-   * the first route, the heap tries it before the router: `popCached` hands
-   * out a cached block of at least `size` bytes (an integer no bigger than the
-   * route's maximum), or returns 0 when it has none (or its cache is off), and
-   * the heap goes on to the router.
+   * Optional per-worker cache, read only: a cached free block of at least
+   * `size` bytes (an integer within the backend's range), or 0 when there is
+   * none or the cache is off. Touches no slab and no other worker's state.
+   * `alloc` serves from the same cache, so a caller may call either.
    */
   popCached?(size: number): number;
   /**
-   * Takes the block at `ptr` (page-map entry `pageEntry`, of this backend's
-   * kind) into the front cache and returns true, or returns false changing
-   * nothing: the cache is full or off, the block is not this worker's to
-   * cache, or anything looks wrong. The heap then goes to the router, whose
-   * call of `free` decides (and throws for a bad pointer).
+   * Optional per-worker cache: takes the live block at `ptr` (page-map entry
+   * `pageEntry`, of this backend's kind) into this worker's cache and returns
+   * true, or returns false changing nothing (cache full or off, another
+   * worker's block, anything that needs `free`'s checks). `free` caches too.
    */
   pushCached?(ptr: number, pageEntry: number): boolean;
   /** True when `ptr` is the start of a block in this backend's pages. */

@@ -152,9 +152,37 @@ export interface RouterHealth {
 /** Sizes up to this are routed through a direct table. */
 const DIRECT_LIMIT = 65536;
 const RING_FIELDS = 4; // op(0 alloc, 1 free), size, backend index + 1 (0 none) | fallback << 8, ptr
+/**
+ * A hot counter (a route's decisions, a backend's frees) that reaches this
+ * many pending counts merges every pending count into the memory: the bound
+ * on how far behind another worker's view of this worker's counts may be.
+ */
+const MERGE_EVERY = 4096;
+// Counter store words: [fallback tries, failures, decisions per route, then per backend: frees, primary failures, fallbacks served].
+const FALLBACK_TRIES = 0;
+const FAILURES = 1;
+const DECISIONS = 2;
 
 /**
- * Routes allocations by size and frees by owner.
+ * The routers of this JavaScript realm, by the memory they live in: a read
+ * of the counters merges every one first, so heap objects sharing a memory
+ * in one thread see each other's counts exactly.
+ */
+const ROUTERS_BY_MEMORY = new WeakMap<object, Set<WeakRef<Router>>>();
+
+/**
+ * Routes allocations by size and frees by owner: the one entry to the
+ * backends. Each of the first routes' backends is called from its own call
+ * site (a field per route and a switch on the route index, so every site
+ * sees one backend class); longer tables go through a generic site. The
+ * first route's backend (the smallest sizes, most calls) is called inline,
+ * its per-worker cache first when it has one.
+ *
+ * Counters are plain numbers of this object on the hot path (a private
+ * array of pending counts), added into this worker's counter store in the
+ * memory on every read ({@linkcode Router.counters}, {@linkcode
+ * Router.health}), on every slow event (a fallback, a failure, an aligned
+ * allocation) and at least every 4096 counts of one kind (`MERGE_EVERY`).
  *
  * @example
  * ```ts
@@ -178,54 +206,29 @@ export class Router {
   private readonly routeBackendIndex: Int32Array;
   private readonly kindToBackend: Int32Array;
   private readonly fallbackChains: Int32Array[];
-  // Counters: one increment on the hot path; everything else derives. They
-  // are views of one store: [fallback tries, failures, decisions per route,
-  // frees, primary failures, fallbacks served (each per backend)].
+  // One call site per route for the first three routes (alloc), and per backend for the first three backends (free):
+  // each site sees one backend class.
+  private readonly route0Backend: Backend;
+  private readonly route0Index: number; // route 0's backend's index in `backends`
+  private readonly route0Cached: boolean; // route 0's backend has a per-worker cache (popCached, pushCached)
+  private readonly route0Max: number; // route 0's largest size, at most DIRECT_LIMIT
+  private readonly route1Backend: Backend;
+  private readonly route2Backend: Backend;
+  private readonly backend0: Backend;
+  private readonly backend1: Backend;
+  private readonly backend2: Backend;
+  // Counters: `pending` counts on the hot path; `store` (this worker's words in the memory, or a private array)
+  // holds what was merged. Both have the layout of FALLBACK_TRIES, FAILURES, DECISIONS.
   private readonly counterOffset: number;
+  private readonly pending: Float64Array;
+  private readonly freesAt: number; // index in the store of backend 0's frees
   private store!: Float64Array;
-  /** @internal Per route: decisions (the heap's front cache counts its hits here too). */
-  routeDecisions!: Float64Array;
-  /** @internal Per backend: frees. */
-  freeCounts!: Float64Array;
-  private primaryFailures!: Float64Array; // per backend: routed here, returned 0
-  private fallbackServed!: Float64Array; // per backend: served as a fallback
-  /**
-   * @internal The backend of the first route (the smallest sizes, most
-   * calls), the front cache when it has one (`popCached`, `pushCached`),
-   * which the heap tries before the router.
-   * Sizes up to `frontMax` and pages of kind `frontKind` go there; both are
-   * -1 when there is none, or while decisions are logged (they go the long
-   * way).
-   */
-  readonly front: Backend;
-  /** @internal See {@linkcode Router.front}. */
-  frontMax = -1;
-  /** @internal See {@linkcode Router.front}. */
-  frontKind = -1;
-  /** @internal The index of the front in {@linkcode Router.backends}. */
-  readonly frontIndex: number;
-  private readonly frontPageKind: number;
-  /**
-   * @internal The backend of the second route (mid sizes: the pool by
-   * default), which the heap calls directly for sizes from `secondMin` to
-   * `secondMax` and frees of pages of kind `secondKind`: its own call site,
-   * monomorphic, where the router's shared one sees every backend. The heap
-   * counts the decisions (route 1) and frees as the router counts them.
-   * `secondMax` and `secondKind` are -1 when there is no second route, or
-   * while decisions are logged.
-   */
-  readonly second: Backend;
-  /** @internal See {@linkcode Router.second}. */
-  readonly secondIndex: number;
-  /** @internal See {@linkcode Router.second}. */
-  secondMin = 0;
-  /** @internal See {@linkcode Router.second}. */
-  secondMax = -1;
-  /** @internal See {@linkcode Router.second}. */
-  secondKind = -1;
-  private readonly secondPageKind: number;
+  private readonly realm: Set<WeakRef<Router>>;
+  private readonly self: WeakRef<Router>;
   // Logging.
   private verbose = false;
+  /** A count from which a call takes its out-of-line tail: MERGE_EVERY, or 0 while logging (every call). */
+  private slowAt = MERGE_EVERY;
   private sink: DecisionSink | undefined;
   private readonly ring: Float64Array;
   private readonly ringSites: Array<string | undefined>;
@@ -252,14 +255,16 @@ export class Router {
     this.routes = routes;
     this.routeBackendIndex = Int32Array.from(routes, (route) => names.get(route.backend)!);
     this.routeBackend = routes.map((route) => this.backends[names.get(route.backend)!]);
-    this.front = this.routeBackend[0];
-    this.frontIndex = this.routeBackendIndex[0];
-    this.frontPageKind = config.backends[this.frontIndex].kind;
-    const second = Math.min(1, routes.length - 1);
-    this.second = this.routeBackend[second];
-    this.secondIndex = this.routeBackendIndex[second];
-    // Only a backend that owns its page kind alone (not the front's too) can take frees by kind.
-    this.secondPageKind = this.secondIndex !== this.frontIndex ? config.backends[this.secondIndex].kind : -1;
+    // Past the end of a short table these repeat a real backend: never called (the switch only reaches real indexes).
+    this.route0Backend = this.routeBackend[0];
+    this.route0Index = this.routeBackendIndex[0];
+    this.route0Max = Math.min(routes[0].max, DIRECT_LIMIT);
+    this.route0Cached = typeof this.route0Backend.popCached === "function" && typeof this.route0Backend.pushCached === "function";
+    this.route1Backend = this.routeBackend[Math.min(1, routes.length - 1)];
+    this.route2Backend = this.routeBackend[Math.min(2, routes.length - 1)];
+    this.backend0 = this.backends[0];
+    this.backend1 = this.backends[Math.min(1, this.backends.length - 1)];
+    this.backend2 = this.backends[Math.min(2, this.backends.length - 1)];
     this.direct = new Uint8Array(DIRECT_LIMIT + 1);
     routes.forEach((route, index) => {
       const last = Math.min(route.max, DIRECT_LIMIT);
@@ -280,12 +285,19 @@ export class Router {
       if (!names.has(name)) throw routeError(`fallbacks name unknown backend ${JSON.stringify(name)}`);
     }
     this.counterOffset = config.counterOffset ?? -1;
+    this.pending = new Float64Array(Router.counterBytes(routes.length, this.backends.length) / 8);
+    this.freesAt = DECISIONS + routes.length;
     this.bindCounters();
     if (this.counterOffset >= 0) this.pages.mem.onRefresh(() => this.bindCounters());
+    const source = this.pages.mem.source;
+    let realm = ROUTERS_BY_MEMORY.get(source);
+    if (realm === undefined) ROUTERS_BY_MEMORY.set(source, realm = new Set());
+    this.realm = realm;
+    this.self = new WeakRef(this);
+    realm.add(this.self);
     const ringSize = config.ringSize ?? 256;
     this.ring = new Float64Array(ringSize * RING_FIELDS);
     this.ringSites = new Array(ringSize);
-    this.setVerbose(false);
   }
 
   /** Bytes of counters a router with these routes and backends keeps. */
@@ -293,19 +305,58 @@ export class Router {
     return (2 + routes + 3 * backends) * 8;
   }
 
-  /** (Re)builds the counter views over their store (after the memory's views changed). */
+  /** (Re)builds the counter store's view (after the memory's views changed). */
   private bindCounters(): void {
-    const words = Router.counterBytes(this.routes.length, this.backends.length) / 8;
-    if (this.counterOffset >= 0 && this.counterOffset + words * 8 > this.pages.mem.limit) this.pages.mem.refresh(true);
-    this.store = this.counterOffset < 0
-      ? (this.store ?? new Float64Array(words))
-      : new Float64Array(this.pages.mem.currentBuffer, this.counterOffset, words);
-    this.routeDecisions = this.store.subarray(2, 2 + this.routes.length);
-    const b = this.backends.length;
-    const at = 2 + this.routes.length;
-    this.freeCounts = this.store.subarray(at, at + b);
-    this.primaryFailures = this.store.subarray(at + b, at + 2 * b);
-    this.fallbackServed = this.store.subarray(at + 2 * b, at + 3 * b);
+    const words = this.pending.length;
+    if (this.counterOffset < 0) {
+      this.store ??= new Float64Array(words);
+      return;
+    }
+    if (this.counterOffset + words * 8 > this.pages.mem.limit) this.pages.mem.refresh(true);
+    this.store = new Float64Array(this.pages.mem.currentBuffer, this.counterOffset, words);
+  }
+
+  /**
+   * Adds the pending counts into the store (this worker's counter words in
+   * the memory), where every worker reads them. Run on reads, slow events
+   * and every `MERGE_EVERY` (4096) counts of one kind.
+   */
+  mergeCounters(): void {
+    // A WebAssembly.Memory grown behind our back detached the store's view: rebuild it first, or the counts are lost.
+    if (this.store.length === 0) this.pages.mem.refresh(true);
+    const pending = this.pending;
+    const store = this.store;
+    for (let i = 0; i < pending.length; i++) {
+      if (pending[i] !== 0) {
+        store[i] += pending[i];
+        pending[i] = 0;
+      }
+    }
+  }
+
+  /** Merges the pending counts of every router of this realm over the same memory (this one included). */
+  private mergeRealm(): void {
+    for (const ref of this.realm) {
+      const router = ref.deref();
+      if (router === undefined) this.realm.delete(ref);
+      else router.mergeCounters();
+    }
+  }
+
+  /** @internal Counter store offsets of the live routers of this thread over this memory (their counts are exact at a read). */
+  threadCounterOffsets(): Set<number> {
+    const offsets = new Set<number>();
+    for (const ref of this.realm) {
+      const router = ref.deref();
+      if (router !== undefined) offsets.add(router.counterOffset);
+    }
+    return offsets;
+  }
+
+  /** @internal This worker leaves (the heap's detach): its counts go into the memory, and reads of the realm stop looking at it. */
+  retire(): void {
+    this.mergeCounters();
+    this.realm.delete(this.self);
   }
 
   /** The route index for `size` (a non-negative integer). */
@@ -318,26 +369,60 @@ export class Router {
   }
 
   /**
-   * Allocates `size` bytes from the routed backend, falling back along its
-   * chain when it returns 0. Returns 0 when every backend refused. `site`
-   * names the caller in the decision log.
+   * Allocates `size` bytes (a non-negative integer below 2^32) from the
+   * routed backend, falling back along its chain when it returns 0. Returns
+   * 0 when every backend refused. `site` names the caller in the decision log.
    */
   alloc(size: number, site?: string): number {
+    if (size <= this.route0Max) {
+      // Route 0 (the smallest sizes, most calls) inline, its cache first: a hit is the whole call. A miss (or no
+      // cache) asks the backend's alloc, which looks at its cache again (empty: one load) before its slabs.
+      let ptr = this.route0Cached ? this.route0Backend.popCached!(size) : 0;
+      if (ptr === 0) ptr = this.route0Backend.alloc(size);
+      const count = this.pending[DECISIONS] + 1;
+      this.pending[DECISIONS] = count;
+      return ptr === 0 || count >= this.slowAt ? this.allocTail(0, size, ptr, count, site) : ptr;
+    }
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
-    this.routeDecisions[route]++;
-    let ptr = this.routeBackend[route].alloc(size);
+    const ptr = this.allocOther(route, size);
+    const count = this.pending[DECISIONS + route] + 1;
+    this.pending[DECISIONS + route] = count;
+    return ptr === 0 || count >= this.slowAt ? this.allocTail(route, size, ptr, count, site) : ptr;
+  }
+
+  /**
+   * The rare end of an allocation, out of line: the routed backend returned 0 (the fallback chain), a counter is
+   * due to merge, or logging is on (`slowAt` is 0 then, so every call comes here: the same path plus the log).
+   */
+  private allocTail(route: number, size: number, ptr: number, count: number, site: string | undefined): number {
     if (ptr === 0) ptr = this.fallback(route, size, 0);
+    if (count >= MERGE_EVERY) this.mergeCounters();
     if (this.verbose) this.log(0, size, route, ptr, site);
     return ptr;
+  }
+
+  /** The routed backend's alloc, each of the first three routes from its own call site. */
+  private allocOther(route: number, size: number): number {
+    switch (route) {
+      case 0:
+        return this.route0Backend.alloc(size);
+      case 1:
+        return this.route1Backend.alloc(size);
+      case 2:
+        return this.route2Backend.alloc(size);
+      default:
+        return this.routeBackend[route].alloc(size);
+    }
   }
 
   /** Like {@linkcode Router.alloc} but the block is aligned to `alignment` (a power of two up to a page). */
   allocAligned(size: number, alignment: number, site?: string): number {
     const route = this.routeOf(size);
-    this.routeDecisions[route]++;
+    this.pending[DECISIONS + route]++;
     const backend = this.routeBackend[route];
     let ptr = backend.capabilities.alignedAlloc && backend.allocAligned ? backend.allocAligned(size, alignment) : 0;
     if (ptr === 0) ptr = this.fallback(route, size, alignment);
+    this.mergeCounters();
     if (this.verbose) this.log(0, size, route, ptr, site);
     return ptr;
   }
@@ -351,41 +436,38 @@ export class Router {
       if (ptr !== 0) this.pages.mem.u8.fill(0, ptr, ptr + size);
       return ptr;
     }
-    this.routeDecisions[route]++;
+    const count = this.pending[DECISIONS + route] + 1;
+    this.pending[DECISIONS + route] = count;
     let ptr = backend.allocZeroed(size);
     if (ptr === 0) {
       ptr = this.fallback(route, size, 0);
       if (ptr !== 0) this.pages.mem.u8.fill(0, ptr, ptr + size);
     }
+    if (count >= MERGE_EVERY) this.mergeCounters();
     if (this.verbose) this.log(0, size, route, ptr, site);
     return ptr;
   }
 
-  /** The route's backend returned 0: tries its fallback chain in order, skipping backends too small for `size`, counting each try; 0 when every one fails. */
+  /** The routed backend returned 0: its fallback chain in order, each try counted. Merges the counts (a rare event). */
   private fallback(route: number, size: number, alignment: number): number {
+    const pending = this.pending;
+    const backends = this.backends.length;
     const primary = this.routeBackendIndex[route];
-    this.primaryFailures[primary]++;
+    pending[this.freesAt + backends + primary]++; // primary failures
     const chain = this.fallbackChains[primary];
-    for (let i = 0; i < chain.length; i++) {
+    let ptr = 0;
+    for (let i = 0; i < chain.length && ptr === 0; i++) {
       const index = chain[i];
       const backend = this.backends[index];
       if (size > backend.capabilities.maxSize) continue;
-      this.store[0]++;
-      let ptr: number;
+      pending[FALLBACK_TRIES]++;
       if (alignment === 0) ptr = backend.alloc(size);
       else ptr = backend.capabilities.alignedAlloc && backend.allocAligned ? backend.allocAligned(size, alignment) : 0;
-      if (ptr !== 0) {
-        this.fallbackServed[index]++;
-        return ptr;
-      }
+      if (ptr !== 0) pending[this.freesAt + 2 * backends + index]++; // fallbacks served
     }
-    this.store[1]++;
-    return 0;
-  }
-
-  /** The index in {@linkcode Router.backends} of the backend route `route` sends to. */
-  backendIndexOfRoute(route: number): number {
-    return this.routeBackendIndex[route];
+    if (ptr === 0) pending[FAILURES]++;
+    this.mergeCounters();
+    return ptr;
   }
 
   /**
@@ -396,25 +478,50 @@ export class Router {
   }
 
   /**
-   * Frees `ptr` into the backend whose pages hold it. Throws `DOUBLE_FREE`
-   * when its page is free but was handed out before (the block was freed
-   * already), `INVALID_POINTER` when no backend owns the page otherwise.
+   * Frees `ptr` (inside the memory) into the backend whose pages hold it.
+   * Throws `DOUBLE_FREE` when its page is free but was handed out before
+   * (the block was freed already), `INVALID_POINTER` when no backend owns
+   * the page otherwise; the backend throws for a block it does not hold.
+   * Nothing is counted for a refused free.
    */
   free(ptr: number): void {
-    this.freeEntry(ptr, this.pages.ownerOf(ptr));
+    const entry = this.pages.ownerOf(ptr);
+    // A detached view (a WebAssembly.Memory grown behind our back) reads undefined: kind 0, no backend, the slow path.
+    const index = this.kindToBackend[entry & KIND_MASK];
+    if (index === this.route0Index) {
+      // Route 0's cache inline; a block it refuses (full, another worker's, anything odd) goes to free, which decides.
+      if (!this.route0Cached || !this.route0Backend.pushCached!(ptr, entry)) this.route0Backend.free(ptr, entry);
+    } else if (index >= 0) this.freeOther(index, ptr, entry);
+    else return this.freeUnowned(ptr);
+    const count = this.pending[this.freesAt + index] + 1;
+    this.pending[this.freesAt + index] = count;
+    if (count >= this.slowAt) this.freeTail(index, ptr, count);
   }
 
-  /** @internal {@linkcode Router.free} with the page-map entry of `ptr`'s page already read (by the heap). */
-  freeEntry(ptr: number, entry: number): void {
-    const index = this.kindToBackend[entry & KIND_MASK];
-    if (index < 0) {
-      // A WebAssembly.Memory grown elsewhere leaves our views short: look again once.
-      if (this.pages.mem.refresh(true)) return this.free(ptr);
-      throw this.unownedFree(ptr);
-    }
-    this.backends[index].free(ptr, entry);
-    this.freeCounts[index]++;
+  /** The rare end of a free, out of line: a counter due to merge, or logging on. */
+  private freeTail(index: number, ptr: number, count: number): void {
+    if (count >= MERGE_EVERY) this.mergeCounters();
     if (this.verbose) this.log(1, 0, -1 - index, ptr, undefined);
+  }
+
+  /** Free into a backend other than the first route's: one call site per backend for the first three. */
+  private freeOther(index: number, ptr: number, entry: number): void {
+    switch (index) {
+      case 0:
+        return this.backend0.free(ptr, entry);
+      case 1:
+        return this.backend1.free(ptr, entry);
+      case 2:
+        return this.backend2.free(ptr, entry);
+      default:
+        return this.backends[index].free(ptr, entry);
+    }
+  }
+
+  /** No backend owns `ptr`'s page: the views may be short (memory grown elsewhere); look again once, else refuse. */
+  private freeUnowned(ptr: number): void {
+    if (this.pages.mem.refresh(true)) return this.free(ptr);
+    throw this.unownedFree(ptr);
   }
 
   /** The error for freeing `ptr` where no backend owns the page (off the hot path). */
@@ -426,6 +533,20 @@ export class Router {
     return foreignPointer(ptr);
   }
 
+  /**
+   * Whether the live block at `ptr` (`usable` bytes) can serve as `size`
+   * bytes where it is: it stays with the backend `size` routes to and either
+   * fits wasting under half, or that backend resized it in place. False
+   * changes nothing (the caller moves the block).
+   */
+  resizeInPlace(ptr: number, usable: number, size: number): boolean {
+    const owner = this.ownerIndex(ptr);
+    if (owner !== this.routeBackendIndex[this.routeOf(size)]) return false;
+    if (size <= usable && size > usable >>> 1) return true;
+    const backend = this.backends[owner];
+    return backend.resizeInPlace !== undefined && backend.resizeInPlace(ptr, size);
+  }
+
   /** Usable bytes of the block at `ptr`. */
   usableSize(ptr: number): number {
     const index = this.ownerIndex(ptr);
@@ -435,22 +556,10 @@ export class Router {
 
   // ---- logging ----------------------------------------------------------------
 
-  /** Turns logging of every decision on or off. Off costs one branch per call. */
+  /** Turns logging of every decision on or off. Off costs one branch per call; on, the same path plus the ring and the sink. */
   setVerbose(on: boolean): void {
     this.verbose = on;
-    const front = this.front;
-    const cached = !on && front.popCached !== undefined && front.pushCached !== undefined;
-    this.frontMax = cached ? Math.min(this.routes[0].max, DIRECT_LIMIT, front.capabilities.maxSize) : -1;
-    this.frontKind = cached ? this.frontPageKind : -1;
-    const direct = !on && this.routes.length > 1 && this.secondPageKind >= 0;
-    this.secondMin = direct ? this.routes[1].min : 0;
-    this.secondMax = direct ? Math.min(this.routes[1].max, 0xffffffff) : -1;
-    this.secondKind = direct ? this.secondPageKind : -1;
-  }
-
-  /** @internal The heap's direct call to the second route's backend returned 0 (the heap counted the decision): its fallback chain. */
-  secondFailed(size: number): number {
-    return this.fallback(1, size, 0);
+    this.slowAt = on ? 0 : MERGE_EVERY;
   }
 
   /** True while decisions are logged. */
@@ -509,10 +618,15 @@ export class Router {
   /**
    * The counters, with per-backend figures derived from the per-route ones.
    * With `others` (byte offsets of other workers' counter stores in the same
-   * memory), their counts are added: the totals of every worker.
+   * memory), their counts are added: the totals of every worker. Exact for
+   * this worker and every heap object of this thread over the same memory
+   * (their pending counts are merged first); another thread's worker's counts
+   * are as of its last merge, at most 4096 counts of one
+   * kind behind (all of them once it detaches).
    */
   counters(others: number[] = []): RouterCounters {
     this.pages.mem.refresh(); // other workers' counters may lie in memory they grew
+    this.mergeRealm();
     const words = this.store.length;
     const sum = Float64Array.from(this.store);
     for (const offset of others) {
@@ -521,7 +635,7 @@ export class Router {
       for (let i = 0; i < words; i++) sum[i] += store[i];
     }
     const b = this.backends.length;
-    const at = 2 + this.routes.length;
+    const at = this.freesAt;
     const allocs: Record<string, number> = {};
     const frees: Record<string, number> = {};
     this.backends.forEach((backend, index) => {
@@ -551,8 +665,34 @@ export class Router {
     };
   }
 
-  /** Sets every counter back to zero. */
+  /**
+   * @internal The heap's reclaim: a worker terminated without detaching took its pending counts with it.
+   * Given every slot's counter store (`others`), the dead worker's (`lost`)
+   * among them, and each backend's live blocks (exact: they are read from the
+   * memory), books the difference into the dead worker's store, so that the
+   * routed allocs minus frees match the live blocks again. Only exact while no
+   * other worker of another thread is running (their own pending counts would
+   * be booked too), so the heap calls it only when it is the last attached.
+   */
+  bookLostCounts(lost: number, live: number[], others: number[]): void {
+    const counters = this.counters(others);
+    const store = new Float64Array(this.pages.mem.currentBuffer, lost, this.pending.length);
+    this.backends.forEach((backend, index) => {
+      const name = backend.capabilities.name;
+      const missing = live[index] - (counters.allocs[name] - counters.frees[name]);
+      if (missing < 0) store[this.freesAt + index] -= missing; // frees it made and never merged
+      else if (missing > 0) {
+        // Allocations it made and never merged: as decisions of the backend's first route, else as fallbacks it served.
+        const route = this.routeBackendIndex.indexOf(index);
+        if (route >= 0) store[DECISIONS + route] += missing;
+        else store[this.freesAt + 2 * this.backends.length + index] += missing;
+      }
+    });
+  }
+
+  /** Sets every counter of this worker back to zero. */
   resetCounters(): void {
+    this.mergeCounters(); // rebinds a detached store first
     this.store.fill(0);
   }
 }

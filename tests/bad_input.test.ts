@@ -328,7 +328,9 @@ for (const debug of [false, true]) {
 
     test("blocks freed before trim(): DOUBLE_FREE while their pages are in the memory, INVALID_POINTER once given back", () => {
       for (const keepTop of [true, false]) {
-        const heap = createHeap({ maxBytes: 64 * MiB, debug });
+        // A resizable ArrayBuffer, the kind that trim() shrinks (the default WebAssembly.Memory never shrinks).
+        const memory = new ArrayBuffer(64 << 10, { maxByteLength: 64 * MiB });
+        const heap = createHeap({ maxBytes: 64 * MiB, debug, memory });
         const ptrs = [heap.malloc(100), heap.malloc(5000), heap.malloc(300000)];
         if (keepTop) heap.malloc(MiB);
         for (const ptr of ptrs) heap.free(ptr);

@@ -269,7 +269,8 @@ describe("heap: C semantics", () => {
   });
 
   test("trim gives the free top of a resizable ArrayBuffer back", () => {
-    const heap = mmapHeap({ maxBytes: 64 * MiB });
+    // Only a resizable ArrayBuffer shrinks (the default WebAssembly.Memory never does).
+    const heap = mmapHeap({ maxBytes: 64 * MiB, memory: new ArrayBuffer(64 << 10, { maxByteLength: 64 * MiB }) });
     const small = heap.malloc(100);
     const big = heap.malloc(8 * MiB);
     assert.ok(heap.stats().memoryBytes > 8 * MiB);
@@ -415,7 +416,8 @@ describe("heap: misuse throws a HakmemError and leaves the heap whole", () => {
 
 /** Each kind of memory a heap can live in, made fresh, growing to 64 MiB. */
 const MEMORY_KINDS: Array<{ name: string; make: () => MemorySource | undefined; kind: string }> = [
-  { name: "resizable ArrayBuffer (default)", make: () => undefined, kind: "ArrayBuffer" },
+  { name: "WebAssembly.Memory (the default)", make: () => undefined, kind: "WebAssembly.Memory" },
+  { name: "resizable ArrayBuffer", make: () => new ArrayBuffer(64 << 10, { maxByteLength: 64 * MiB }), kind: "ArrayBuffer" },
   {
     name: "growable SharedArrayBuffer",
     make: () => new SharedArrayBuffer(64 << 10, { maxByteLength: 64 * MiB }),
@@ -585,12 +587,13 @@ describe("heap: attaching", () => {
     }
   });
 
-  test("initialBytes is rounded up to whole pages", () => {
+  test("initialBytes is rounded up to whole pages of the default WebAssembly.Memory (64 KiB)", () => {
     const heap = createHeap({ initialBytes: 100000 });
-    assert.equal(heap.stats().memoryBytes, 25 * PAGE_SIZE);
-    const capped = createHeap({ initialBytes: 100000, maxBytes: 100000 });
-    assert.equal(capped.stats().memoryBytes, 24 * PAGE_SIZE, "no more than maxBytes");
+    assert.equal(heap.stats().memoryBytes, 2 * 65536);
+    const capped = createHeap({ initialBytes: 200000, maxBytes: 200000 });
+    assert.equal(capped.stats().memoryBytes, 3 * 65536, "no more than maxBytes (rounded down to whole pages)");
     assert.ok(capped.malloc(4000) > 0);
+    assert.equal(capped.stats().memoryBytes % PAGE_SIZE, 0);
   });
 
   test("a heap cannot live in something that is not memory", () => {

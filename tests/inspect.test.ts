@@ -104,8 +104,9 @@ describe("inspect: renderHeapSvg", () => {
     const live: number[] = [];
     for (let i = 0; i < 2000; i++) live.push(heap.malloc(1 + ((i * 7919) % 5000)));
     for (let i = 0; i < live.length; i += 3) heap.free(live[i]);
-    const bytes = heap.u8.slice();
+    // Counters first: a read merges this heap's pending counts into the memory (see Heap.health).
     const counters = JSON.stringify(heap.counters());
+    const bytes = heap.u8.slice();
     renderHeapSvg(heap);
     assert.deepEqual(heap.u8, bytes);
     assert.equal(JSON.stringify(heap.counters()), counters);

@@ -219,7 +219,7 @@ describe("router: counters", () => {
     assert.deepEqual(reset.frees, { small: 0, medium: 0, mmap: 0 });
   });
 
-  test("tiny's front cache: hits are counted as the first route's decisions and frees, and logging takes the long way", () => {
+  test("tiny's cache hits are counted as the first route's decisions and frees, with logging on or off", () => {
     const heap = createHeap();
     const rounds = 300; // enough to pass through refills, cache hits and spills
     const ptrs: number[] = [];
@@ -243,7 +243,7 @@ describe("router: counters", () => {
     assert.ok(heap.check().ok, "the router's counts agree with tiny's live blocks");
   });
 
-  test("the second route's backend, called by the heap directly: decisions, frees and fallbacks counted as the router counts them", () => {
+  test("the second route's backend at its own call site: decisions, frees and fallbacks counted", () => {
     const heap = threeWayHeap();
     const medium = fake(heap, "medium");
     const ptrs = [5000, 20000, 65536].map((size) => heap.malloc(size));
@@ -265,7 +265,7 @@ describe("router: counters", () => {
     heap.router.setVerbose(true);
     medium.refusing = false;
     heap.free(heap.malloc(7000));
-    assert.deepEqual(heap.router.recentDecisions().map((decision) => decision.op), ["alloc", "free"], "logging takes the long way");
+    assert.deepEqual(heap.router.recentDecisions().map((decision) => decision.op), ["alloc", "free"], "logging sees them");
     heap.router.setVerbose(false);
     const noFallback = threeWayHeap({ fallbacks: {} });
     fake(noFallback, "medium").refusing = true;
@@ -446,7 +446,7 @@ describe("router: health", () => {
     const ptrs = [heap.malloc(10), heap.malloc(10000), heap.malloc(1 << 20)];
     const health = heap.health();
     assert.deepEqual([health.totalRoutes, health.routeFailures, health.fallbackCount], [3, 0, 1]);
-    assert.equal(health.memory, "ArrayBuffer");
+    assert.equal(health.memory, "WebAssembly.Memory", "the default memory");
     assert.ok(health.memoryBytes > 0 && health.memoryBytes <= health.maxBytes);
     const byName = Object.fromEntries(health.backends.map((backend) => [backend.name, backend.counters]));
     assert.equal(byName.medium.allocs, 2);

@@ -201,6 +201,10 @@ describe("wasm: a module allocating through wasmImports", () => {
   });
 
   test("wasmImports refuses a heap that is not over a WebAssembly.Memory", () => {
-    assert.throws(() => wasmImports(createHeap()), (error: unknown) => error instanceof HakmemError && error.code === "INVALID_MEMORY");
+    const memory = new ArrayBuffer(64 << 10, { maxByteLength: 1 << 20 });
+    assert.throws(
+      () => wasmImports(createHeap({ memory })),
+      (error: unknown) => error instanceof HakmemError && error.code === "INVALID_MEMORY",
+    );
   });
 });
