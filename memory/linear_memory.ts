@@ -60,6 +60,8 @@ export class LinearMemory {
   readonly shared: boolean;
   /** The most bytes this memory may grow to. */
   readonly maxBytes: number;
+  /** Bytes the memory grows by at a time: 64 KiB for a WebAssembly.Memory, one byte otherwise. */
+  readonly growUnit: number;
   /** Called after the views were rebuilt (WebAssembly.Memory growth). */
   private readonly listeners: Array<() => void> = [];
   private buffer: ArrayBuffer | SharedArrayBuffer;
@@ -83,6 +85,7 @@ export class LinearMemory {
     }
     const limit = this.kind === MemoryKind.wasm ? maxBytes : growLimit(this.buffer);
     this.maxBytes = Math.min(maxBytes, limit);
+    this.growUnit = this.kind === MemoryKind.wasm ? WASM_PAGE : 1;
     this.canShrink = this.kind === MemoryKind.arrayBuffer && (this.buffer as ArrayBuffer).resizable;
     this.u8 = this.i32 = this.u32 = undefined as never;
     this.makeViews();

@@ -23,7 +23,8 @@
  * O(1) but that walk (runs of one power-of-two range), so freeing and
  * taking runs costs the same however fragmented the heap is. Best fit keeps
  * the long runs long, the top one included, so the top stays free to
- * shrink; page-map leaves go in the lowest free pages that fit.
+ * shrink. The leaves of the regions a growth adds go at the start of the
+ * free run at the top, so growth plans exactly what it gets.
  *
  * Locking: one lock word (H_PAGE_LOCK) on shared memory. The page heap never
  * calls out while holding it, and callers must not hold their own locks when
@@ -455,19 +456,6 @@ export class PageHeap {
     return -1;
   }
 
-  /** The lowest free run of at least `pages` pages, or -1: a walk over every run (for page-map leaves, which are rare). */
-  private lowestFit(pages: number): number {
-    const top = this.top;
-    for (let page = 0; page < top;) {
-      const tag = this.tag(page);
-      if (tag < 0 && -tag >= pages) return page;
-      const length = tag < 0 ? -tag : tag;
-      if (length <= 0 || length >= END_TAG) return -1; // broken tags: check() reports them
-      page += length;
-    }
-    return -1;
-  }
-
   /** Pages in the free run starting at `page`, 0 if it is not a free run's start. */
   private freeRunAt(page: number): number {
     if (page >= this.top) return 0;
@@ -678,7 +666,14 @@ export class PageHeap {
     return true;
   }
 
-  /** Grows the memory so a free run of `pages` exists. Returns false when it cannot. */
+  /**
+   * Grows the memory so a free run of `pages` exists. Returns false, growing
+   * nothing, when it cannot. The plan is exact: {@linkcode PageHeap.cover}
+   * puts the new regions' leaves at the start of the free run at the top, so
+   * that run, the new pages and nothing else make the run the request gets;
+   * a request that fits below the most pages never fails for want of a
+   * page or two.
+   */
   private growFor(pages: number): boolean {
     this.mem.refresh();
     const i32 = this.i32;
@@ -689,30 +684,48 @@ export class PageHeap {
       if (this.findFit(pages) >= 0) return true;
     }
     const currentTop = this.top;
-    const topFree = currentTop > 0 && this.tag(currentTop - 1) < 0 ? -this.tag(currentTop - 1) : 0;
     const maxPages = Math.min(i32[H_MAX_PAGES], Math.floor(this.mem.maxBytes / PAGE_SIZE));
-    const minimal = this.plan(currentTop, pages, topFree, 0);
-    if (minimal > maxPages) return false;
+    const minimal = this.plan(currentTop, pages, 0, maxPages);
+    if (minimal < 0) return false;
     const step = Math.max(i32[H_GROW_PAGES], Math.min(currentTop, MAX_GROW_STEP_PAGES));
-    const generous = Math.min(maxPages, this.plan(currentTop, pages, topFree, step));
-    if (!this.mem.grow(generous * PAGE_SIZE) && !this.mem.grow(minimal * PAGE_SIZE)) return false;
+    // The step to spare, or as much of it as lies below the most pages.
+    const generous = this.plan(currentTop, pages, step, maxPages);
+    const chosen = generous >= 0 ? generous : Math.max(this.fits(currentTop, pages, maxPages), minimal);
+    if (!this.mem.grow(chosen * PAGE_SIZE) && (chosen === minimal || !this.mem.grow(minimal * PAGE_SIZE))) return false;
     const memoryPages = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
     this.cover(currentTop, memoryPages);
     this.i32[H_GROW_COUNT]++; // i32 may be stale: growing a WebAssembly.Memory replaces the views
     return true;
   }
 
-  /** The top needed so `pages` fit after any leaves the new regions need, with `step` pages to spare. */
-  private plan(top: number, pages: number, topFree: number, step: number): number {
-    let target = top + Math.max(pages - topFree, 0) + step;
+  /**
+   * The least number of pages to grow the memory to (at most `maxPages`, a
+   * whole number of the memory's growth units) so that, after the leaves of
+   * the regions it adds, the free run at the top holds `pages` with `spare`
+   * pages to spare; -1 when no such size is at most `maxPages`.
+   */
+  private plan(top: number, pages: number, spare: number, maxPages: number): number {
+    const unit = Math.max(1, this.mem.growUnit / PAGE_SIZE);
+    let target = top;
     for (;;) {
-      const leaves = this.leavesNeeded(top, target);
-      // New pages join the free run at the top, unless a leaf must go between them (no free run holds one).
-      const available = leaves === 0 || topFree >= LEAF_PAGES ? topFree : 0;
-      const needed = top + leaves * LEAF_PAGES + pages - available;
-      if (target >= needed) return target;
+      // What growing to `target` covers: the engine grows in whole units, the heap covers up to maxPages.
+      const covered = Math.min(Math.ceil(target / unit) * unit, maxPages);
+      if (this.fits(top, pages + spare, covered) >= 0) return covered;
+      const needed = this.runStart(top) + this.leavesNeeded(top, covered) * LEAF_PAGES + pages + spare;
+      if (covered >= maxPages || needed <= target) return -1;
       target = needed;
     }
+  }
+
+  /** `covered` when covering the memory up to it leaves a free run of `pages` at the top (see cover), else -1. */
+  private fits(top: number, pages: number, covered: number): number {
+    return covered - this.runStart(top) - this.leavesNeeded(top, covered) * LEAF_PAGES >= pages ? covered : -1;
+  }
+
+  /** Where the free run at the top starts: `top` when its last page is in use. */
+  private runStart(top: number): number {
+    const last = top > 0 ? this.i32[entryOf(this.u32, top - 1) + TAG_W] : 0;
+    return last < 0 ? top + last : top;
   }
 
   private leavesNeeded(top: number, target: number): number {
@@ -724,39 +737,49 @@ export class PageHeap {
     return count;
   }
 
-  /** Makes pages [top, newTop) part of the heap: leaves first, then one free run. */
+  /**
+   * Makes pages [top, newTop) part of the heap. The leaves of the regions
+   * they add go together at the start of the free run at the top (at `top`
+   * when its last page is in use), and the rest of that run and the new
+   * pages become one free run, so the run at the top only ever grows by
+   * what growFor planned. Regions whose leaves do not fit in those pages
+   * (a few pages grown by someone else) are left for a later cover.
+   */
   private cover(top: number, newTop: number): void {
-    if (newTop <= top) return;
     const u32 = this.u32;
     const i32 = this.i32;
-    let cursor = top;
+    const u8 = this.u8;
+    const start = this.runStart(top);
+    while (newTop > top && start + this.leavesNeeded(top, newTop) * LEAF_PAGES > newTop) {
+      newTop = Math.max(top, ((newTop - 1) >>> REGION_PAGE_SHIFT) << REGION_PAGE_SHIFT);
+    }
+    if (newTop <= top) return;
+    let cursor = start;
     for (let region = top >>> REGION_PAGE_SHIFT; region <= (newTop - 1) >>> REGION_PAGE_SHIFT; region++) {
       if (u32[DIR_WORD + region] !== 0) continue;
-      // A leaf goes in the lowest free pages that fit, so it does not pin the
-      // top of the memory; failing that, at the start of the new pages.
-      const low = this.lowestFit(LEAF_PAGES);
-      if (low >= 0) {
-        this.take(low, LEAF_PAGES, PageKind.metadata, true); // take() counts metadata pages
-        u32[DIR_WORD + region] = low * PAGE_SIZE;
-      } else {
-        u32[DIR_WORD + region] = cursor * PAGE_SIZE;
-        this.u8.fill(0, cursor * PAGE_SIZE, cursor * PAGE_SIZE + LEAF_BYTES); // handed-in memory may hold old bytes
-        cursor += LEAF_PAGES;
-      }
+      u32[DIR_WORD + region] = cursor * PAGE_SIZE;
+      u8.fill(0, cursor * PAGE_SIZE, cursor * PAGE_SIZE + LEAF_BYTES); // handed-in memory may hold old bytes
+      cursor += LEAF_PAGES;
+    }
+    if (start < top) {
+      // The free run at the top leaves its list: the leaves and the run after them are written anew below.
+      const at = entryOf(u32, start);
+      this.unlinkFree(at, top - start);
+      this.clearTags(start, top - start);
+      i32[H_FREE_PAGES] -= top - start;
     }
     // Forget whatever the leaves said of these pages before a shrink.
-    const u8 = this.u8;
     for (let page = top; page < newTop; page++) {
       u32[this.slot(page, 0)] = 0;
       this.setTag(page, 0);
       u8[this.flagsIndex(page)] = 0;
     }
     i32[H_TOP_PAGE] = newTop;
-    if (cursor > top) {
-      this.writeAllocated(top, cursor - top, PageKind.metadata);
-      for (let page = top; page < cursor; page++) u8[this.flagsIndex(page)] = PAGE_DIRTY;
-      i32[H_USED_PAGES] += cursor - top;
-      i32[H_METADATA_PAGES] += cursor - top;
+    if (cursor > start) {
+      this.writeAllocated(start, cursor - start, PageKind.metadata);
+      for (let page = start; page < cursor; page++) u8[this.flagsIndex(page)] = PAGE_DIRTY;
+      i32[H_USED_PAGES] += cursor - start;
+      i32[H_METADATA_PAGES] += cursor - start;
       if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
     }
     if (newTop > cursor) this.release(cursor, entryOf(u32, cursor), newTop - cursor);
