@@ -457,7 +457,7 @@ export class Heap {
       if (ptr > 0) return ptr;
       return ptr === 0 ? router.secondFailed(size) : this.afterDetach(size, site);
     }
-    if ((size >>> 0) !== size) return this.oversize(size, "malloc");
+    if ((size >>> 0) !== size) return this.oversize(size, "malloc", site);
     const ptr = router.alloc(size, site);
     // undefined: the views were detached (a WASM module grew its memory) and
     // nothing was read or written; refresh and go again.
@@ -501,7 +501,7 @@ export class Heap {
     checkSize(count, "calloc count");
     checkSize(size, "calloc size");
     const total = count * size;
-    if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
+    if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return this.router.refuse(total);
     return this.router.allocZeroed(total);
   }
 
@@ -554,12 +554,12 @@ export class Heap {
     if (alignment <= PAGE_SIZE) {
       // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
       const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
-      if (rounded > this.mem.maxBytes) return 0;
+      if (rounded > this.mem.maxBytes) return this.router.refuse(size);
       const ptr = this.router.alloc(rounded);
       if (ptr === 0 || ptr % alignment === 0) return ptr;
       this.router.free(ptr);
     }
-    if (size + alignment > this.mem.maxBytes) return 0;
+    if (size + alignment > this.mem.maxBytes) return this.router.refuse(size);
     return this.router.allocAligned(size, alignment);
   }
 
@@ -620,9 +620,9 @@ export class Heap {
     return this.router.alloc(size, site);
   }
 
-  private oversize(size: number, what: string): number {
+  private oversize(size: number, what: string, site: string | undefined): number {
     checkSize(size, `${what} size`);
-    return 0; // a safe integer above 4 GiB: no memory holds it
+    return this.router.refuse(size, site); // a safe integer above 4 GiB: no memory holds it
   }
 
   private checkPointer(ptr: number): void {
@@ -689,7 +689,7 @@ export class Heap {
       workers: this.workers(),
       memory: MEMORY_NAMES[this.mem.kind],
       memoryBytes: this.mem.byteLength,
-      maxBytes: this.mem.maxBytes,
+      maxBytes: this.pages.maxPages * PAGE_SIZE,
     };
   }
 
@@ -712,6 +712,9 @@ export class Heap {
    * counters; `"full"` (the default) walks every run, slab and list.
    */
   check(level: CheckLevel = "full"): CheckReport {
+    if (level !== "full" && level !== "cheap") {
+      throw new HakmemError("INVALID_OPTION", `check level must be "cheap" or "full", got ${describe(level)}`, level);
+    }
     this.mem.refresh();
     const problems: CheckProblem[] = [];
     if (level === "full") this.pages.check(problems);

@@ -238,6 +238,11 @@ export class PageHeap {
     else mem.refresh();
   }
 
+  /** The most pages the heap may cover: the header's limit, and this worker's memory's (an attached heap's options may differ). */
+  get maxPages(): number {
+    return Math.min(this.i32[H_MAX_PAGES], Math.floor(this.mem.maxBytes / PAGE_SIZE));
+  }
+
   /** The number of pages the heap covers. */
   get top(): number {
     return this.i32[H_TOP_PAGE];
@@ -684,7 +689,7 @@ export class PageHeap {
       if (this.findFit(pages) >= 0) return true;
     }
     const currentTop = this.top;
-    const maxPages = Math.min(i32[H_MAX_PAGES], Math.floor(this.mem.maxBytes / PAGE_SIZE));
+    const maxPages = this.maxPages;
     const minimal = this.plan(currentTop, pages, 0, maxPages);
     if (minimal < 0) return false;
     const step = Math.max(i32[H_GROW_PAGES], Math.min(currentTop, MAX_GROW_STEP_PAGES));
