@@ -12,15 +12,16 @@ const MiB = 1 << 20;
 const GiB = 1 << 30;
 
 /**
- * The largest block a young heap (whose longest free run is the one at the top) can hand out: every page left below
- * maxBytes but those of the other free runs, less the leaves of the regions still to cover.
+ * The largest block a heap can still hand out when its free pages lie above its last allocated run: every page from
+ * there up to maxBytes, less the leaves of the regions still to cover. (Free runs below that run are counted out:
+ * the small runs' chunks give theirs back under pressure, but they need not join the top.)
  */
 function largestFreshBlock(heap: Heap): number {
-  const stats = heap.stats().pageHeap;
+  let end = 0;
+  heap.pages.forEachRun((page, pages) => end = page + pages);
   const maxPages = heap.health().maxBytes / PAGE_SIZE;
-  const regions = Math.ceil(maxPages / REGION_PAGES) - Math.ceil(stats.topPages / REGION_PAGES);
-  const elsewhere = stats.freePages - stats.largestFreeRun;
-  return (maxPages - stats.usedPages - elsewhere - regions * LEAF_PAGES) * PAGE_SIZE;
+  const regions = Math.ceil(maxPages / REGION_PAGES) - Math.ceil(heap.pages.top / REGION_PAGES);
+  return (maxPages - end - regions * LEAF_PAGES) * PAGE_SIZE;
 }
 
 describe("limits: no spurious out-of-memory", () => {
