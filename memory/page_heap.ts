@@ -17,8 +17,8 @@
  *
  * Two areas (in a heap of 64 MiB or more). Small runs (up to 64 pages:
  * pool spans, SuperSlabs, records) are taken from chunks of 256 pages
- * claimed from the low end of the memory; large runs (mmap blocks) from the
- * rest. Mixed, small runs cut the
+ * claimed from the low end of the memory; large runs (mmap blocks, of any
+ * size) from the rest. Mixed, small runs cut the
  * holes that freed large blocks leave, and a 4 MiB request failed with a
  * quarter of the memory free (bench/fragmentation.ts: 66% full); apart,
  * none failed below 80%. A page's area is a byte of its leaf; free runs
@@ -110,7 +110,10 @@ const MAX_GROW_STEP_PAGES = 16384;
 function shrinkThreshold(top: number): number {
   return top - (top >>> 2);
 }
-/** Runs of up to this many pages (pool spans, SuperSlabs, records) are small; longer ones (mmap blocks) are large. */
+/**
+ * Runs of up to this many pages (pool spans, SuperSlabs, records) are small; longer ones are large, and so is every
+ * mmap block (the default routes send it nothing smaller, and realloc grows one in place into the pages after it).
+ */
 const SMALL_RUN_PAGES = 64;
 /** Pages a chunk of the small area claims from the large area at once (1 MiB). */
 const SMALL_CHUNK_PAGES = 256;
@@ -332,7 +335,7 @@ export class PageHeap {
     this.syncViews(); // another worker may have grown the memory
     this.mem.lock(H_PAGE_LOCK);
     let page: number;
-    if (pages <= SMALL_RUN_PAGES) {
+    if (pages <= SMALL_RUN_PAGES && (owner & KIND_MASK) !== PageKind.mmap) {
       page = this.findFit(pages, AREA_SMALL);
       // A new chunk for the small area; metadata, taken while a heap is made, claims none (a heap of a few pages stays one).
       if (page < 0 && owner !== PageKind.metadata && this.maxPages >= TWO_AREAS_MIN_PAGES && this.claimChunk()) {
@@ -388,15 +391,16 @@ export class PageHeap {
     this.mem.lock(H_PAGE_LOCK);
     const pages = this.tag(page);
     const after = page + pages;
-    // Only into free pages of the run's own area: a run's pages all lie in one area.
-    const area = this.areaOf(page);
-    let ok = this.freeRunAt(after) >= extra && this.areaOf(after) === area;
-    if (!ok && area === AREA_LARGE && (after === this.top || this.freeRunEndsAtTop(after))) {
-      ok = this.growFor(extra) && this.freeRunAt(after) >= extra && this.areaOf(after) === area;
+    let ok = this.freeRunAt(after) >= extra;
+    if (!ok && (after === this.top || (this.freeRunEndsAtTop(after) && this.areaOf(after) === AREA_LARGE))) {
+      ok = this.growFor(extra) && this.freeRunAt(after) >= extra;
     }
     if (ok) {
       const owner = this.ownerOf(page * PAGE_SIZE);
       this.take(after, extra, owner, zero);
+      // A run's pages lie in one area, its own: pages it grows into from the other area move to it.
+      const area = this.areaOf(page);
+      if (this.areaOf(after) !== area) this.setArea(after, extra, area);
       // Merge the two allocated runs into one.
       this.clearTags(page, pages);
       this.clearTags(after, extra);
@@ -867,7 +871,7 @@ export class PageHeap {
       // What growing to `target` covers: the engine grows in whole units, the heap covers up to maxPages.
       const covered = Math.min(Math.ceil(target / unit) * unit, maxPages);
       if (this.fits(top, pages + spare, covered) >= 0) return covered;
-      const needed = this.runStart(top) + this.leavesNeeded(top, covered) * LEAF_PAGES + pages + spare;
+      const needed = this.runStart(top) + this.leafPagesAtTop(top, covered) + pages + spare;
       if (covered >= maxPages || needed <= target) return -1;
       target = needed;
     }
@@ -875,7 +879,17 @@ export class PageHeap {
 
   /** `covered` when covering the memory up to it leaves a free run of `pages` at the top (see cover), else -1. */
   private fits(top: number, pages: number, covered: number): number {
-    return covered - this.runStart(top) - this.leavesNeeded(top, covered) * LEAF_PAGES >= pages ? covered : -1;
+    return covered - this.runStart(top) - this.leafPagesAtTop(top, covered) >= pages ? covered : -1;
+  }
+
+  /**
+   * Pages the leaves of the regions from `top` to `newTop` take from the run
+   * at the top (see cover): none when no free run is at the top and a free
+   * run elsewhere holds them all.
+   */
+  private leafPagesAtTop(top: number, newTop: number): number {
+    const pages = this.leavesNeeded(top, newTop) * LEAF_PAGES;
+    return pages > 0 && this.runStart(top) === top && this.findFit(pages, AREA_LARGE) >= 0 ? 0 : pages;
   }
 
   /** Where the free run of the large area at the top starts: `top` when its last page is in use or small. */
@@ -895,11 +909,13 @@ export class PageHeap {
 
   /**
    * Makes pages [top, newTop) part of the heap. The leaves of the regions
-   * they add go together at the start of the free run at the top (at `top`
-   * when its last page is in use), and the rest of that run and the new
-   * pages become one free run, so the run at the top only ever grows by
-   * what growFor planned. Regions whose leaves do not fit in those pages
-   * (a few pages grown by someone else) are left for a later cover.
+   * they add go together at the start of the free run at the top, and the
+   * rest of that run and the new pages become one free run, so the run at
+   * the top only ever grows by what growFor planned. When the last page is
+   * in use, the leaves go in a free run elsewhere that holds them all (best
+   * fit), so a run ending at the top can grow into the new pages; failing
+   * that, at `top`. Regions whose leaves do not fit in those pages (a few
+   * pages grown by someone else) are left for a later cover.
    */
   private cover(top: number, newTop: number): void {
     const u32 = this.u32;
@@ -910,7 +926,11 @@ export class PageHeap {
       newTop = Math.max(top, ((newTop - 1) >>> REGION_PAGE_SHIFT) << REGION_PAGE_SHIFT);
     }
     if (newTop <= top) return;
-    let cursor = start;
+    const leafPages = this.leafPagesAtTop(top, newTop);
+    // Elsewhere: the leaves' run is taken (zeroed, counted as metadata) before the directory names it.
+    const elsewhere = leafPages === 0 && start === top ? this.findFit(this.leavesNeeded(top, newTop) * LEAF_PAGES, AREA_LARGE) : -1;
+    if (elsewhere >= 0) this.take(elsewhere, this.leavesNeeded(top, newTop) * LEAF_PAGES, PageKind.metadata, true);
+    let cursor = elsewhere >= 0 ? elsewhere : start;
     for (let region = top >>> REGION_PAGE_SHIFT; region <= (newTop - 1) >>> REGION_PAGE_SHIFT; region++) {
       if (u32[DIR_WORD + region] !== 0) continue;
       u32[DIR_WORD + region] = cursor * PAGE_SIZE;
@@ -932,14 +952,15 @@ export class PageHeap {
     }
     this.setArea(top, newTop - top, AREA_LARGE);
     i32[H_TOP_PAGE] = newTop;
-    if (cursor > start) {
+    if (elsewhere < 0 && cursor > start) {
       this.writeAllocated(start, cursor - start, PageKind.metadata);
       for (let page = start; page < cursor; page++) u8[this.flagsIndex(page)] = PAGE_DIRTY;
       i32[H_USED_PAGES] += cursor - start;
       i32[H_METADATA_PAGES] += cursor - start;
       if (i32[H_USED_PAGES] > i32[H_PEAK_USED_PAGES]) i32[H_PEAK_USED_PAGES] = i32[H_USED_PAGES];
     }
-    if (newTop > cursor) this.release(cursor, entryOf(u32, cursor), newTop - cursor);
+    const free = elsewhere < 0 ? cursor : top;
+    if (newTop > free) this.release(free, entryOf(u32, free), newTop - free);
   }
 
   private writeTags(page: number, pages: number): void {
