@@ -658,6 +658,7 @@ export class PageHeap {
     const at = entryOf(this.u32, run);
     const length = -i32[at + TAG_W];
     this.unlinkFree(run, at, length);
+    this.clearTags(run, length); // release() writes the tags of what the run becomes
     i32[H_FREE_PAGES] -= length; // release() counts them back
     this.setArea(run, SMALL_CHUNK_PAGES, AREA_SMALL);
     // The chunk first: the pages after it still read as the old run's inner pages, so it joins only small neighbours.
@@ -692,6 +693,7 @@ export class PageHeap {
       const at = entryOf(this.u32, page);
       const length = -i32[at + TAG_W];
       this.unlinkFree(page, at, length);
+      this.clearTags(page, length); // release() writes the tags of the run it joins
       i32[H_FREE_PAGES] -= length; // release() counts them back
       this.setArea(page, length, AREA_LARGE);
       this.release(page, at, length);
