@@ -4,8 +4,9 @@
  * demand and shrinks a resizable ArrayBuffer whose top pages are free.
  *
  * Owns: the run boundary tags, the free-run lists, page dirty flags (pages
- * never written since the memory grew over them are zero) and the page map
- * (the owner of every page), all inside the memory.
+ * never written since the memory grew over them are zero), page areas
+ * (small or large runs) and the page map (the owner of every page), all
+ * inside the memory.
  *
  * Boundary tags, per page (in the page-map leaf of the page's region):
  *
@@ -18,19 +19,21 @@
  * Two areas (in a heap of 64 MiB or more). Small runs (up to 64 pages:
  * pool spans, SuperSlabs, records) are taken from chunks of 256 pages
  * claimed from the low end of the memory; large runs (mmap blocks, of any
- * size) from the rest. Mixed, small runs cut the
- * holes that freed large blocks leave, and a 4 MiB request failed with a
- * quarter of the memory free (bench/fragmentation.ts: 66% full); apart,
- * none failed below 80%. A page's area is a byte of its leaf; free runs
- * coalesce within an area only, and each area has its own lists.
+ * size) from the rest. Mixed, small runs cut the holes that freed large
+ * blocks leave, and a 4 MiB request failed with a quarter of the memory
+ * free (bench/fragmentation.ts: from 66% full); apart, none failed below
+ * 80%. A page's area is a byte of its leaf; free runs coalesce within an
+ * area only, and each area has its own lists. Under pressure (a large run
+ * that nothing else can serve) the small area's free runs go back.
  *
- * Free runs sit in 32 lists by length (segregated fits): one list per
+ * Each area's free runs sit in 32 lists by length (segregated fits): one list per
  * length of 1..24 pages, then lists of 25..32, 33..64, ... 1025..2048 and
  * 2049 or more pages; a bitmap in the header says which lists hold a run.
  * Allocation takes a run from the shortest list that fits: the head of an
  * exact list, or the first that fits in a list of lengths. Every step is
  * O(1) but that walk (runs of one power-of-two range), so freeing and
- * taking runs costs the same however fragmented the heap is. Best fit keeps
+ * taking runs costs the same however fragmented the heap is (but for a
+ * chunk's claim, rare, which walks the runs). Best fit keeps
  * the long runs long, the top one included, so the top stays free to
  * shrink. The leaves of the regions a growth adds go at the start of the
  * free run at the top, so growth plans exactly what it gets.
@@ -599,13 +602,14 @@ export class PageHeap {
     i32[at + TAG_W] = -pages;
     i32[lastEntryOf(u32, page, at, pages) + TAG_W] = -pages;
     const small = this.u8[areaIndex(page, at)] === AREA_SMALL;
-    const list = (small ? H_SMALL_FREE_BUCKETS : H_FREE_BUCKETS) + bucketOf(pages);
+    const bucket = bucketOf(pages);
+    const list = (small ? H_SMALL_FREE_BUCKETS : H_FREE_BUCKETS) + bucket;
     const head = i32[list];
     i32[at + PREV_W] = -1;
     i32[at + NEXT_W] = head;
     if (head >= 0) i32[entryOf(u32, head) + PREV_W] = page;
     i32[list] = page;
-    if (head < 0) i32[small ? H_SMALL_FREE_BITMAP : H_FREE_BITMAP] |= 1 << bucketOf(pages); // a list that held a run has its bit set already
+    if (head < 0) i32[small ? H_SMALL_FREE_BITMAP : H_FREE_BITMAP] |= 1 << bucket; // a list that held a run has its bit set already
   }
 
   /** Takes the free run of `pages` pages at `page` (entry `at`) out of its list (its tags stay). */
@@ -703,8 +707,9 @@ export class PageHeap {
 
   /**
    * Adds pages [page, page + pages) to the free runs, coalescing with free
-   * neighbours of their area. A free run of the small area a chunk long
-   * goes back to the large area (and joins its free neighbours there).
+   * neighbours of their area. A free run of the small area two chunks long
+   * goes back to the large area (and joins its free neighbours there),
+   * unless `keepSmall` (a chunk just claimed).
    */
   private release(page: number, at: number, pages: number, keepSmall = false): void {
     const i32 = this.i32;
