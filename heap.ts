@@ -119,9 +119,12 @@ export interface HeapHealth extends RouterHealth {
   workers: number[];
   /** Memory kind: "ArrayBuffer", "SharedArrayBuffer" or "WebAssembly.Memory". */
   memory: string;
-  /** Bytes of the memory now, and the most it may grow to. */
+  /** Bytes of the memory now (a handed-in memory larger than `maxBytes` is used up to `maxBytes` only). */
   memoryBytes: number;
-  /** The most bytes the memory may grow to. */
+  /**
+   * The most bytes the heap may use, in whole pages: the `maxBytes` it was created with, or the memory's own maximum
+   * when that is lower (a WebAssembly.Memory's too). An attached heap reports its creator's.
+   */
   maxBytes: number;
 }
 
