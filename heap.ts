@@ -123,7 +123,7 @@ export interface HeapHealth extends RouterHealth {
   memoryBytes: number;
   /**
    * The most bytes the heap may use, in whole pages: the `maxBytes` it was created with, or the memory's own maximum
-   * when that is lower (a WebAssembly.Memory's too). An attached heap reports its creator's.
+   * when that is lower (a WebAssembly.Memory's too). An attached heap reports its creator's, or its own when lower.
    */
   maxBytes: number;
 }
