@@ -134,9 +134,12 @@ export interface HeapHealth extends RouterHealth {
   workers: number[];
   /** Memory kind: "ArrayBuffer", "SharedArrayBuffer" or "WebAssembly.Memory". */
   memory: string;
-  /** Bytes of the memory now, and the most it may grow to. */
+  /** Bytes of the memory now (a handed-in memory larger than `maxBytes` is used up to `maxBytes` only). */
   memoryBytes: number;
-  /** The most bytes the memory may grow to. */
+  /**
+   * The most bytes the heap may use, in whole pages: the `maxBytes` it was created with, or the memory's own maximum
+   * when that is lower (a WebAssembly.Memory's too). An attached heap reports its creator's, or its own when lower.
+   */
   maxBytes: number;
 }
 
@@ -530,7 +533,7 @@ export class Heap {
       if (ptr > 0) return ptr;
       return ptr === 0 ? router.secondFailed(size) : this.afterDetach(size, site);
     }
-    if ((size >>> 0) !== size) return this.oversize(size, "malloc");
+    if ((size >>> 0) !== size) return this.oversize(size, "malloc", site);
     const ptr = router.alloc(size, site);
     // undefined: the views were detached (a WASM module grew its memory) and
     // nothing was read or written; refresh and go again.
@@ -574,7 +577,7 @@ export class Heap {
     checkSize(count, "calloc count");
     checkSize(size, "calloc size");
     const total = count * size;
-    if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
+    if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return this.router.refuse(total);
     if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh(); // detached views (a WASM module grew the memory): as malloc
     return this.router.allocZeroed(total);
   }
@@ -629,12 +632,12 @@ export class Heap {
     if (alignment <= PAGE_SIZE) {
       // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
       const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
-      if (rounded > this.mem.maxBytes) return 0;
+      if (rounded > this.mem.maxBytes) return this.router.refuse(size);
       const ptr = this.router.alloc(rounded);
       if (ptr === 0 || ptr % alignment === 0) return ptr;
       this.router.free(ptr);
     }
-    if (size + alignment > this.mem.maxBytes) return 0;
+    if (size + alignment > this.mem.maxBytes) return this.router.refuse(size);
     return this.router.allocAligned(size, alignment);
   }
 
@@ -707,9 +710,9 @@ export class Heap {
     return this.router.alloc(size, site);
   }
 
-  private oversize(size: number, what: string): number {
+  private oversize(size: number, what: string, site: string | undefined): number {
     checkSize(size, `${what} size`);
-    return 0; // a safe integer above 4 GiB: no memory holds it
+    return this.router.refuse(size, site); // a safe integer above 4 GiB: no memory holds it
   }
 
   private checkPointer(ptr: number): void {
@@ -776,7 +779,7 @@ export class Heap {
       workers: this.workers(),
       memory: MEMORY_NAMES[this.mem.kind],
       memoryBytes: this.mem.byteLength,
-      maxBytes: this.mem.maxBytes,
+      maxBytes: this.pages.maxPages * PAGE_SIZE,
     };
   }
 

@@ -356,11 +356,14 @@ export class Router {
     const primary = this.routeBackendIndex[route];
     this.primaryFailures[primary]++;
     const chain = this.fallbackChains[primary];
+    // An aligned request the routed backend cannot align at all goes on to the first that can: no fallback tried yet.
+    let redirected = alignment !== 0 && !this.backends[primary].capabilities.alignedAlloc;
     for (let i = 0; i < chain.length; i++) {
       const index = chain[i];
       const backend = this.backends[index];
-      if (size > backend.capabilities.maxSize) continue;
-      this.store[0]++;
+      if (size > backend.capabilities.maxSize || (alignment !== 0 && !backend.capabilities.alignedAlloc)) continue;
+      if (redirected) redirected = false;
+      else this.store[0]++;
       let ptr: number;
       if (alignment === 0) ptr = backend.alloc(size);
       else ptr = backend.capabilities.alignedAlloc && backend.allocAligned ? backend.allocAligned(size, alignment) : 0;
@@ -370,6 +373,20 @@ export class Router {
       }
     }
     this.store[1]++;
+    return 0;
+  }
+
+  /**
+   * Counts an allocation of `size` bytes refused before any backend was
+   * asked (larger than the memory may ever hold) as its route's decision
+   * that failed, as a failure of every backend would be counted. Returns 0.
+   */
+  refuse(size: number, site?: string): number {
+    const route = this.routeOf(size);
+    this.routeDecisions[route]++;
+    this.primaryFailures[this.routeBackendIndex[route]]++;
+    this.store[1]++;
+    if (this.verbose) this.log(0, size, route, 0, site);
     return 0;
   }
 
