@@ -161,7 +161,7 @@ export class DebugLayer {
   /** `malloc` with a guard and a trailer; `site` names the caller in reports. */
   malloc(size: number, site?: string): number {
     checkSize(size, "malloc size");
-    if (size > this.heap.mem.maxBytes) return 0;
+    if (size > this.heap.mem.maxBytes) return this.raw.malloc(size, site); // refused there, and counted as every failure is
     const ptr = this.raw.malloc(size + DEBUG_OVERHEAD, site);
     if (ptr !== 0) this.arm(ptr, size, site ?? new Error());
     return ptr;
@@ -172,7 +172,7 @@ export class DebugLayer {
     checkSize(count, "calloc count");
     checkSize(size, "calloc size");
     const total = count * size;
-    if (!Number.isSafeInteger(total) || total > this.heap.mem.maxBytes) return 0;
+    if (!Number.isSafeInteger(total) || total > this.heap.mem.maxBytes) return this.raw.calloc(count, size); // refused and counted there
     const ptr = this.raw.calloc(1, total + DEBUG_OVERHEAD);
     if (ptr !== 0) this.arm(ptr, total, new Error());
     return ptr;

@@ -144,9 +144,12 @@ export interface HeapHealth extends RouterHealth {
   workers: number[];
   /** Memory kind: "ArrayBuffer", "SharedArrayBuffer" or "WebAssembly.Memory". */
   memory: string;
-  /** Bytes of the memory now, and the most it may grow to. */
+  /** Bytes of the memory now (a handed-in memory larger than `maxBytes` is used up to `maxBytes` only). */
   memoryBytes: number;
-  /** The most bytes the memory may grow to. */
+  /**
+   * The most bytes the heap may use, in whole pages: the `maxBytes` it was created with, or the memory's own maximum
+   * when that is lower (a WebAssembly.Memory's too). An attached heap reports its creator's, or its own when lower.
+   */
   maxBytes: number;
 }
 
@@ -612,7 +615,7 @@ export class Heap {
     checkSize(size, "calloc size");
     this.syncEntry();
     const total = count * size;
-    if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return 0;
+    if (!Number.isSafeInteger(total) || total > this.mem.maxBytes) return this.router.refuse(total);
     return this.router.allocZeroed(total);
   }
 
@@ -661,12 +664,12 @@ export class Heap {
     if (alignment <= PAGE_SIZE) {
       // Blocks of a multiple of `alignment` come aligned to it from every built-in backend.
       const rounded = Math.ceil(Math.max(size, 1) / alignment) * alignment;
-      if (rounded > this.mem.maxBytes) return 0;
+      if (rounded > this.mem.maxBytes) return this.router.refuse(size);
       const ptr = this.router.alloc(rounded);
       if (ptr === 0 || ptr % alignment === 0) return ptr;
       this.router.free(ptr);
     }
-    if (size + alignment > this.mem.maxBytes) return 0;
+    if (size + alignment > this.mem.maxBytes) return this.router.refuse(size);
     return this.router.allocAligned(size, alignment);
   }
 
@@ -748,7 +751,7 @@ export class Heap {
   /** malloc off its fast path: not a 32-bit size (refused or 0), or detached views (refreshed, then served). */
   private mallocSlow(size: number, site: string | undefined): number {
     checkSize(size, "malloc size");
-    if ((size >>> 0) !== size) return 0; // a safe integer of 4 GiB or more: no memory holds it
+    if ((size >>> 0) !== size) return this.router.refuse(size, site); // a safe integer of 4 GiB or more: no memory holds it
     this.syncEntry();
     return this.router.alloc(size, site);
   }
@@ -829,7 +832,7 @@ export class Heap {
       workers: this.workers(),
       memory: MEMORY_NAMES[this.mem.kind],
       memoryBytes: this.mem.byteLength,
-      maxBytes: this.mem.maxBytes,
+      maxBytes: this.pages.maxPages * PAGE_SIZE,
     };
   }
 

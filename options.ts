@@ -34,7 +34,7 @@ export type SlabSourceMode = "legacy" | "shared" | "strict";
  * ```
  */
 export interface HeapOptions {
-  /** Most bytes the memory may grow to. Default 1 GiB. `HAKMEM_MAX_BYTES`. */
+  /** Most bytes the memory may grow to, 1 MiB .. 4 GiB. Default 1 GiB. `HAKMEM_MAX_BYTES`. */
   maxBytes?: number;
   /** Bytes of the memory created when none is given. Default 64 KiB. `HAKMEM_INITIAL_BYTES`. */
   initialBytes?: number;
@@ -81,10 +81,19 @@ const isInt = (min: number, max: number) => (value: unknown) =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max;
 const isBool = (value: unknown): boolean => typeof value === "boolean";
 const GiB = 1 << 30;
+/** The least `maxBytes`: a heap of it serves a block from each built-in backend. */
+export const MIN_MAX_BYTES = 1 << 20;
 
 /** The option table: default, environment name, parser and range of each option. */
 export const OPTION_TABLE: { readonly [K in keyof HeapOptions]-?: OptionSpec } = {
-  maxBytes: { env: "HAKMEM_MAX_BYTES", default: GiB, parse: integer, valid: isInt(65536, 4 * GiB), range: "65536 .. 4 GiB" },
+  // Below 1 MiB a heap's metadata (about 84 KiB) and its first slab, span and block would leave it hardly able to allocate.
+  maxBytes: {
+    env: "HAKMEM_MAX_BYTES",
+    default: GiB,
+    parse: integer,
+    valid: isInt(MIN_MAX_BYTES, 4 * GiB),
+    range: "1 MiB (1048576) .. 4 GiB",
+  },
   initialBytes: { env: "HAKMEM_INITIAL_BYTES", default: 65536, parse: integer, valid: isInt(0, 4 * GiB), range: "0 .. 4 GiB" },
   growBytes: { env: "HAKMEM_GROW_BYTES", default: 262144, parse: integer, valid: isInt(4096, GiB), range: "4096 .. 1 GiB" },
   tinyMaxSize: { env: "HAKMEM_TINY_MAX", default: 1024, parse: integer, valid: isInt(0, 1024), range: "0 .. 1024" },

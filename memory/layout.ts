@@ -24,6 +24,7 @@
  * leaf + LEAF_NEXT      next    Int32  × REGION_PAGES  free-run list link (first page)
  * leaf + LEAF_PREV      prev    Int32  × REGION_PAGES  free-run list link (first page)
  * leaf + LEAF_FLAGS     flags   Uint8  × REGION_PAGES  PAGE_DIRTY
+ * leaf + LEAF_AREA      area    Uint8  × REGION_PAGES  AREA_LARGE or AREA_SMALL (see page_heap.ts)
  * ```
  * @module
  */
@@ -31,7 +32,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 3; // 3: tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign; the routing the heap was created with is in the header. 2: the pool keeps its lists in a table of their own, and full spans in none
+export const LAYOUT_VERSION = 3; // 3: tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign; the routing the heap was created with is in the header; pages carry an area (small runs apart from large ones), with free lists of each area. 2: the pool keeps its lists in a table of their own, and full spans in none
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -46,8 +47,13 @@ export const LEAF_TAG = REGION_PAGES * 4;
 export const LEAF_NEXT = REGION_PAGES * 8;
 export const LEAF_PREV = REGION_PAGES * 12;
 export const LEAF_FLAGS = REGION_PAGES * 16;
-export const LEAF_BYTES = REGION_PAGES * 17;
+export const LEAF_AREA = REGION_PAGES * 17;
+export const LEAF_BYTES = REGION_PAGES * 18;
 export const LEAF_PAGES = Math.ceil(LEAF_BYTES / PAGE_SIZE); // 5
+/** Page area: pages of large runs (and every page until a small run's chunk claims it). */
+export const AREA_LARGE = 0;
+/** Page area: pages of the chunks small runs are taken from. */
+export const AREA_SMALL = 1;
 /** Page flag: the page has been handed out since the memory last grew over it. */
 export const PAGE_DIRTY = 1;
 
@@ -85,6 +91,7 @@ export const H_FOREIGN_PAGES = 61; // pages in foreign runs (grown by someone el
 export const H_TINY_MAX = 57; // the creator's tinyMaxSize: attachHeap follows it
 export const H_POOL_MAX = 58; // the creator's poolMaxSize: attachHeap follows it
 export const H_ROUTING = 59; // a hash of the backends (names, page kinds) and the routing table
+// The free lists of the small area (see page_heap.ts) live in the header area of page kind 0, free pages: the page heap's own.
 /** Heap flag: debug mode (guards, poisoning, allocation sites). */
 export const HEAP_FLAG_DEBUG = 1;
 
@@ -129,6 +136,11 @@ export const PageKind = {
   user3: 7,
 } as const;
 export const KIND_MASK = 7;
+
+/** Bit b set: the small area's free-run bucket b holds a run. */
+export const H_SMALL_FREE_BITMAP: number = BACKEND_AREA_WORD;
+/** + bucket (0..31): first free run of the small area's bucket, -1 when none. */
+export const H_SMALL_FREE_BUCKETS: number = BACKEND_AREA_WORD + 1;
 
 /** The first header word of the shared area that backend `kind` owns. */
 export function backendAreaWord(kind: number): number {

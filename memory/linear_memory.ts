@@ -80,6 +80,8 @@ export class LinearMemory {
    * `i32[header + H_X]`. A plain field, read once per call on hot paths.
    */
   readonly header: number;
+  /** Bytes the memory grows by at a time: 64 KiB for a WebAssembly.Memory, one byte otherwise. */
+  readonly growUnit: number;
   /** Called after the views were rebuilt (WebAssembly.Memory growth). */
   private readonly listeners: Array<() => void> = [];
   private buffer: ArrayBuffer | SharedArrayBuffer;
@@ -105,8 +107,9 @@ export class LinearMemory {
       throw new HakmemError("INVALID_MEMORY", "memory must be an ArrayBuffer, a SharedArrayBuffer or a WebAssembly.Memory", source);
     }
     this.canDetach = this.kind === MemoryKind.wasm && !this.shared;
-    const limit = this.kind === MemoryKind.wasm ? maxBytes : growLimit(this.buffer);
+    const limit = this.kind === MemoryKind.wasm ? wasmLimit(source as WebAssembly.Memory, this.shared, maxBytes) : growLimit(this.buffer);
     this.maxBytes = Math.min(maxBytes, limit);
+    this.growUnit = this.kind === MemoryKind.wasm ? WASM_PAGE : 1;
     this.canShrink = this.kind === MemoryKind.arrayBuffer && (this.buffer as ArrayBuffer).resizable;
     this.u8 = this.i32 = this.u32 = undefined as never;
     this.makeViews();
@@ -254,6 +257,65 @@ export function defaultMemory(initialBytes: number, maxBytes: number): WebAssemb
   const maximum = Math.max(1, Math.floor(maxBytes / WASM_PAGE));
   const initial = Math.min(maximum, Math.max(1, Math.ceil(initialBytes / WASM_PAGE)));
   return new WebAssembly.Memory({ initial, maximum });
+}
+
+/** Each WebAssembly.Memory's own maximum in bytes, once learnt (it never changes). */
+const wasmMaximums = new WeakMap<WebAssembly.Memory, number>();
+
+/**
+ * The most bytes `memory` may grow to, as far as it matters below `maxBytes`:
+ * its own maximum when that is lower, else `maxBytes`. The JavaScript API
+ * does not expose a memory's maximum, but instantiating a module that
+ * imports it with a declared maximum succeeds exactly when the memory's own
+ * maximum is at most that: one probe at `maxBytes`, and a binary search over
+ * its 64 KiB pages only when the memory's maximum is lower (17 probes at
+ * most, once per memory). Where modules cannot be compiled, `maxBytes`.
+ */
+function wasmLimit(memory: WebAssembly.Memory, shared: boolean, maxBytes: number): number {
+  let maximum = wasmMaximums.get(memory);
+  if (maximum === undefined) {
+    const wanted = Math.min(Math.floor(maxBytes / WASM_PAGE), MAX_WASM_PAGES);
+    if (!importsWithMaximum(memory, shared, wanted)) return maxBytes; // its maximum is higher, or it has none
+    let low = memory.buffer.byteLength / WASM_PAGE; // a memory's maximum is at least its size
+    let high = wanted;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (importsWithMaximum(memory, shared, middle)) high = middle;
+      else low = middle + 1;
+    }
+    maximum = low * WASM_PAGE;
+    wasmMaximums.set(memory, maximum);
+  }
+  return Math.min(maxBytes, maximum);
+}
+
+/** Pages of the largest 32-bit WebAssembly memory (4 GiB). */
+const MAX_WASM_PAGES = 65536;
+
+/** True when a module importing a memory of at most `pages` pages accepts `memory` (its maximum is at most that). */
+function importsWithMaximum(memory: WebAssembly.Memory, shared: boolean, pages: number): boolean {
+  // The module: magic, version, and an import section holding one memory "m"."m" with limits (0, pages).
+  const limits = [shared ? 3 : 1, 0, ...leb128(pages)];
+  const entry = [1, 0x6d, 1, 0x6d, 2, ...limits];
+  const section = [1, ...entry];
+  const bytes = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 2, ...leb128(section.length), ...section]);
+  try {
+    new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { m: memory } });
+    return true;
+  } catch {
+    return false; // a link error: the memory's maximum is higher, or it has none (or modules cannot be compiled here)
+  }
+}
+
+/** `value` as unsigned LEB128 bytes, as WebAssembly encodes limits. */
+function leb128(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    const low = value & 0x7f;
+    value >>>= 7;
+    bytes.push(value !== 0 ? low | 0x80 : low);
+  } while (value !== 0);
+  return bytes;
 }
 
 /** Rounds a byte count up to whole pages. */

@@ -455,12 +455,15 @@ export class Router {
     const primary = this.routeBackendIndex[route];
     pending[this.freesAt + backends + primary]++; // primary failures
     const chain = this.fallbackChains[primary];
+    // An aligned request the routed backend cannot align at all goes on to the first that can: no fallback tried yet.
+    let redirected = alignment !== 0 && !this.backends[primary].capabilities.alignedAlloc;
     let ptr = 0;
     for (let i = 0; i < chain.length && ptr === 0; i++) {
       const index = chain[i];
       const backend = this.backends[index];
-      if (size > backend.capabilities.maxSize) continue;
-      pending[FALLBACK_TRIES]++;
+      if (size > backend.capabilities.maxSize || (alignment !== 0 && !backend.capabilities.alignedAlloc)) continue;
+      if (redirected) redirected = false;
+      else pending[FALLBACK_TRIES]++;
       if (alignment === 0) ptr = backend.alloc(size);
       else ptr = backend.capabilities.alignedAlloc && backend.allocAligned ? backend.allocAligned(size, alignment) : 0;
       if (ptr !== 0) pending[this.freesAt + 2 * backends + index]++; // fallbacks served
@@ -468,6 +471,22 @@ export class Router {
     if (ptr === 0) pending[FAILURES]++;
     this.mergeCounters();
     return ptr;
+  }
+
+  /**
+   * Counts an allocation of `size` bytes refused before any backend was
+   * asked (larger than the memory may ever hold) as its route's decision
+   * that failed, as a failure of every backend would be counted. Returns 0.
+   */
+  refuse(size: number, site?: string): number {
+    const route = this.routeOf(size);
+    const pending = this.pending;
+    pending[DECISIONS + route]++;
+    pending[this.freesAt + this.backends.length + this.routeBackendIndex[route]]++; // primary failures
+    pending[FAILURES]++;
+    this.mergeCounters();
+    if (this.verbose) this.log(0, size, route, 0, site);
+    return 0;
   }
 
   /**

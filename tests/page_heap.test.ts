@@ -464,3 +464,71 @@ describe("page heap: random runs against a model", () => {
     assertClean(pages, "freeing everything");
   });
 });
+
+describe("page heap: small and large areas", () => {
+  // Two areas from a heap that may grow to 64 MiB: a 256 MiB heap costs address space only.
+  const SMALL = entry(1, PageKind.pool);
+  const LARGE = entry(2, PageKind.mmap);
+
+  test("small runs fill their chunk and leave the hole of a freed large run whole", () => {
+    const { pages } = makePageHeap(64 << 10, 256 * MiB, 16);
+    const first = pages.allocRun(8, SMALL); // claims a chunk
+    const hole = pages.allocRun(300, LARGE);
+    const keep = pages.allocRun(300, LARGE); // keeps the hole off the top
+    pages.freeRun(hole);
+    const small: number[] = [];
+    for (let i = 0; i < 30; i++) small.push(pages.allocRun(8, SMALL)); // 240 pages: the rest of the chunk
+    for (const page of small) assert.ok(page >= first && page < first + 256, `small run at ${page} lies outside the chunk at ${first}`);
+    assert.equal(pages.allocRun(300, LARGE), hole, "the freed large run's pages are whole again");
+    assertClean(pages, "small runs beside a large hole");
+    for (const page of small) pages.freeRun(page);
+    pages.freeRun(first);
+    pages.freeRun(hole);
+    pages.freeRun(keep);
+    assertClean(pages, "freeing everything");
+  });
+
+  test("a large run that needs the small area's free pages gets them", () => {
+    const maxBytes = 64 * MiB;
+    const { pages } = makePageHeap(64 << 10, maxBytes, 16);
+    pages.freeRun(pages.allocRun(8, SMALL)); // the chunk stays, free, in the small area
+    const left = maxBytes / PAGE_SIZE - pages.stats().usedPages - (maxBytes / (4 * MiB) - 1) * LEAF_PAGES;
+    const all = pages.allocRun(left, LARGE);
+    assert.ok(all >= 0, `allocRun(${left}): every page left`);
+    assert.equal(pages.stats().freePages, 0);
+    assertClean(pages, "the small area given back");
+  });
+
+  test("3000 seeded steps of small and large runs keep check() clean and hand no page out twice", () => {
+    const { pages } = makePageHeap(64 << 10, 256 * MiB, 16);
+    const random = new Random(15);
+    const owned = new Set<number>();
+    const live: Array<{ page: number; count: number }> = [];
+    let livePages = 0;
+    for (let step = 0; step < 3000; step++) {
+      if (live.length === 0 || (livePages < 40000 && random.next() < 0.55)) { // at most about 60% of the pages live
+        const count = random.next() < 0.7 ? 1 + random.int(64) : 65 + random.int(960);
+        const page = pages.allocRun(count, count <= 64 ? SMALL : LARGE);
+        assert.ok(page >= 0, `step ${step}: allocRun(${count})`);
+        for (let i = 0; i < count; i++) {
+          assert.ok(!owned.has(page + i), `step ${step}: page ${page + i} handed out twice`);
+          owned.add(page + i);
+        }
+        live.push({ page, count });
+        livePages += count;
+      } else {
+        const index = random.int(live.length);
+        const { page, count } = live[index];
+        live[index] = live[live.length - 1];
+        live.pop();
+        assert.equal(pages.freeRun(page), count);
+        for (let i = 0; i < count; i++) owned.delete(page + i);
+        livePages -= count;
+      }
+      if (step % 500 === 499) assertClean(pages, `step ${step}`);
+    }
+    for (const { page } of live) pages.freeRun(page);
+    assert.equal(pages.stats().usedPages, pages.stats().metadataPages);
+    assertClean(pages, "freeing everything");
+  });
+});
