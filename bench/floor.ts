@@ -93,7 +93,7 @@ export class Floor {
     }
     this.limit = this.buffer.byteLength;
     this.u8 = new Uint8Array(this.buffer, 0, this.limit);
-    this.i32 = new Int32Array(this.buffer, 0, this.limit >> 2);
+    this.i32 = new Int32Array(this.buffer, 0, this.limit >>> 2);
     this.bump = FLOOR_FIRST_BLOCK;
   }
 
@@ -161,7 +161,7 @@ export class Floor {
     }
     this.limit = this.buffer.byteLength;
     this.u8 = new Uint8Array(this.buffer, 0, this.limit);
-    this.i32 = new Int32Array(this.buffer, 0, this.limit >> 2);
+    this.i32 = new Int32Array(this.buffer, 0, this.limit >>> 2);
     return true;
   }
 }
