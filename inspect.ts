@@ -15,7 +15,7 @@
  * ```
  *
  * Owns nothing of the heap: it reads the page map, tiny's slab records
- * (`backends/tiny/slab.ts`) and pool's span records, and writes nothing, so
+ * (`backends/slab/slab.ts`) and pool's span records, and writes nothing, so
  * it may run at any time. On a heap shared by workers that allocate while it
  * runs, the picture is a snapshot that may be slightly inconsistent.
  * Pure string building; no dependencies.
@@ -50,7 +50,7 @@ import { MmapBackend } from "./backends/mmap/mmap.ts";
 import { PoolBackend } from "./backends/pool/pool.ts";
 import { POOL_CLASS_COUNT, POOL_CLASS_SIZES, POOL_SPAN_PAGES } from "./backends/pool/pool_classes.ts";
 import { TinyBackend } from "./backends/tiny/tiny.ts";
-import { CLASS_COUNT, CLASS_SIZES } from "./backends/tiny/size_classes.ts";
+import { CLASS_COUNT, CLASS_SIZES } from "./backends/slab/size_classes.ts";
 import {
   S_CAPACITY,
   S_CLASS,
@@ -63,7 +63,7 @@ import {
   SS_BASE,
   SS_CLASS,
   SS_SOURCE,
-} from "./backends/tiny/slab.ts";
+} from "./backends/slab/slab.ts";
 
 // Pool span record words: the layout pool.ts documents (its R_* constants are private to it).
 const POOL_R_CLASS = 0;

@@ -2,15 +2,88 @@
  * The one list of built-in backends, read by the heap (to build its default
  * router), by the contract tests and by the benchmarks: a backend added here
  * is routed, tested and benchmarked without more wiring.
+ *
+ * It is also where the built-in backends are assembled: tiny is handed its
+ * slab sources (shared_pool, legacy) here, so no backend imports another.
  * @module
  */
 
-import type { ResolvedOptions } from "../options.ts";
+import type { ResolvedOptions, SlabSourceMode } from "../options.ts";
 import type { BackendFactory } from "../router/box.ts";
 import type { Route } from "../router/router.ts";
+import { LegacySource } from "./legacy/legacy.ts";
 import { mmapBackend } from "./mmap/mod.ts";
 import { createPoolBackend } from "./pool/mod.ts";
-import { createTinyBackend } from "./tiny/mod.ts";
+import { SharedPool } from "./shared_pool/shared_pool.ts";
+import type { SlabSourceFactory } from "./slab/sources.ts";
+import { type TinyCacheOptions, tinyOver } from "./tiny/tiny.ts";
+
+/** How to build tiny: its caches, and which slab source it asks first. */
+export interface TinyOptions extends TinyCacheOptions {
+  /** Slab source: "shared" (default), "strict" shared, or "legacy". */
+  slabSource?: SlabSourceMode;
+  /** Shared pool's soft cap on SuperSlabs. */
+  sharedPoolCap?: number;
+  /** Shared pool's LRU of emptied SuperSlabs. */
+  sharedPoolLru?: number;
+}
+
+/**
+ * Tiny's built-in slab sources: the shared pool (its SuperSlabs marked 0)
+ * and legacy (marked 1), both always built so a slab of either finds its way
+ * back. "shared" asks the pool and lets it fall back to legacy at its cap,
+ * "strict" lets the pool refuse, "legacy" asks legacy alone.
+ */
+export function builtinSlabSources(options: TinyOptions = {}): SlabSourceFactory {
+  return (context) => {
+    const legacy = new LegacySource(context.mem, context.pages, context.records, context.kind, context.areaWord);
+    const mode = options.slabSource ?? "shared";
+    const shared = new SharedPool(context.mem, context.pages, context.records, context.kind, context.areaWord, {
+      cap: options.sharedPoolCap ?? 4096,
+      lru: options.sharedPoolLru ?? 2,
+      fallback: mode === "shared" ? legacy : undefined,
+    });
+    return mode === "legacy"
+      ? { all: [shared, legacy], primary: legacy, reported: [legacy] }
+      : { all: [shared, legacy], primary: shared, reported: [shared, legacy] };
+  };
+}
+
+/**
+ * Builds a tiny backend factory with these options, over the built-in slab sources.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createHeap } from "../mod.ts";
+ * import { createTinyBackend } from "./registry.ts";
+ * import { mmapBackend } from "./mmap/mod.ts";
+ * const heap = createHeap({
+ *   backends: [createTinyBackend({ cache: false, slabSource: "legacy" }), mmapBackend],
+ *   routes: [{ min: 1, max: 1024, backend: "tiny" }, { min: 1025, max: Infinity, backend: "mmap" }],
+ * });
+ * heap.free(heap.malloc(100));
+ * assert.equal(heap.check("full").ok, true);
+ * ```
+ */
+export function createTinyBackend(options: TinyOptions = {}): BackendFactory {
+  return tinyOver(builtinSlabSources(options), options);
+}
+
+/**
+ * Tiny with the default options: caches on, shared pool with legacy fallback.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createHeap } from "../mod.ts";
+ * import { mmapBackend } from "./mmap/mod.ts";
+ * import { tinyBackend } from "./registry.ts";
+ * const heap = createHeap({ backends: [tinyBackend, mmapBackend] }); // tiny up to 1 KiB, mmap above
+ * assert.equal(heap.usableSize(heap.malloc(100)), 112);
+ * ```
+ */
+export const tinyBackend: BackendFactory = createTinyBackend();
 
 /** A backend as the tests and benchmarks see it. */
 export interface RegistryEntry {

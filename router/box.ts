@@ -176,7 +176,7 @@ export interface BackendFactory {
 /**
  * The small contract of tiny's slab sources (shared_pool, legacy): hand out
  * a slab for a size class, take back an empty one. Slabs are records laid
- * out as in `backends/tiny/slab.ts`.
+ * out as in `backends/slab/slab.ts`.
  */
 export interface SlabSource {
   /** The source's name ("shared_pool", "legacy"). */
