@@ -91,6 +91,10 @@ export type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
+  RegionDescription,
+  RegionGroup,
+  SlabSource,
 } from "./router/box.ts";
 export type { Route, RouteDecision, RouterCounters, RouterHealth } from "./router/router.ts";
 export { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "./wasm.ts";

@@ -1,7 +1,9 @@
 /**
  * The one list of built-in backends, read by the heap (to build its default
  * router), by the contract tests and by the benchmarks: a backend added here
- * is routed, tested and benchmarked without more wiring.
+ * is tested and benchmarked without more wiring. A default heap routes the
+ * three of {@linkcode DEFAULT_CHAIN} only: routing another by default takes
+ * its place in that chain and a size limit in {@linkcode defaultRoutes}.
  *
  * It is also where the built-in backends are assembled: tiny is handed its
  * slab sources (shared_pool, legacy) here, so no backend imports another.
@@ -116,10 +118,12 @@ function tinyFactory(options: ResolvedOptions): BackendFactory {
   });
 }
 
+/** The backends a default heap routes to, smallest sizes first; each falls back to those after it. */
+export const DEFAULT_CHAIN: readonly string[] = ["tiny", "pool", "mmap"];
+
 /** The built-in backends a default heap routes to, smallest sizes first. */
 export function builtinBackends(options: ResolvedOptions): BackendFactory[] {
-  const names = ["tiny", "pool", "mmap"];
-  return names.map((name) => REGISTRY.find((entry) => entry.name === name)!.factory(options));
+  return DEFAULT_CHAIN.map((name) => REGISTRY.find((entry) => entry.name === name)!.factory(options));
 }
 
 /** The default table: 1..tinyMaxSize → tiny, ..poolMaxSize → pool, the rest → mmap (each only if present). */
@@ -139,7 +143,7 @@ export function defaultRoutes(options: ResolvedOptions, names: string[]): Route[
 
 /** Default fallbacks: tiny → pool → mmap, pool → mmap (for those present). */
 export function defaultFallbacks(names: string[]): Record<string, string[]> {
-  const chain = ["tiny", "pool", "mmap"].filter((name) => names.includes(name));
+  const chain = DEFAULT_CHAIN.filter((name) => names.includes(name));
   const fallbacks: Record<string, string[]> = {};
   chain.forEach((name, index) => {
     if (index + 1 < chain.length) fallbacks[name] = chain.slice(index + 1);

@@ -32,4 +32,8 @@ export type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
+  RegionDescription,
+  RegionGroup,
+  SlabSource,
 } from "./box.ts";

@@ -88,3 +88,27 @@ test("backends meet only through the registry: a backend's files import the regi
   }
   assert.deepEqual(problems, []);
 });
+
+test("no layer imports a layer above it (memory < router < backends < heap)", () => {
+  const problems: string[] = [];
+  for (const [file, imports] of graph) {
+    const layer = layerOf(file);
+    if (layer === undefined) continue;
+    for (const imported of imports) {
+      const above = layerOf(imported);
+      if (above !== undefined && above > layer) {
+        problems.push(`${file} (${LAYER_NAMES[layer]}) imports ${imported} (${LAYER_NAMES[above]})`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test("the heap picture, debug mode and the WASM interop know no backend: they import nothing from backends/", () => {
+  const problems: string[] = [];
+  for (const [file, imports] of graph) {
+    if (!/^(inspect|debug|wasm)(\.ts|\/)/.test(file)) continue;
+    for (const imported of imports) if (imported.startsWith("backends/")) problems.push(`${file} imports ${imported}`);
+  }
+  assert.deepEqual(problems, []);
+});

@@ -66,6 +66,7 @@ import type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
   SlabSource,
 } from "../../router/box.ts";
 import { CLASS_COUNT, CLASS_SIZES, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
@@ -105,6 +106,7 @@ import {
   SUPERSLAB_PAGES,
 } from "../slab/slab.ts";
 import type { SlabSourceFactory } from "../slab/sources.ts";
+import { describeSlabs } from "./describe.ts";
 
 /** How to build tiny itself (its slab sources are chosen by whoever assembles it: see `createTinyBackend`). */
 export interface TinyCacheOptions {
@@ -1006,6 +1008,11 @@ export class TinyBackend implements Backend {
         remoteBlocks,
       },
     };
+  }
+
+  /** Its slabs for the heap picture, by SuperSlab (see describe.ts). */
+  describe(): MemoryDescription {
+    return describeSlabs(this.mem.i32, this.pages, this.kind, this.sources.map((source) => source.name));
   }
 
   check(level: CheckLevel, problems: CheckProblem[]): void {
