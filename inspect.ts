@@ -34,7 +34,6 @@
  * @module
  */
 
-import type { Heap } from "./heap.ts";
 import {
   DIR_WORD,
   FOREIGN_ENTRY,
@@ -47,6 +46,39 @@ import {
   PageKind,
 } from "./memory/layout.ts";
 import type { Backend, MemoryDescription, RegionDescription } from "./router/box.ts";
+
+/**
+ * What the picture reads of a heap; a `Heap` is one. Declared here, in the
+ * picture's own terms, so the picture imports nothing of the heap (the heap
+ * imports the picture for `heap.inspect()`; no import circle).
+ */
+export interface HeapToDraw {
+  /** The page heap: its pages in use and its runs with their page-map entries. */
+  readonly pages: {
+    readonly first: number;
+    readonly top: number;
+    forEachRun(visit: (page: number, pages: number, owner: number) => void): void;
+  };
+  /** The memory: its words, and where the heap header starts in them. */
+  readonly mem: { readonly u32: Uint32Array; readonly header: number };
+  /** The router: its backends, and which of them owns an address. */
+  readonly router: { readonly backends: readonly Backend[]; ownerIndex(ptr: number): number };
+  /** The heap's gauges, as `Heap.stats()` gives them. */
+  stats(): {
+    memoryBytes: number;
+    footprintBytes: number;
+    peakFootprintBytes: number;
+    metadataBytes: number;
+    liveBytes: number;
+    liveBlocks: number;
+    overhead: number;
+    freeBytes: number;
+    pageHeap: { freeRuns: number; largestFreeRun: number };
+    backends: Array<{ name: string; footprintBytes: number }>;
+  };
+  /** The heap's memory kind and limit, as `Heap.health()` gives them. */
+  health(): { memory: string; maxBytes: number };
+}
 
 /** Options of {@linkcode renderHeapSvg}. */
 export interface HeapSvgOptions {
@@ -113,7 +145,7 @@ interface Snapshot {
   foreign: number[]; // [first, end) page pairs of foreign runs (grown by someone else; drawn as metadata)
 }
 
-function snapshot(heap: Heap): Snapshot {
+function snapshot(heap: HeapToDraw): Snapshot {
   const pages = heap.pages;
   const u32 = heap.mem.u32;
   const top = pages.top;
@@ -325,7 +357,7 @@ const LINE = 18;
  * // Deno: Deno.writeTextFileSync("heap.svg", svg); Node or Bun: fs.writeFileSync("heap.svg", svg)
  * ```
  */
-export function renderHeapSvg(heap: Heap, options: HeapSvgOptions = {}): string {
+export function renderHeapSvg(heap: HeapToDraw, options: HeapSvgOptions = {}): string {
   const stats = heap.stats(); // also brings the views up to date after growth
   const health = heap.health();
   const shot = snapshot(heap);

@@ -100,4 +100,4 @@ export type { Route, RouteDecision, RouterCounters, RouterHealth } from "./route
 export { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "./wasm.ts";
 export type { WasmAllocatorFunction, WasmAllocatorImports, WasmExportsSource, WasmImports, WasmImportsOptions } from "./wasm.ts";
 export { renderHeapSvg } from "./inspect.ts";
-export type { HeapSvgOptions } from "./inspect.ts";
+export type { HeapSvgOptions, HeapToDraw } from "./inspect.ts";

@@ -112,3 +112,21 @@ test("the heap picture, debug mode and the WASM interop know no backend: they im
   }
   assert.deepEqual(problems, []);
 });
+test("no import circle between library files", () => {
+  const circles: string[] = [];
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const visit = (file: string) => {
+    state.set(file, "open");
+    path.push(file);
+    for (const imported of graph.get(file) ?? []) {
+      if (!graph.has(imported)) continue;
+      if (state.get(imported) === "open") circles.push([...path.slice(path.indexOf(imported)), imported].join(" -> "));
+      else if (state.get(imported) === undefined) visit(imported);
+    }
+    path.pop();
+    state.set(file, "done");
+  };
+  for (const file of [...graph.keys()].sort()) if (!state.has(file)) visit(file);
+  assert.deepEqual(circles, []);
+});
