@@ -1,9 +1,9 @@
 /**
  * The one list of built-in backends, read by the heap (to build its default
  * router), by the contract tests and by the benchmarks: a backend added here
- * is tested and benchmarked without more wiring. A default heap routes the
- * three of {@linkcode DEFAULT_CHAIN} only: routing another by default takes
- * its place in that chain and a size limit in {@linkcode defaultRoutes}.
+ * is tested and benchmarked without more wiring, and, given a
+ * `defaultRoute`, built into a default heap and routed there in list order,
+ * falling back to the routed backends after it.
  *
  * It is also where the built-in backends are assembled: tiny is handed its
  * slab sources (shared_pool, legacy) here, so no backend imports another.
@@ -97,15 +97,25 @@ export interface RegistryEntry {
   sizes: { min: number; max: number };
   /** Heap options that configure this entry (for variants such as tiny over legacy). */
   options?: Record<string, unknown>;
+  /**
+   * The largest size a default heap routes to it (Infinity for the last);
+   * only the entries with one are built into a default heap.
+   */
+  defaultRoute?: (options: ResolvedOptions) => number;
 }
 
 /** Every built-in backend (and variant) the tests and benchmarks run. */
 export const REGISTRY: RegistryEntry[] = [
-  { name: "tiny", factory: tinyFactory, sizes: { min: 1, max: 1024 } },
+  { name: "tiny", factory: tinyFactory, sizes: { min: 1, max: 1024 }, defaultRoute: (options) => options.tinyMaxSize },
   { name: "tiny (legacy)", factory: tinyFactory, sizes: { min: 1, max: 1024 }, options: { slabSource: "legacy" } },
   { name: "tiny (no cache)", factory: tinyFactory, sizes: { min: 1, max: 1024 }, options: { tinyCache: false } },
-  { name: "pool", factory: (options) => createPoolBackend({ prewarm: options.poolPrewarm }), sizes: { min: 1025, max: 262144 } },
-  { name: "mmap", factory: () => mmapBackend, sizes: { min: 1, max: 4 << 20 } },
+  {
+    name: "pool",
+    factory: (options) => createPoolBackend({ prewarm: options.poolPrewarm }),
+    sizes: { min: 1025, max: 262144 },
+    defaultRoute: (options) => options.poolMaxSize,
+  },
+  { name: "mmap", factory: () => mmapBackend, sizes: { min: 1, max: 4 << 20 }, defaultRoute: () => Infinity },
 ];
 
 function tinyFactory(options: ResolvedOptions): BackendFactory {
@@ -118,32 +128,35 @@ function tinyFactory(options: ResolvedOptions): BackendFactory {
   });
 }
 
-/** The backends a default heap routes to, smallest sizes first; each falls back to those after it. */
-export const DEFAULT_CHAIN: readonly string[] = ["tiny", "pool", "mmap"];
+/** The registry entries a default heap routes to, smallest sizes first. */
+function routedEntries(): RegistryEntry[] {
+  return REGISTRY.filter((entry) => entry.defaultRoute !== undefined);
+}
 
 /** The built-in backends a default heap routes to, smallest sizes first. */
 export function builtinBackends(options: ResolvedOptions): BackendFactory[] {
-  return DEFAULT_CHAIN.map((name) => REGISTRY.find((entry) => entry.name === name)!.factory(options));
+  return routedEntries().map((entry) => entry.factory(options));
 }
 
-/** The default table: 1..tinyMaxSize → tiny, ..poolMaxSize → pool, the rest → mmap (each only if present). */
+/**
+ * The default table, in registry order: 1..tinyMaxSize → tiny, ..poolMaxSize
+ * → pool, the rest → mmap (each only if present among `names`).
+ */
 export function defaultRoutes(options: ResolvedOptions, names: string[]): Route[] {
   const routes: Route[] = [];
   let next = 1;
-  const add = (backend: string, max: number) => {
-    if (!names.includes(backend) || max < next) return;
-    routes.push({ min: next, max, backend });
+  for (const entry of routedEntries()) {
+    const max = entry.defaultRoute!(options);
+    if (!names.includes(entry.name) || max < next) continue;
+    routes.push({ min: next, max, backend: entry.name });
     next = max + 1;
-  };
-  add("tiny", options.tinyMaxSize);
-  add("pool", options.poolMaxSize);
-  add("mmap", Infinity);
+  }
   return routes;
 }
 
 /** Default fallbacks: tiny → pool → mmap, pool → mmap (for those present). */
 export function defaultFallbacks(names: string[]): Record<string, string[]> {
-  const chain = DEFAULT_CHAIN.filter((name) => names.includes(name));
+  const chain = routedEntries().map((entry) => entry.name).filter((name) => names.includes(name));
   const fallbacks: Record<string, string[]> = {};
   chain.forEach((name, index) => {
     if (index + 1 < chain.length) fallbacks[name] = chain.slice(index + 1);
