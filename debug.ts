@@ -55,7 +55,6 @@
  */
 
 import { checkSize, describe, HakmemError } from "./errors.ts";
-import type { Heap } from "./heap.ts";
 import type { CheckLevel, CheckProblem } from "./router/box.ts";
 
 /** Guard bytes at least between a block's requested size and its trailer. */
@@ -97,6 +96,20 @@ interface RawHeap {
   alignedAlloc(alignment: number, size: number): number;
   free(ptr: number): void;
   usableSize(ptr: number): number;
+}
+
+/**
+ * What the layer needs of the heap it wraps (a `Heap` is one): its byte view,
+ * its memory's limit and the operations it takes over. Declared here so
+ * debug mode imports nothing of the heap (the heap imports it; no circle).
+ */
+export interface DebugTarget extends RawHeap {
+  /** The memory's bytes, as they are now (a WebAssembly.Memory may have grown). */
+  readonly u8: Uint8Array;
+  /** The memory: its most bytes. */
+  readonly mem: { readonly maxBytes: number };
+  /** Resizes a block; the layer replaces it with one that always moves. */
+  realloc(ptr: number, size: number): number;
 }
 
 /** The tag of block `ptr` of `size` bytes: odd while live, even once freed (so the two never match). */
@@ -141,7 +154,7 @@ function siteText(site: Site | undefined): string {
  * {@linkcode installDebugLayer}; the heap's allocation methods call it.
  */
 export class DebugLayer {
-  private readonly heap: Heap;
+  private readonly heap: DebugTarget;
   private readonly raw: RawHeap;
   /** Blocks this worker allocated and has not freed, with their sites. */
   private readonly live = new Map<number, LiveRecord>();
@@ -151,7 +164,7 @@ export class DebugLayer {
   private trailer = 0;
 
   /** Builds the layer over `heap`, calling `raw` for the heap's own operations. */
-  constructor(heap: Heap, raw: RawHeap) {
+  constructor(heap: DebugTarget, raw: RawHeap) {
     this.heap = heap;
     this.raw = raw;
   }
@@ -347,7 +360,7 @@ export class DebugLayer {
  * assert.throws(() => heap.free(ptr), { message: /^block/ });
  * ```
  */
-export function installDebugLayer(heap: Heap): DebugLayer {
+export function installDebugLayer(heap: DebugTarget): DebugLayer {
   const layer = new DebugLayer(heap, {
     malloc: heap.malloc.bind(heap),
     calloc: heap.calloc.bind(heap),

@@ -7,15 +7,16 @@
  * │ memory map: one cell per page (or per 2^k pages in a large heap), row   │
  * │ by row from offset 0, coloured by owner; a slab or span is filled from  │
  * │ the bottom as far as its blocks are in use                              │
- * │ tiny: one row per SuperSlab, its 8 slabs by class and occupancy         │
- * │ pool: one row per class, its spans by occupancy                         │
- * │ mmap and other backends: their blocks                                   │
+ * │ tiny (regions in groups): one row per SuperSlab, its slabs by class     │
+ * │ pool (regions by class): one row per class, its spans by occupancy      │
+ * │ mmap (blocks) and backends that do not describe themselves: their runs  │
  * │ legend                                                                  │
  * └─────────────────────────────────────────────────────────────────────────┘
  * ```
  *
- * Owns nothing of the heap: it reads the page map, tiny's slab records
- * (`backends/tiny/slab.ts`) and pool's span records, and writes nothing, so
+ * Owns nothing of the heap: it reads the page map and asks each backend to
+ * describe its memory (the optional Box member `describe()`, see
+ * router/box.ts), so it knows no backend's records; it writes nothing, so
  * it may run at any time. On a heap shared by workers that allocate while it
  * runs, the picture is a snapshot that may be slightly inconsistent.
  * Pure string building; no dependencies.
@@ -36,7 +37,6 @@
  */
 
 import { describe, HakmemError } from "./errors.ts";
-import type { Heap } from "./heap.ts";
 import type { CheckProblem } from "./memory/page_heap.ts";
 import {
   DIR_WORD,
@@ -49,30 +49,42 @@ import {
   PAGE_SIZE,
   PageKind,
 } from "./memory/layout.ts";
-import type { Backend } from "./router/box.ts";
-import { MmapBackend } from "./backends/mmap/mmap.ts";
-import { PoolBackend } from "./backends/pool/pool.ts";
-import { POOL_CLASS_COUNT, POOL_CLASS_SIZES, POOL_SPAN_PAGES } from "./backends/pool/pool_classes.ts";
-import { TinyBackend } from "./backends/tiny/tiny.ts";
-import { CLASS_COUNT, CLASS_SIZES } from "./backends/tiny/size_classes.ts";
-import {
-  S_CAPACITY,
-  S_CLASS,
-  S_STATE,
-  S_SUPERSLAB,
-  S_USED,
-  slabBase,
-  SLABS_PER_SUPERSLAB,
-  SlabState,
-  SS_BASE,
-  SS_CLASS,
-  SS_SOURCE,
-} from "./backends/tiny/slab.ts";
+import type { Backend, MemoryDescription, RegionDescription } from "./router/box.ts";
 
-// Pool span record words: the layout pool.ts documents (its R_* constants are private to it).
-const POOL_R_CLASS = 0;
-const POOL_R_CAPACITY = 2;
-const POOL_R_USED = 3;
+/**
+ * What the picture reads of a heap; a `Heap` is one. Declared here, in the
+ * picture's own terms, so the picture imports nothing of the heap (the heap
+ * imports the picture for `heap.inspect()`; no import circle).
+ */
+export interface HeapToDraw {
+  /** The page heap: its pages in use and its runs with their page-map entries. */
+  readonly pages: {
+    readonly first: number;
+    readonly top: number;
+    forEachRun(visit: (page: number, pages: number, owner: number) => void): void;
+    /** The header's constant-work check (see `PageHeap.checkHeader`): false when the top or the page map cannot be trusted. */
+    checkHeader(problems: CheckProblem[], counters: boolean): boolean;
+  };
+  /** The memory: its words, and where the heap header starts in them. */
+  readonly mem: { readonly u32: Uint32Array; readonly header: number };
+  /** The router: its backends, and which of them owns an address. */
+  readonly router: { readonly backends: readonly Backend[]; ownerIndex(ptr: number): number };
+  /** The heap's gauges, as `Heap.stats()` gives them. */
+  stats(): {
+    memoryBytes: number;
+    footprintBytes: number;
+    peakFootprintBytes: number;
+    metadataBytes: number;
+    liveBytes: number;
+    liveBlocks: number;
+    overhead: number;
+    freeBytes: number;
+    pageHeap: { freeRuns: number; largestFreeRun: number };
+    backends: Array<{ name: string; footprintBytes: number }>;
+  };
+  /** The heap's memory kind and limit, as `Heap.health()` gives them. */
+  health(): { memory: string; maxBytes: number };
+}
 
 /** Options of {@linkcode renderHeapSvg}. */
 export interface HeapSvgOptions {
@@ -119,32 +131,33 @@ function checkSvgOptions(options: unknown): void {
 // ---- what a page is ---------------------------------------------------------------
 
 /** What owns a page, as the picture groups it. */
-const Owner = { free: 0, metadata: 1, mmap: 2, tiny: 3, pool: 4, other: 5, tinyIdle: 6 } as const;
+const Owner = { free: 0, metadata: 1, other: 2, described: 3, idle: 4 } as const;
 
-/** One tiny slab as drawn. */
-interface SlabInfo {
-  state: number;
-  cls: number;
-  used: number;
-  capacity: number;
+/** The shades of one backend's classes: hues from first to last class, [saturation, lightness] per use. */
+interface Palette {
+  from: number;
+  to: number;
+  full: [number, number]; // blocks in use
+  light: [number, number]; // a region's free part in the map
+  panel: [number, number]; // a region's box in its panel
 }
 
-/** One tiny SuperSlab as drawn. */
-interface SuperSlabInfo {
-  base: number;
-  source: number;
-  legacyClass: number;
-  slabs: SlabInfo[];
+/** Palettes of the backends that describe classes, in router order (the first teal to blue, the second yellow to red). */
+const PALETTES: Palette[] = [
+  { from: 165, to: 230, full: [0.6, 0.4], light: [0.55, 0.86], panel: [0.55, 0.88] },
+  { from: 50, to: 0, full: [0.85, 0.47], light: [0.8, 0.87], panel: [0.8, 0.88] },
+  { from: 280, to: 330, full: [0.5, 0.45], light: [0.45, 0.87], panel: [0.45, 0.89] },
+  { from: 95, to: 135, full: [0.55, 0.4], light: [0.5, 0.86], panel: [0.5, 0.88] },
+];
+
+/** A backend that describes its memory, as drawn. */
+interface Family {
+  name: string;
+  description: MemoryDescription;
+  palette: Palette; // for style "classes"
 }
 
-/** One pool span as drawn. */
-interface SpanInfo {
-  base: number;
-  used: number;
-  capacity: number;
-}
-
-/** A run of another backend's pages (mmap, or a user backend). */
+/** A run of pages drawn as one block (mmap's, or a run of a backend that does not describe itself). */
 interface BlockRun {
   base: number;
   pages: number;
@@ -155,32 +168,38 @@ interface BlockRun {
 interface Snapshot {
   top: number;
   owner: Uint8Array; // Owner per page
-  used: Float32Array; // fraction of the page's slab or span in use
-  cls: Int16Array; // tiny or pool class per page, -1 none
-  unit: Int32Array; // first page of the page's slab, span or run: cells of one unit merge in the map
-  superslabs: SuperSlabInfo[];
-  spans: SpanInfo[][]; // per pool class
-  mmapRuns: BlockRun[];
+  used: Float32Array; // fraction of the page's region in use
+  cls: Int16Array; // size class per page, -1 none
+  family: Int16Array; // index into families per page, -1 none
+  unit: Int32Array; // first page of the page's region or run: cells of one unit merge in the map
+  families: Family[];
   otherRuns: BlockRun[];
   leafPages: Set<number>;
   base: number; // the heap's first page: the pages below are someone else's (drawn as metadata)
   foreign: number[]; // [first, end) page pairs of foreign runs (grown by someone else; drawn as metadata)
 }
 
-function snapshot(heap: Heap): Snapshot {
+function snapshot(heap: HeapToDraw): Snapshot {
   const pages = heap.pages;
-  const i32 = heap.mem.i32;
   const u32 = heap.mem.u32;
   const top = pages.top;
   const owner = new Uint8Array(top);
   const used = new Float32Array(top);
   const cls = new Int16Array(top).fill(-1);
+  const family = new Int16Array(top).fill(-1);
   const unit = new Int32Array(top).fill(-1); // -1: a free page
-  const superslabs: SuperSlabInfo[] = [];
-  const spans: SpanInfo[][] = Array.from({ length: POOL_CLASS_COUNT }, () => []);
-  const mmapRuns: BlockRun[] = [];
   const otherRuns: BlockRun[] = [];
   const foreign: number[] = [];
+  const families: Family[] = [];
+  const described = new Set<Backend>();
+  let palettes = 0;
+  for (const backend of heap.router.backends) {
+    const description = backend.describe?.();
+    if (description === undefined) continue;
+    described.add(backend);
+    const palette = PALETTES[description.style === "classes" ? palettes++ % PALETTES.length : 0];
+    families.push({ name: backend.capabilities.name, description, palette });
+  }
   owner.fill(Owner.metadata, 0, pages.first);
   const backendOfKind: Array<Backend | null | undefined> = [];
   const backendOf = (kind: number, page: number): Backend | null => {
@@ -203,53 +222,28 @@ function snapshot(heap: Heap): Snapshot {
       return;
     }
     const backend = backendOf(kind, first);
-    if (backend instanceof TinyBackend) {
-      const slabs: SlabInfo[] = [];
-      let superslab = 0;
-      for (let page = first; page < end; page++) {
-        const slab = pages.ownerOf(page * PAGE_SIZE) - kind;
-        const r = slab >>> 2;
-        unit[page] = slab;
-        superslab = i32[r + S_SUPERSLAB];
-        const state = i32[r + S_STATE];
-        if (state >= SlabState.current) {
-          owner[page] = Owner.tiny;
-          cls[page] = i32[r + S_CLASS];
-          used[page] = i32[r + S_USED] / Math.max(1, i32[r + S_CAPACITY]);
-        } else {
-          owner[page] = Owner.tinyIdle;
-        }
+    if (backend !== null && described.has(backend)) return; // drawn from its description, below
+    owner.fill(Owner.other, first, end);
+    used.fill(1, first, end);
+    otherRuns.push({ base: first * PAGE_SIZE, pages: count, name: backend ? backend.capabilities.name : `kind ${kind}` });
+  });
+  families.forEach(({ description }, index) => {
+    for (const region of description.regions) {
+      const first = Math.floor(region.base / PAGE_SIZE);
+      const end = Math.min(first + region.pages, top);
+      if (first < 0 || first >= end) continue;
+      unit.fill(first, first, end);
+      family.fill(index, first, end);
+      if (description.style === "blocks") {
+        owner.fill(Owner.described, first, end);
+        used.fill(1, first, end);
+      } else if (region.sizeClass < 0) {
+        owner.fill(Owner.idle, first, end);
+      } else {
+        owner.fill(Owner.described, first, end);
+        cls.fill(region.sizeClass, first, end);
+        used.fill(region.used / Math.max(1, region.capacity), first, end);
       }
-      if (superslab !== 0) {
-        const s = superslab >>> 2;
-        const base = i32[s + SS_BASE] >>> 0;
-        for (let index = 0; index < SLABS_PER_SUPERSLAB; index++) {
-          const r = (pages.ownerOf(slabBase(base, index)) - kind) >>> 2;
-          const state = i32[r + S_STATE];
-          const active = state >= SlabState.current;
-          slabs.push({
-            state,
-            cls: active ? i32[r + S_CLASS] : -1,
-            used: active ? i32[r + S_USED] : 0,
-            capacity: active ? i32[r + S_CAPACITY] : 0,
-          });
-        }
-        superslabs.push({ base, source: i32[s + SS_SOURCE], legacyClass: i32[s + SS_CLASS], slabs });
-      }
-    } else if (backend instanceof PoolBackend) {
-      const r = ((entry & ~KIND_MASK) >>> 0) >>> 2;
-      const spanClass = i32[r + POOL_R_CLASS];
-      const span = { base: first * PAGE_SIZE, used: i32[r + POOL_R_USED], capacity: i32[r + POOL_R_CAPACITY] };
-      owner.fill(Owner.pool, first, end);
-      cls.fill(spanClass, first, end);
-      used.fill(span.used / Math.max(1, span.capacity), first, end);
-      if (spanClass >= 0 && spanClass < POOL_CLASS_COUNT) spans[spanClass].push(span);
-    } else {
-      const mmap = backend instanceof MmapBackend;
-      owner.fill(mmap ? Owner.mmap : Owner.other, first, end);
-      used.fill(1, first, end);
-      const run = { base: first * PAGE_SIZE, pages: count, name: backend ? backend.capabilities.name : `kind ${kind}` };
-      (mmap ? mmapRuns : otherRuns).push(run);
     }
   });
   const leafPages = new Set<number>();
@@ -258,14 +252,14 @@ function snapshot(heap: Heap): Snapshot {
     if (leaf === 0) continue;
     for (let i = 0; i < LEAF_PAGES; i++) leafPages.add((leaf >>> PAGE_SHIFT) + i);
   }
-  return { top, owner, used, cls, unit, superslabs, spans, mmapRuns, otherRuns, leafPages, base: pages.first, foreign };
+  return { top, owner, used, cls, family, unit, families, otherRuns, leafPages, base: pages.first, foreign };
 }
 
 // ---- colours ----------------------------------------------------------------------
 
 const FREE_COLOUR = "#ececec";
 const METADATA_COLOUR = "#8a8a8a";
-const MMAP_COLOUR = "#7d3c98";
+const BLOCK_COLOUR = "#7d3c98"; // a backend whose regions are blocks of their own (mmap)
 const OTHER_COLOUR = "#8d6e63";
 const IDLE_FILL = "#ffffff";
 const IDLE_STROKE = "#7fb8c2";
@@ -283,30 +277,30 @@ function hsl(hue: number, saturation: number, lightness: number): string {
   return `#${channel(0)}${channel(8)}${channel(4)}`;
 }
 
-/** Tiny classes run from teal (16 B) to deep blue (1 KiB). */
-function tinyHue(cls: number): number {
-  return 165 + (cls / (CLASS_COUNT - 1)) * 65;
+/** The hue of class `cls` of a family: its palette from the first class to the last. */
+function classHue(family: Family, cls: number): number {
+  const { from, to } = family.palette;
+  return from + (cls / Math.max(1, family.description.classSizes.length - 1)) * (to - from);
 }
 
-/** Pool classes run from yellow (1.25 KiB) to red (256 KiB). */
-function poolHue(cls: number): number {
-  return 50 - (cls / (POOL_CLASS_COUNT - 1)) * 50;
+/** A family's colour of class `cls` in one of its shades. */
+function classColour(family: Family, cls: number, [saturation, lightness]: [number, number]): string {
+  return hsl(classHue(family, cls), saturation, lightness);
 }
 
 /** The colours of a page: [in use, not in use]. */
-function pageColours(owner: number, cls: number): [string, string] {
-  switch (owner) {
-    case Owner.tiny:
-      return [hsl(tinyHue(cls), 0.6, 0.4), hsl(tinyHue(cls), 0.55, 0.86)];
-    case Owner.pool:
-      return [hsl(poolHue(cls), 0.85, 0.47), hsl(poolHue(cls), 0.8, 0.87)];
+function pageColours(shot: Snapshot, page: number): [string, string] {
+  switch (shot.owner[page]) {
+    case Owner.described: {
+      const family = shot.families[shot.family[page]];
+      if (family.description.style === "blocks") return [BLOCK_COLOUR, BLOCK_COLOUR];
+      return [classColour(family, shot.cls[page], family.palette.full), classColour(family, shot.cls[page], family.palette.light)];
+    }
     case Owner.metadata:
       return [METADATA_COLOUR, METADATA_COLOUR];
-    case Owner.mmap:
-      return [MMAP_COLOUR, MMAP_COLOUR];
     case Owner.other:
       return [OTHER_COLOUR, OTHER_COLOUR];
-    case Owner.tinyIdle:
+    case Owner.idle:
       return [IDLE_FILL, IDLE_FILL];
     default:
       return [FREE_COLOUR, FREE_COLOUR];
@@ -336,6 +330,11 @@ function count(value: number): string {
 
 function hex(value: number): string {
   return `0x${value.toString(16)}`;
+}
+
+/** A block size in words: bytes up to 1 KiB ("48 B", "1024 B"), else in KiB or MiB. */
+function blockSize(size: number): string {
+  return size <= 1024 ? `${size} B` : bytes(size);
 }
 
 /** Builds the SVG elements, one string each. */
@@ -393,7 +392,7 @@ const LINE = 18;
  * // Deno: Deno.writeTextFileSync("heap.svg", svg); Node or Bun: fs.writeFileSync("heap.svg", svg)
  * ```
  */
-export function renderHeapSvg(heap: Heap, options: HeapSvgOptions = {}): string {
+export function renderHeapSvg(heap: HeapToDraw, options: HeapSvgOptions = {}): string {
   checkSvgOptions(options);
   const stats = heap.stats(); // also brings the views up to date after growth
   const damage: CheckProblem[] = [];
@@ -457,11 +456,14 @@ export function renderHeapSvg(heap: Heap, options: HeapSvgOptions = {}): string 
   }
   y += rows * CELL + 12;
 
-  y = drawTinyPanel(canvas, shot, options.maxSuperSlabs ?? 24, width, y);
-  y = drawPoolPanel(canvas, shot, options.maxSpansPerClass ?? 12, width, y);
-  y = drawRunsPanel(canvas, "mmap", shot.mmapRuns, y);
+  for (const family of shot.families) {
+    const { style, groups } = family.description;
+    if (style === "blocks") y = drawRunsPanel(canvas, family.name, blockRuns(family), y);
+    else if (groups !== undefined) y = drawGroupPanel(canvas, family, options.maxSuperSlabs ?? 24, width, y);
+    else y = drawClassPanel(canvas, family, options.maxSpansPerClass ?? 12, width, y);
+  }
   if (shot.otherRuns.length > 0) y = drawRunsPanel(canvas, "other backends", shot.otherRuns, y);
-  y = drawLegend(canvas, width, y);
+  y = drawLegend(canvas, shot, width, y);
 
   const height = Math.ceil(y + MARGIN);
   return [
@@ -484,14 +486,16 @@ function describePage(shot: Snapshot, page: number): string {
         if (page >= shot.foreign[i] && page < shot.foreign[i + 1]) return "grown by someone else (a foreign run): not the heap's";
       }
       return shot.leafPages.has(page) ? "page-map leaf" : "heap metadata (records, caches)";
-    case Owner.tiny:
-      return `tiny slab of ${CLASS_SIZES[shot.cls[page]]} B blocks, ${Math.round(shot.used[page] * 100)}% in use`;
-    case Owner.tinyIdle:
-      return "tiny slab without a class (empty or never used)";
-    case Owner.pool:
-      return `pool span of ${bytes(POOL_CLASS_SIZES[shot.cls[page]])} blocks, ${Math.round(shot.used[page] * 100)}% in use`;
-    case Owner.mmap:
-      return "mmap block";
+    case Owner.described: {
+      const { name, description } = shot.families[shot.family[page]];
+      if (description.style === "blocks") return `${name} ${description.regionNoun}`;
+      const size = description.classSizes[shot.cls[page]];
+      return `${name} ${description.regionNoun} of ${blockSize(size)} blocks, ${Math.round(shot.used[page] * 100)}% in use`;
+    }
+    case Owner.idle: {
+      const { name, description } = shot.families[shot.family[page]];
+      return `${name} ${description.regionNoun} without a class (empty or never used)`;
+    }
     case Owner.other:
       return "another backend's block";
     default:
@@ -501,7 +505,7 @@ function describePage(shot: Snapshot, page: number): string {
 
 /** One cell per page; neighbours in a row that look alike are one rectangle. */
 function drawPageMap(canvas: Canvas, shot: Snapshot, columns: number, left: number, top: number): void {
-  const { owner, used, cls, unit } = shot;
+  const { owner, used, unit } = shot;
   for (let start = 0; start < shot.top;) {
     const row = Math.floor(start / columns);
     const rowEnd = Math.min(shot.top, (row + 1) * columns);
@@ -511,14 +515,14 @@ function drawPageMap(canvas: Canvas, shot: Snapshot, columns: number, left: numb
     const y = top + row * CELL;
     const width = (end - start) * CELL - GAP;
     const height = CELL - GAP;
-    const [full, light] = pageColours(owner[start], cls[start]);
+    const [full, light] = pageColours(shot, start);
     const what = describePage(shot, start);
     canvas.group(
       end - start === 1
         ? `page ${start} (${hex(start * PAGE_SIZE)}): ${what}`
         : `pages ${start}..${end - 1} (${hex(start * PAGE_SIZE)}): ${what}`,
     );
-    if (owner[start] === Owner.tinyIdle) {
+    if (owner[start] === Owner.idle) {
       canvas.rect(x + 0.5, y + 0.5, width - 1, height - 1, IDLE_FILL, ` stroke="${IDLE_STROKE}" stroke-dasharray="2 2"`);
     } else {
       canvas.rect(x, y, width, height, light);
@@ -530,21 +534,62 @@ function drawPageMap(canvas: Canvas, shot: Snapshot, columns: number, left: numb
   }
 }
 
-/** Segment order of an aggregated cell, bottom up. */
-const SEGMENTS: Array<{ name: string; colour: string }> = [
-  { name: "metadata", colour: METADATA_COLOUR },
-  { name: "mmap", colour: MMAP_COLOUR },
-  { name: "other", colour: OTHER_COLOUR },
-  { name: "tiny in use", colour: hsl(tinyHue(CLASS_COUNT >> 1), 0.6, 0.4) },
-  { name: "pool in use", colour: hsl(poolHue(POOL_CLASS_COUNT >> 1), 0.85, 0.47) },
-  { name: "tiny not in use", colour: hsl(tinyHue(CLASS_COUNT >> 1), 0.55, 0.86) },
-  { name: "pool not in use", colour: hsl(poolHue(POOL_CLASS_COUNT >> 1), 0.8, 0.87) },
-  { name: "free", colour: FREE_COLOUR },
-];
+/** The segments of an aggregated cell, bottom up, and the segment of each page. */
+function segmentsOf(shot: Snapshot): { segments: Array<{ name: string; colour: string }>; segmentOf: (page: number) => [number, number] } {
+  const segments: Array<{ name: string; colour: string }> = [{ name: "metadata", colour: METADATA_COLOUR }];
+  const blockSegment: number[] = [];
+  const inUse: number[] = [];
+  const notInUse: number[] = [];
+  shot.families.forEach((family, index) => {
+    if (family.description.style !== "blocks") return;
+    blockSegment[index] = segments.length;
+    segments.push({ name: family.name, colour: BLOCK_COLOUR });
+  });
+  const other = segments.length;
+  segments.push({ name: "other", colour: OTHER_COLOUR });
+  const classFamilies = shot.families.map((family, index) => ({ family, index })).filter(({ family }) =>
+    family.description.style === "classes"
+  );
+  for (const { family, index } of classFamilies) {
+    inUse[index] = segments.length;
+    segments.push({
+      name: `${family.name} in use`,
+      colour: classColour(family, family.description.classSizes.length >> 1, family.palette.full),
+    });
+  }
+  for (const { family, index } of classFamilies) {
+    notInUse[index] = segments.length;
+    segments.push({
+      name: `${family.name} not in use`,
+      colour: classColour(family, family.description.classSizes.length >> 1, family.palette.light),
+    });
+  }
+  const free = segments.length;
+  segments.push({ name: "free", colour: FREE_COLOUR });
+  /** [segment of the part in use, segment of the rest] (the same for a page drawn whole). */
+  const segmentOf = (page: number): [number, number] => {
+    switch (shot.owner[page]) {
+      case Owner.metadata:
+        return [0, 0];
+      case Owner.other:
+        return [other, other];
+      case Owner.described: {
+        const index = shot.family[page];
+        return blockSegment[index] !== undefined ? [blockSegment[index], blockSegment[index]] : [inUse[index], notInUse[index]];
+      }
+      case Owner.idle:
+        return [notInUse[shot.family[page]], notInUse[shot.family[page]]];
+      default:
+        return [free, free];
+    }
+  };
+  return { segments, segmentOf };
+}
 
 /** One cell per `pagesPerCell` pages, drawn as the shares of what they hold. */
 function drawAggregateMap(canvas: Canvas, shot: Snapshot, columns: number, pagesPerCell: number, left: number, top: number): void {
   const cells = Math.ceil(shot.top / pagesPerCell);
+  const { segments: SEGMENTS, segmentOf } = segmentsOf(shot);
   const shares = new Float64Array(SEGMENTS.length);
   let previous = "";
   let runStart = 0;
@@ -577,30 +622,13 @@ function drawAggregateMap(canvas: Canvas, shot: Snapshot, columns: number, pages
     shares.fill(0);
     const end = Math.min(shot.top, (cell + 1) * pagesPerCell);
     for (let page = cell * pagesPerCell; page < end; page++) {
-      const fraction = Math.max(0, Math.min(1, shot.used[page]));
-      switch (shot.owner[page]) {
-        case Owner.metadata:
-          shares[0]++;
-          break;
-        case Owner.mmap:
-          shares[1]++;
-          break;
-        case Owner.other:
-          shares[2]++;
-          break;
-        case Owner.tiny:
-          shares[3] += fraction;
-          shares[5] += 1 - fraction;
-          break;
-        case Owner.tinyIdle:
-          shares[5]++;
-          break;
-        case Owner.pool:
-          shares[4] += fraction;
-          shares[6] += 1 - fraction;
-          break;
-        default:
-          shares[7]++;
+      const [inUse, rest] = segmentOf(page);
+      if (inUse === rest) {
+        shares[inUse]++;
+      } else {
+        const fraction = Math.max(0, Math.min(1, shot.used[page]));
+        shares[inUse] += fraction;
+        shares[rest] += 1 - fraction;
       }
     }
     // Quantized so neighbouring cells that look alike merge into one rectangle.
@@ -616,73 +644,89 @@ function drawAggregateMap(canvas: Canvas, shot: Snapshot, columns: number, pages
   flush(cells);
 }
 
-/** One row per SuperSlab: its slabs by class and occupancy. */
-function drawTinyPanel(canvas: Canvas, shot: Snapshot, maxRows: number, width: number, top: number): number {
+/** A blocks backend's regions as runs for its panel. */
+function blockRuns(family: Family): BlockRun[] {
+  return family.description.regions.map((region) => ({ base: region.base, pages: region.pages, name: family.name }));
+}
+
+/** One row per group (tiny's SuperSlab): its regions by class and occupancy. */
+function drawGroupPanel(canvas: Canvas, family: Family, maxRows: number, width: number, top: number): number {
   let y = top;
-  const list = shot.superslabs;
-  if (list.length === 0) return y;
+  const { description, name } = family;
+  const groups = description.groups ?? [];
+  if (groups.length === 0) return y;
+  const members: RegionDescription[][] = groups.map(() => []);
+  for (const region of description.regions) if (region.group !== undefined && members[region.group]) members[region.group].push(region);
   let assigned = 0;
   let blocksUsed = 0;
   let blocksCapacity = 0;
-  for (const superslab of list) {
-    for (const slab of superslab.slabs) {
-      if (slab.state < SlabState.current) continue;
-      assigned++;
-      blocksUsed += slab.used;
-      blocksCapacity += slab.capacity;
-    }
+  for (const region of description.regions) {
+    if (region.sizeClass < 0) continue;
+    assigned++;
+    blocksUsed += region.used;
+    blocksCapacity += region.capacity;
   }
+  const noun = description.regionNoun;
+  const perGroup = Math.max(1, ...members.map((list) => list.length));
   canvas.text(
     MARGIN,
     y + 12,
-    `tiny: ${list.length} SuperSlabs of ${SLABS_PER_SUPERSLAB} slabs, ${assigned} slabs with a class, ` +
+    `${name}: ${groups.length} ${description.groupNoun ?? "group"}s of ${perGroup} ${noun}s, ${assigned} ${noun}s with a class, ` +
       `${count(blocksUsed)} of ${count(blocksCapacity)} blocks in use (or cached)`,
     ` font-weight="bold" fill="${TEXT}"`,
   );
   y += LINE + 2;
   const label = 150;
-  const boxWidth = Math.floor((width - 2 * MARGIN - label) / SLABS_PER_SUPERSLAB);
+  const boxWidth = Math.floor((width - 2 * MARGIN - label) / perGroup);
   const boxHeight = 26;
-  for (const superslab of list.slice(0, maxRows)) {
-    const source = superslab.source === 1 ? `legacy ${CLASS_SIZES[superslab.legacyClass] ?? "?"} B` : "shared pool";
-    canvas.text(MARGIN, y + 17, `${hex(superslab.base)} ${source}`, ` font-size="11" fill="${MUTED}"`);
-    superslab.slabs.forEach((slab, index) => {
+  groups.slice(0, maxRows).forEach((group, groupIndex) => {
+    canvas.text(MARGIN, y + 17, `${hex(group.base)} ${group.label}`, ` font-size="11" fill="${MUTED}"`);
+    members[groupIndex].forEach((region, index) => {
       const x = MARGIN + label + index * boxWidth;
       const w = boxWidth - 3;
-      if (slab.state < SlabState.current) {
-        const word = slab.state === SlabState.unused ? "never used" : "empty";
-        canvas.group(`slab ${index}: ${word}`);
+      if (region.sizeClass < 0) {
+        canvas.group(`${noun} ${index}: ${region.state}`);
         canvas.rect(x + 0.5, y + 0.5, w - 1, boxHeight - 1, IDLE_FILL, ` stroke="${IDLE_STROKE}" stroke-dasharray="3 2"`);
-        canvas.text(x + 5, y + 17, word, ` font-size="10" fill="${MUTED}"`);
+        canvas.text(x + 5, y + 17, region.state, ` font-size="10" fill="${MUTED}"`);
         canvas.end();
         return;
       }
-      const hue = tinyHue(slab.cls);
-      const fraction = Math.max(0, Math.min(1, slab.used / Math.max(1, slab.capacity)));
-      const state = ["unused", "empty", "current", "partial", "full", "orphan"][slab.state] ?? `state ${slab.state}`;
-      canvas.group(`slab ${index}: ${CLASS_SIZES[slab.cls]} B blocks, ${slab.used} of ${slab.capacity} in use, ${state}`);
-      const outline = slab.state === SlabState.current ? ` stroke="${TEXT}" stroke-width="1.5"` : "";
-      canvas.rect(x, y, w, boxHeight, hsl(hue, 0.55, 0.88), outline);
-      canvas.rect(x, y + boxHeight - 8, w * fraction, 8, hsl(hue, 0.6, 0.4));
-      canvas.text(x + 4, y + 12, `${CLASS_SIZES[slab.cls]} B  ${slab.used}/${slab.capacity}`, ` font-size="10" fill="${TEXT}"`);
+      const size = blockSize(description.classSizes[region.sizeClass]);
+      const fraction = Math.max(0, Math.min(1, region.used / Math.max(1, region.capacity)));
+      canvas.group(`${noun} ${index}: ${size} blocks, ${region.used} of ${region.capacity} in use, ${region.state}`);
+      const outline = region.current ? ` stroke="${TEXT}" stroke-width="1.5"` : "";
+      canvas.rect(x, y, w, boxHeight, classColour(family, region.sizeClass, family.palette.panel), outline);
+      canvas.rect(x, y + boxHeight - 8, w * fraction, 8, classColour(family, region.sizeClass, family.palette.full));
+      canvas.text(x + 4, y + 12, `${size}  ${region.used}/${region.capacity}`, ` font-size="10" fill="${TEXT}"`);
       canvas.end();
     });
     y += boxHeight + 4;
-  }
-  if (list.length > maxRows) {
-    canvas.text(MARGIN, y + 12, `… and ${list.length - maxRows} more SuperSlabs (see the memory map)`, ` font-size="11" fill="${MUTED}"`);
+  });
+  if (groups.length > maxRows) {
+    canvas.text(
+      MARGIN,
+      y + 12,
+      `… and ${groups.length - maxRows} more ${description.groupNoun ?? "group"}s (see the memory map)`,
+      ` font-size="11" fill="${MUTED}"`,
+    );
     y += LINE;
   }
   return y + 10;
 }
 
-/** Each pool class in use with its spans by occupancy, flowing left to right. */
-function drawPoolPanel(canvas: Canvas, shot: Snapshot, maxSpans: number, width: number, top: number): number {
+/** Each class in use with its regions (pool's spans) by occupancy, flowing left to right. */
+function drawClassPanel(canvas: Canvas, family: Family, maxSpans: number, width: number, top: number): number {
   let y = top;
-  const classes = shot.spans.map((spans, cls) => ({ cls, spans })).filter((entry) => entry.spans.length > 0);
+  const { description, name } = family;
+  const byClass: RegionDescription[][] = Array.from({ length: description.classSizes.length }, () => []);
+  for (const region of description.regions) {
+    if (region.sizeClass >= 0 && region.sizeClass < byClass.length) byClass[region.sizeClass].push(region);
+  }
+  const classes = byClass.map((spans, cls) => ({ cls, spans })).filter((entry) => entry.spans.length > 0);
   if (classes.length === 0) return y;
   const total = classes.reduce((sum, entry) => sum + entry.spans.length, 0);
-  canvas.text(MARGIN, y + 12, `pool: ${total} spans in ${classes.length} classes`, ` font-weight="bold" fill="${TEXT}"`);
+  const noun = description.regionNoun;
+  canvas.text(MARGIN, y + 12, `${name}: ${total} ${noun}s in ${classes.length} classes`, ` font-weight="bold" fill="${TEXT}"`);
   y += LINE + 2;
   const label = 84;
   const boxWidth = 50;
@@ -696,22 +740,20 @@ function drawPoolPanel(canvas: Canvas, shot: Snapshot, maxSpans: number, width: 
       x = MARGIN;
       y += boxHeight + 6;
     }
+    const size = blockSize(description.classSizes[cls]);
     const used = spans.reduce((sum, span) => sum + span.used, 0);
     const capacity = spans.reduce((sum, span) => sum + span.capacity, 0);
-    canvas.text(x, y + 10, `${bytes(POOL_CLASS_SIZES[cls])} × ${spans.length}`, ` font-size="11" fill="${TEXT}"`);
+    canvas.text(x, y + 10, `${size} × ${spans.length}`, ` font-size="11" fill="${TEXT}"`);
     canvas.text(x, y + 22, `${used} of ${capacity} in use`, ` font-size="9" fill="${MUTED}"`);
-    const hue = poolHue(cls);
     spans.slice(0, shown).forEach((span, index) => {
       const boxX = x + label + index * boxWidth;
       const w = boxWidth - 3;
       const fraction = Math.max(0, Math.min(1, span.used / Math.max(1, span.capacity)));
       canvas.group(
-        `span at ${hex(span.base)} (${bytes(POOL_SPAN_PAGES[cls] * PAGE_SIZE)}): ${span.used} of ${span.capacity} blocks of ${
-          bytes(POOL_CLASS_SIZES[cls])
-        } in use`,
+        `${noun} at ${hex(span.base)} (${bytes(span.pages * PAGE_SIZE)}): ${span.used} of ${span.capacity} blocks of ${size} in use`,
       );
-      canvas.rect(boxX, y, w, boxHeight, hsl(hue, 0.8, 0.88));
-      canvas.rect(boxX, y + boxHeight - 7, w * fraction, 7, hsl(hue, 0.85, 0.47));
+      canvas.rect(boxX, y, w, boxHeight, classColour(family, cls, family.palette.panel));
+      canvas.rect(boxX, y + boxHeight - 7, w * fraction, 7, classColour(family, cls, family.palette.full));
       canvas.text(boxX + 4, y + 11, `${span.used}/${span.capacity}`, ` font-size="10" fill="${TEXT}"`);
       canvas.end();
     });
@@ -721,7 +763,7 @@ function drawPoolPanel(canvas: Canvas, shot: Snapshot, maxSpans: number, width: 
   return y + boxHeight + 16;
 }
 
-/** mmap's (or another backend's) blocks: how many, how big, the largest. */
+/** A blocks backend's (mmap's) blocks, or the runs of backends that do not describe themselves: how many, how big, the largest. */
 function drawRunsPanel(canvas: Canvas, title: string, runs: BlockRun[], top: number): number {
   let y = top;
   if (runs.length === 0) return y;
@@ -729,7 +771,7 @@ function drawRunsPanel(canvas: Canvas, title: string, runs: BlockRun[], top: num
   canvas.text(MARGIN, y + 12, `${title}: ${runs.length} blocks, ${bytes(pages * PAGE_SIZE)}`, ` font-weight="bold" fill="${TEXT}"`);
   y += LINE;
   const largest = [...runs].sort((a, b) => b.pages - a.pages).slice(0, 5);
-  const words = largest.map((run) => `${run.name === "mmap" ? "" : `${run.name} `}${bytes(run.pages * PAGE_SIZE)} at ${hex(run.base)}`);
+  const words = largest.map((run) => `${run.name === title ? "" : `${run.name} `}${bytes(run.pages * PAGE_SIZE)} at ${hex(run.base)}`);
   canvas.text(
     MARGIN,
     y + 12,
@@ -740,17 +782,23 @@ function drawRunsPanel(canvas: Canvas, title: string, runs: BlockRun[], top: num
 }
 
 /** What the colours mean. */
-function drawLegend(canvas: Canvas, width: number, top: number): number {
+function drawLegend(canvas: Canvas, shot: Snapshot, width: number, top: number): number {
   let y = top;
   canvas.text(MARGIN, y + 12, "Legend", ` font-weight="bold" fill="${TEXT}"`);
   y += LINE;
   const swatches: Array<{ label: string; fill: string; stroke?: string }> = [
     { label: "free page", fill: FREE_COLOUR },
     { label: "metadata (header, page map, records, caches)", fill: METADATA_COLOUR },
-    { label: "mmap block", fill: MMAP_COLOUR },
-    { label: "tiny slab without a class", fill: IDLE_FILL, stroke: IDLE_STROKE },
-    { label: "other backend", fill: OTHER_COLOUR },
   ];
+  for (const { name, description } of shot.families) {
+    if (description.style === "blocks") swatches.push({ label: `${name} ${description.regionNoun}`, fill: BLOCK_COLOUR });
+  }
+  for (const { name, description } of shot.families) {
+    if (description.groups !== undefined) {
+      swatches.push({ label: `${name} ${description.regionNoun} without a class`, fill: IDLE_FILL, stroke: IDLE_STROKE });
+    }
+  }
+  swatches.push({ label: "other backend", fill: OTHER_COLOUR });
   let x = MARGIN;
   for (const swatch of swatches) {
     const extra = swatch.stroke ? ` stroke="${swatch.stroke}" stroke-dasharray="2 2"` : "";
@@ -764,17 +812,22 @@ function drawLegend(canvas: Canvas, width: number, top: number): number {
     x += labelWidth;
   }
   y += LINE + 4;
-  y = drawScale(canvas, "tiny class", CLASS_COUNT, (cls) => `${CLASS_SIZES[cls]}`, tinyHue, [0.6, 0.4], [0, 8, 16, CLASS_COUNT - 1], y);
-  y = drawScale(
-    canvas,
-    "pool class",
-    POOL_CLASS_COUNT,
-    (cls) => bytes(POOL_CLASS_SIZES[cls]).replace(" ", ""),
-    poolHue,
-    [0.85, 0.47],
-    [0, 12, 24, POOL_CLASS_COUNT - 1],
-    y,
-  );
+  for (const family of shot.families) {
+    const sizes = family.description.classSizes;
+    if (family.description.style !== "classes" || sizes.length === 0) continue;
+    const step = sizes.length > 24 ? 12 : 8; // about four labels on the scale
+    const marks = [0, step, 2 * step].filter((mark) => mark < sizes.length - 1).concat(sizes.length - 1);
+    y = drawScale(
+      canvas,
+      `${family.name} class`,
+      sizes.length,
+      (cls) => (sizes[cls] <= 1024 ? String(sizes[cls]) : bytes(sizes[cls]).replace(" ", "")),
+      (cls) => classHue(family, cls),
+      family.palette.full,
+      marks,
+      y,
+    );
+  }
   const notes = [
     "A slab or span is light where its blocks are free and filled from the bottom (a bar in the panels) as far as blocks are in use;",
     "tiny counts blocks cached by workers as in use. Outlined slab: a worker's current slab. Hover a cell for details.",

@@ -96,9 +96,13 @@ export type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
+  RegionDescription,
+  RegionGroup,
+  SlabSource,
 } from "./router/box.ts";
 export type { Route, RouteDecision, RouterCounters, RouterHealth } from "./router/router.ts";
 export { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "./wasm.ts";
 export type { WasmAllocatorFunction, WasmAllocatorImports, WasmExportsSource, WasmImports, WasmImportsOptions } from "./wasm.ts";
 export { renderHeapSvg } from "./inspect.ts";
-export type { HeapSvgOptions } from "./inspect.ts";
+export type { HeapSvgOptions, HeapToDraw } from "./inspect.ts";

@@ -1385,6 +1385,7 @@ export class PageHeap {
     }
   }
 
+  /** Checks one area's free-run lists against the free runs the tags show (`starts`), adding each run it meets to `listed`. */
   private checkAreaLists(problems: CheckProblem[], starts: Set<number>, listed: Set<number>, area: number): void {
     const h = this.h;
     const i32 = this.i32;

@@ -27,7 +27,7 @@ export type { CheckProblem } from "../memory/page_heap.ts";
 
 /** What a backend can do, as data the router reads when it is built. */
 export interface Capabilities {
-  /** The backend's name in routes, counters and reports. */
+  /** The backend's name in routes, fallbacks, counters and reports (the one name the router knows it by). */
   readonly name: string;
   /** Smallest size it serves exactly; smaller requests are rounded up to it. */
   readonly minSize: number;
@@ -121,6 +121,11 @@ export interface Backend {
   detach?(): void;
   /** Worker `workerId` was terminated without detaching: take back what it held. */
   reclaim?(workerId: number): void;
+  /**
+   * What its pages hold, for the heap picture (`renderHeapSvg`), which draws a
+   * backend without it as plain page runs. Reads only; changes nothing.
+   */
+  describe?(): MemoryDescription;
 }
 
 /** Everything a backend is built from: the memory and its shared services. */
@@ -167,7 +172,11 @@ export interface BackendContext {
  * ```
  */
 export interface BackendFactory {
-  /** Name used in routes. */
+  /**
+   * The name of the backend it builds, the same as that backend's
+   * `capabilities.name`; read before the backend exists, to give the
+   * built-in names (tiny, pool, mmap) their fixed page kinds.
+   */
   readonly name: string;
   /** Builds the backend. */
   create(context: BackendContext): Backend;
@@ -176,7 +185,7 @@ export interface BackendFactory {
 /**
  * The small contract of tiny's slab sources (shared_pool, legacy): hand out
  * a slab for a size class, take back an empty one. Slabs are records laid
- * out as in `backends/tiny/slab.ts`.
+ * out as in `backends/slab/slab.ts`.
  */
 export interface SlabSource {
   /** The source's name ("shared_pool", "legacy"). */
@@ -196,4 +205,55 @@ export interface SlabSource {
   trim(): number;
   /** Appends broken invariants of its lists to `problems`; changes nothing. */
   check(problems: CheckProblem[]): void;
+}
+
+/**
+ * A backend's memory as the heap picture draws it: its regions (a slab, a
+ * span, a block of its own), each with its size class and how full it is.
+ * The backend keeps its record layout to itself and says what it means here.
+ */
+export interface MemoryDescription {
+  /**
+   * "classes": each region holds blocks of one size class (coloured by class,
+   * filled as far as blocks are in use); "blocks": each region is one block.
+   */
+  readonly style: "classes" | "blocks";
+  /** What one region is called ("slab", "span", "block"). */
+  readonly regionNoun: string;
+  /** Block size of each size class, smallest first; a region's `sizeClass` indexes it. Empty for "blocks". */
+  readonly classSizes: ArrayLike<number>;
+  /** What a group of regions is called ("SuperSlab"), when its regions come in groups; the picture draws a row per group. */
+  readonly groupNoun?: string;
+  /** The groups, in address order; a region's `group` indexes it. */
+  readonly groups?: readonly RegionGroup[];
+  /** Every region of its pages, in address order. */
+  readonly regions: readonly RegionDescription[];
+}
+
+/** A group of regions (tiny's SuperSlab): where it starts and a word on where it came from. */
+export interface RegionGroup {
+  /** Byte offset of its first page. */
+  readonly base: number;
+  /** A few words drawn beside it ("shared pool", "legacy 112 B"). */
+  readonly label: string;
+}
+
+/** One region of a backend's pages. */
+export interface RegionDescription {
+  /** Byte offset of its first page. */
+  readonly base: number;
+  /** Its length in pages. */
+  readonly pages: number;
+  /** Its size class (an index into `classSizes`), or -1 when it has none (an empty or never-used slab; a block). */
+  readonly sizeClass: number;
+  /** Blocks in use (handed out, or cached by a worker). */
+  readonly used: number;
+  /** Blocks it holds in all. */
+  readonly capacity: number;
+  /** Its state in a word or two ("current", "partial", "empty", "never used"). */
+  readonly state: string;
+  /** True when a worker allocates from it now (drawn outlined). */
+  readonly current?: boolean;
+  /** Its group (an index into `groups`), when its backend groups regions. */
+  readonly group?: number;
 }

@@ -33,6 +33,9 @@ export type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
+  RegionDescription,
+  RegionGroup,
   SlabSource,
 } from "./box.ts";
 // What a backend is handed (BackendContext) and what the router is built over (RouterConfig):

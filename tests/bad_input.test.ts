@@ -11,7 +11,7 @@ import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
 import { type ErrorCode, HakmemError } from "../errors.ts";
 import { OPTION_TABLE } from "../options.ts";
 import { HEADER_BYTES, KIND_MASK, LAYOUT_VERSION, PAGE_SIZE, PageKind } from "../memory/layout.ts";
-import { SLAB_BYTES } from "../backends/tiny/slab.ts";
+import { SLAB_BYTES } from "../backends/slab/slab.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import type { BackendContext } from "../router/box.ts";
 import { FakeBackend } from "./_fakes.ts";

@@ -7,7 +7,8 @@ import { createHeap, type Heap } from "../heap.ts";
 import { renderHeapSvg } from "../inspect.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { POOL_CLASS_SIZES, POOL_SPAN_BLOCKS, poolClassOf } from "../backends/pool/mod.ts";
-import { fakeBackend } from "./_fakes.ts";
+import { FakeBackend, fakeBackend } from "./_fakes.ts";
+import type { BackendContext, MemoryDescription } from "../router/box.ts";
 
 const MiB = 1 << 20;
 
@@ -127,6 +128,30 @@ describe("inspect: renderHeapSvg", () => {
     assert.ok((tags.get("rect") ?? 0) < 64 * 48 * 8 + 2000, `${tags.get("rect")} rectangles`);
     assert.match(svg, /mmap 100%/, "a cell of one mmap block says so");
     assert.match(svg, /tiny in use \d+%/, "cells holding slabs give tiny's share");
+  });
+
+  test("a backend of the user's that describes its memory is drawn from its description, with no backend known by name", () => {
+    // Its page runs are "chunks" of one class of 4 KiB blocks: the picture draws them as it draws pool's spans.
+    class Describing extends FakeBackend {
+      describe(): MemoryDescription {
+        const regions = (this as unknown as { inner: { describe(): MemoryDescription } }).inner.describe().regions
+          .map((region) => ({ ...region, sizeClass: 1, used: 1, capacity: 2, state: "half full" }));
+        return { style: "classes", regionNoun: "chunk", classSizes: [64, 4096], regions };
+      }
+    }
+    const heap = createHeap({
+      backends: [{ name: "mine", create: (context: BackendContext) => new Describing(context, "mine", 4096) }, mmapBackend],
+      routes: [{ min: 1, max: 4096, backend: "mine" }, { min: 4097, max: Infinity, backend: "mmap" }],
+    });
+    heap.malloc(100);
+    heap.malloc(4000);
+    const svg = renderHeapSvg(heap);
+    assertWellFormed(svg);
+    assert.match(svg, />mine: 2 chunks in 1 classes</, "its own panel, from its regions");
+    assert.match(svg, />4 KiB × 2</);
+    assert.match(svg, /mine chunk of 4 KiB blocks, 50% in use/, "its pages in the map");
+    assert.match(svg, />mine class</, "its classes in the legend");
+    assert.doesNotMatch(svg, /other backends/, "not drawn as a backend the picture knows nothing of");
   });
 
   test("a small map option aggregates a small heap too, and names are escaped", () => {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createHeap, type Heap, type HeapOptions } from "../mod.ts";
-import { SLAB_BYTES, SLABS_PER_SUPERSLAB, SUPERSLAB_BYTES } from "../backends/tiny/slab.ts";
+import { SLAB_BYTES, SLABS_PER_SUPERSLAB, SUPERSLAB_BYTES } from "../backends/slab/slab.ts";
 
 function counters(heap: Heap): Record<string, number> {
   return heap.health().backends.find((backend) => backend.name === "tiny")!.counters;

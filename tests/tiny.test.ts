@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createHeap, HakmemError, type Heap } from "../mod.ts";
-import { CLASS_COUNT, CLASS_SIZES, classAlignment, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../backends/tiny/size_classes.ts";
-import { blockDivisor, blockIndex, SLAB_BYTES, SUPERSLAB_BYTES } from "../backends/tiny/slab.ts";
+import { CLASS_COUNT, CLASS_SIZES, classAlignment, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../backends/slab/size_classes.ts";
+import { blockDivisor, blockIndex, SLAB_BYTES, SUPERSLAB_BYTES } from "../backends/slab/slab.ts";
 import type { Backend } from "../router/box.ts";
 
 function tinyOf(heap: Heap): Backend {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { attachHeap, createHeap, HakmemError, type Heap } from "../mod.ts";
 import { SharedQueue } from "../testing/shared_queue.ts";
-import { SUPERSLAB_BYTES } from "../backends/tiny/slab.ts";
+import { SUPERSLAB_BYTES } from "../backends/slab/slab.ts";
 import type { Job, Report } from "./worker_child.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -17,7 +17,7 @@ import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import type { RecordArena } from "../../memory/records.ts";
 import type { BackendHealth, CheckProblem, SlabSource } from "../../router/box.ts";
-import { CLASS_COUNT } from "../tiny/size_classes.ts";
+import { CLASS_COUNT } from "../slab/size_classes.ts";
 import {
   assignSlab,
   createSuperSlab,
@@ -40,7 +40,7 @@ import {
   SUPERSLAB_BYTES,
   takeUnusedSlab,
   unassignSlab,
-} from "../tiny/slab.ts";
+} from "../slab/slab.ts";
 
 // Words of tiny's header area used by legacy (offsets from the area start).
 const LG_LOCK = 256;

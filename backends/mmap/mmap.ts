@@ -22,6 +22,8 @@ import type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
+  RegionDescription,
 } from "../../router/box.ts";
 
 // Words of the shared area, from its first word.
@@ -221,6 +223,17 @@ export class MmapBackend implements Backend {
     });
     if (blocks !== live) problems.push({ where, message: `live blocks counted ${live}, runs found ${blocks}` });
     if (pages !== livePages) problems.push({ where, message: `live pages counted ${livePages}, found ${pages}` });
+  }
+
+  /** Its blocks for the heap picture: every page run of its kind is one block. */
+  describe(): MemoryDescription {
+    const { pages: heap, kind } = this.context;
+    const regions: RegionDescription[] = [];
+    heap.forEachRun((page, count, owner) => {
+      if ((owner & KIND_MASK) !== kind) return;
+      regions.push({ base: page * PAGE_SIZE, pages: count, sizeClass: -1, used: 1, capacity: 1, state: "in use" });
+    });
+    return { style: "blocks", regionNoun: "block", classSizes: [], regions };
   }
 }
 

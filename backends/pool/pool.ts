@@ -101,6 +101,8 @@ import type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
+  RegionDescription,
 } from "../../router/box.ts";
 import {
   POOL_CLASS_COUNT,
@@ -1120,6 +1122,26 @@ export class PoolBackend implements Backend {
       }
     }
     return released;
+  }
+
+  /** Its spans for the heap picture: every page run of its kind is one span, read from the span's record. */
+  describe(): MemoryDescription {
+    const i32 = this.mem.i32;
+    const regions: RegionDescription[] = [];
+    this.pages.forEachRun((first, count, entry) => {
+      if ((entry & KIND_MASK) !== this.kind) return;
+      const r = ((entry & ~KIND_MASK) >>> 0) >>> 2;
+      const state = i32[r + R_STATE];
+      regions.push({
+        base: first * PAGE_SIZE,
+        pages: count,
+        sizeClass: i32[r + R_CLASS],
+        used: i32[r + R_USED],
+        capacity: i32[r + R_CAPACITY],
+        state: state === S_FULL ? "full" : state === S_PARTIAL ? "partial" : state === S_EMPTY ? "empty" : "changing",
+      });
+    });
+    return { style: "classes", regionNoun: "span", classSizes: POOL_CLASS_SIZES, regions };
   }
 
   /**

@@ -15,7 +15,11 @@
  * @module
  */
 
-export { createTinyBackend, TinyBackend, tinyBackend } from "./tiny.ts";
-export type { TinyOptions } from "./tiny.ts";
-export { CLASS_COUNT, CLASS_SIZES, classAlignment, SIZE_TO_CLASS, TINY_MAX_SIZE } from "./size_classes.ts";
-export { SLAB_BYTES, SLABS_PER_SUPERSLAB, SUPERSLAB_BYTES } from "./slab.ts";
+export { TinyBackend, tinyOver } from "./tiny.ts";
+export type { TinyCacheOptions } from "./tiny.ts";
+// The ready-made tiny backends come with their slab sources, which the registry hands in (tiny imports no source).
+export { builtinSlabSources, createTinyBackend, tinyBackend } from "../registry.ts";
+export type { TinyOptions } from "../registry.ts";
+export type { SlabSourceFactory, SlabSources } from "../slab/sources.ts";
+export { CLASS_COUNT, CLASS_SIZES, classAlignment, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
+export { SLAB_BYTES, SLABS_PER_SUPERSLAB, SUPERSLAB_BYTES } from "../slab/slab.ts";

@@ -57,7 +57,6 @@ import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../m
 import type { RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
-import { OPTION_TABLE, type SlabSourceMode } from "../../options.ts";
 import type {
   Backend,
   BackendContext,
@@ -67,11 +66,10 @@ import type {
   Capabilities,
   CheckLevel,
   CheckProblem,
+  MemoryDescription,
   SlabSource,
 } from "../../router/box.ts";
-import { LegacySource } from "../legacy/legacy.ts";
-import { SharedPool } from "../shared_pool/shared_pool.ts";
-import { CLASS_COUNT, CLASS_SIZES, SIZE_TO_CLASS, TINY_MAX_SIZE } from "./size_classes.ts";
+import { CLASS_COUNT, CLASS_SIZES, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
 import {
   blockAddress,
   blockDivisor,
@@ -106,30 +104,17 @@ import {
   SS_UNUSED,
   SUPERSLAB_BYTES,
   SUPERSLAB_PAGES,
-} from "./slab.ts";
+} from "../slab/slab.ts";
+import type { SlabSourceFactory } from "../slab/sources.ts";
+import { describeSlabs } from "./describe.ts";
 
-/** How to build tiny. */
-export interface TinyOptions {
+/** How to build tiny itself (its slab sources are chosen by whoever assembles it: see `createTinyBackend`). */
+export interface TinyCacheOptions {
   /** Per-worker caches on (default) or off. */
   cache?: boolean;
   /** Most blocks a class's cache holds (further bounded to about 8 KiB of blocks per class). */
   cacheCap?: number;
-  /** Slab source: "shared" (default), "strict" shared, or "legacy". */
-  slabSource?: SlabSourceMode;
-  /** Shared pool's soft cap on SuperSlabs. */
-  sharedPoolCap?: number;
-  /** Shared pool's LRU of emptied SuperSlabs. */
-  sharedPoolLru?: number;
 }
-
-/** Each tiny option with the heap option whose range it has. */
-const TINY_OPTIONS = [
-  ["cache", "tinyCache"],
-  ["cacheCap", "tinyCacheCap"],
-  ["slabSource", "slabSource"],
-  ["sharedPoolCap", "sharedPoolCap"],
-  ["sharedPoolLru", "sharedPoolLru"],
-] as const;
 
 /** Most blocks a class's cache may hold. */
 const MAX_CACHE = 256;
@@ -203,15 +188,16 @@ export class TinyBackend implements Backend {
   private readonly partial: Float64Array; // per class: first slab with freed blocks
   private readonly full: Float64Array; // per class: first used-up slab
   private readonly orphans: RecordList[] = [];
-  private readonly sources: SlabSource[]; // by SS_SOURCE: 0 shared pool, 1 legacy
+  private readonly sources: readonly SlabSource[]; // by the SS_SOURCE word of their SuperSlabs
   private readonly primary: SlabSource;
+  private readonly reported: readonly SlabSource[];
   private readonly counters = new Float64Array(COUNTER_NAMES.length);
   /** The memory's views, kept here for the hot path (rebuilt with the memory's, see LinearMemory.onRefresh). */
   private i32: Int32Array;
   private u32: Uint32Array;
 
   /** Builds this worker's view of the backend: its state lives in the memory at the context's area, shared by every worker's instance. */
-  constructor(context: BackendContext, options: TinyOptions) {
+  constructor(context: BackendContext, options: TinyCacheOptions, slabSources: SlabSourceFactory) {
     this.mem = context.mem;
     this.i32 = this.mem.i32;
     this.u32 = this.mem.u32;
@@ -233,15 +219,10 @@ export class TinyBackend implements Backend {
     this.full = new Float64Array(CLASS_COUNT);
     for (let cls = 0; cls < CLASS_COUNT; cls++) this.orphans.push(new RecordList(this.mem, this.area + T_ORPHANS + cls, S_NEXT, S_PREV));
     if (this.cacheOn) this.openCachePage(context.workerId);
-    const legacy = new LegacySource(this.mem, this.pages, context.records, this.kind, context.areaWord);
-    const mode = options.slabSource ?? "shared";
-    const shared = new SharedPool(this.mem, this.pages, context.records, this.kind, context.areaWord, {
-      cap: options.sharedPoolCap ?? 4096,
-      lru: options.sharedPoolLru ?? 2,
-      fallback: mode === "shared" ? legacy : undefined,
-    });
-    this.sources = [shared, legacy];
-    this.primary = mode === "legacy" ? legacy : shared;
+    const sources = slabSources(context);
+    this.sources = sources.all;
+    this.primary = sources.primary;
+    this.reported = sources.reported;
     this.capabilities = {
       name: "tiny",
       minSize: 1,
@@ -987,12 +968,12 @@ export class TinyBackend implements Backend {
   health(): BackendHealth {
     const counters: Record<string, number> = {};
     COUNTER_NAMES.forEach((name, index) => counters[name] = this.counters[index]);
-    const source = this.primary.health();
-    for (const [name, value] of Object.entries(source.counters)) counters[`${source.name}.${name}`] = value;
-    if (this.primary !== this.sources[1]) {
-      for (const [name, value] of Object.entries(this.sources[1].health().counters)) counters[`legacy.${name}`] = value;
+    const primary = this.primary.health();
+    for (const source of this.reported) {
+      const health = source === this.primary ? primary : source.health();
+      for (const [name, value] of Object.entries(health.counters)) counters[`${health.name}.${name}`] = value;
     }
-    return { name: "tiny", ready: true, reason: source.reason, counters };
+    return { name: "tiny", ready: true, reason: primary.reason, counters };
   }
 
   /** Gauges over every worker's slabs and caches (read without locks: a snapshot). */
@@ -1040,6 +1021,11 @@ export class TinyBackend implements Backend {
         remoteBlocks,
       },
     };
+  }
+
+  /** Its slabs for the heap picture, by SuperSlab (see describe.ts). */
+  describe(): MemoryDescription {
+    return describeSlabs(this.mem.i32, this.pages, this.kind, this.sources.map((source) => source.name));
   }
 
   check(level: CheckLevel, problems: CheckProblem[]): void {
@@ -1258,49 +1244,27 @@ function doubleFree(ptr: number): HakmemError {
 }
 
 /**
- * Builds a tiny backend factory with these options.
- *
- * @example
- * ```ts
- * import { createHeap } from "../../mod.ts";
- * import { createTinyBackend } from "./tiny.ts";
- * import { mmapBackend } from "../mmap/mod.ts";
- * const heap = createHeap({
- *   backends: [createTinyBackend({ cache: false, slabSource: "legacy" }), mmapBackend],
- *   routes: [{ min: 1, max: 1024, backend: "tiny" }, { min: 1025, max: Infinity, backend: "mmap" }],
- * });
- * heap.free(heap.malloc(100));
- * ```
- */
-export function createTinyBackend(options: TinyOptions = {}): BackendFactory {
-  if (typeof options !== "object" || options === null) {
-    throw new HakmemError("INVALID_OPTION", `tiny options must be an object, got ${describe(options)}`, options);
-  }
-  // Each option has the range of the heap option it stands for.
-  for (const [name, heapOption] of TINY_OPTIONS) {
-    const value = options[name];
-    if (value !== undefined && !OPTION_TABLE[heapOption].valid(value)) {
-      throw new HakmemError(
-        "INVALID_OPTION",
-        `tiny option ${name} must be ${OPTION_TABLE[heapOption].range}, got ${describe(value)}`,
-        value,
-      );
-    }
-  }
-  return { name: "tiny", create: (context: BackendContext): Backend => new TinyBackend(context, options) };
-}
-
-/**
- * Tiny with the default options: caches on, shared pool with legacy fallback.
+ * A tiny backend factory over the slab sources `slabSources` builds. The
+ * ready-made ones (`createTinyBackend`, `tinyBackend`) are assembled in
+ * `backends/registry.ts`, which picks the sources.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { createHeap } from "../../mod.ts";
+ * import { LegacySource } from "../legacy/mod.ts";
  * import { mmapBackend } from "../mmap/mod.ts";
- * import { tinyBackend } from "./tiny.ts";
- * const heap = createHeap({ backends: [tinyBackend, mmapBackend] }); // tiny up to 1 KiB, mmap above
- * assert.equal(heap.usableSize(heap.malloc(100)), 112);
+ * import { tinyOver } from "./tiny.ts";
+ * // Tiny over the legacy source alone (index 1, as legacy marks its SuperSlabs).
+ * const tiny = tinyOver((context) => {
+ *   const legacy = new LegacySource(context.mem, context.pages, context.records, context.kind, context.areaWord);
+ *   return { all: [legacy, legacy], primary: legacy, reported: [legacy] };
+ * });
+ * const heap = createHeap({ backends: [tiny, mmapBackend] });
+ * heap.free(heap.malloc(100));
+ * assert.equal(heap.check("full").ok, true);
  * ```
  */
-export const tinyBackend: BackendFactory = createTinyBackend();
+export function tinyOver(slabSources: SlabSourceFactory, options: TinyCacheOptions = {}): BackendFactory {
+  return { name: "tiny", create: (context: BackendContext): Backend => new TinyBackend(context, options, slabSources) };
+}
