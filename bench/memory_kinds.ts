@@ -18,8 +18,8 @@
  * | kind        | memory                                              | hakmem given                              | growth                    |
  * | ----------- | --------------------------------------------------- | ----------------------------------------- | ------------------------- |
  * | `plain`     | `new ArrayBuffer(n)`                                | 64 MiB up front (a plain buffer cannot grow in place) | `transfer(2n)`: a copy |
- * | `resizable` | `new ArrayBuffer(n, { maxByteLength })`             | a resizable buffer (hakmem's default)     | `resize(2n)` in place     |
- * | `wasm`      | `new WebAssembly.Memory({ initial, maximum })`      | a WebAssembly.Memory                      | `grow(pages)`; views rebuilt |
+ * | `resizable` | `new ArrayBuffer(n, { maxByteLength })`             | a resizable buffer                        | `resize(2n)` in place     |
+ * | `wasm`      | `new WebAssembly.Memory({ initial, maximum })`      | its default memory (a WebAssembly.Memory) | `grow(pages)`; views rebuilt |
  * | `shared`    | `new SharedArrayBuffer(n, { maxByteLength })`       | a growable SharedArrayBuffer (its shared-memory paths: locks, atomics) | `grow(2n)` in place |
  *
  * ```sh
@@ -61,7 +61,12 @@ function heapMemory(kind: FloorMemoryKind): MemorySource {
 
 /** A fresh allocator of `name` over memory of `kind`. */
 function makeAllocator(name: AllocatorName, kind: FloorMemoryKind): Allocator {
-  if (name === "hakmem") return createHeap({ memory: heapMemory(kind), maxBytes: kind === "plain" ? PLAIN_HAKMEM_BYTES : MAX_BYTES });
+  if (name === "hakmem") {
+    // Over "wasm", the heap's own default memory (a WebAssembly.Memory only it grows: `u8` a plain data property), as a
+    // user gets it; a memory handed in keeps its `u8` a getter, since a module may grow it behind the heap's back.
+    if (kind === "wasm") return createHeap({ initialBytes: MiB, maxBytes: MAX_BYTES });
+    return createHeap({ memory: heapMemory(kind), maxBytes: kind === "plain" ? PLAIN_HAKMEM_BYTES : MAX_BYTES });
+  }
   return new Floor(MAX_BYTES, kind);
 }
 
