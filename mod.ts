@@ -62,12 +62,22 @@
  * assert.deepEqual(heap.counters().allocs, { pool: 1, mmap: 0 });
  * ```
  *
+ * ## The optional parts: subpath exports
+ *
+ * This entry loads none of them; import each where it is used.
+ *
+ * | import | what it gives |
+ * | --- | --- |
+ * | `@hakmem/hakmem/inspect` | `renderHeapSvg`, and `heap.inspect()` (which throws `INVALID_OPTION` until this is imported) |
+ * | `@hakmem/hakmem/wasm` | `wasmImports`, `createWasmHeap`, `wasmHeapBase`, `checkWasmBase` |
+ * | `@hakmem/hakmem/debug` | debug mode: `createHeap({ debug: true })`, `HAKMEM_DEBUG=1` and attaching a debug-mode heap throw `INVALID_OPTION` until this is imported |
+ *
  * @example A WebAssembly module's malloc, and a picture of the heap
  * ```ts
  * import assert from "node:assert/strict";
  * import { createHeap } from "./mod.ts";
- * import { wasmImports } from "./wasm.ts";
- * import { renderHeapSvg } from "./inspect.ts";
+ * import { wasmImports } from "./wasm/mod.ts"; // the "./wasm" entry
+ * import { renderHeapSvg } from "./inspect/mod.ts"; // the "./inspect" entry
  *
  * const memory = new WebAssembly.Memory({ initial: 1, maximum: 1024 });
  * const heap = createHeap({ memory });
@@ -81,10 +91,11 @@
  * @module
  */
 
-export { attachHeap, BlockView, createHeap, Heap } from "./heap.ts";
-export type { CheckReport, HeapConfig, HeapHealth, HeapStats, TypedArrayConstructor } from "./heap.ts";
-export { ErrorCode, HakmemError } from "./errors.ts";
-export type { HeapOptions, ResolvedOptions, SlabSourceMode } from "./options.ts";
+export { attachHeap, BlockView, createHeap, Heap } from "./heap/heap.ts";
+export type { CheckReport, HeapConfig, HeapHealth, HeapStats, TypedArrayConstructor } from "./heap/heap.ts";
+export type { HeapSvgOptions } from "./heap/picture_options.ts";
+export { ErrorCode, HakmemError } from "./core/errors.ts";
+export type { HeapOptions, ResolvedOptions, SlabSourceMode } from "./core/options.ts";
 export type { MemorySource } from "./memory/linear_memory.ts";
 export type { PageHeapStats } from "./memory/page_heap.ts";
 export type {
@@ -102,7 +113,3 @@ export type {
   SlabSource,
 } from "./router/box.ts";
 export type { Route, RouteDecision, RouterCounters, RouterHealth } from "./router/router.ts";
-export { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "./wasm.ts";
-export type { WasmAllocatorFunction, WasmAllocatorImports, WasmExportsSource, WasmImports, WasmImportsOptions } from "./wasm.ts";
-export { renderHeapSvg } from "./inspect.ts";
-export type { HeapSvgOptions, HeapToDraw } from "./inspect.ts";

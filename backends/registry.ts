@@ -10,8 +10,8 @@
  * @module
  */
 
-import { OPTION_TABLE, type ResolvedOptions, type SlabSourceMode } from "../options.ts";
-import { describe, HakmemError } from "../errors.ts";
+import { OPTION_TABLE, type ResolvedOptions, type SlabSourceMode } from "../core/options.ts";
+import { describe, HakmemError } from "../core/errors.ts";
 import type { BackendFactory } from "../router/box.ts";
 import type { Route } from "../router/router.ts";
 import { LegacySource } from "./legacy/legacy.ts";

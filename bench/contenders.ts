@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { MemPool } from "@thi.ng/malloc";
 import { createHeap, type Heap, type HeapConfig } from "../mod.ts";
 import { REGISTRY, type RegistryEntry } from "../backends/registry.ts";
-import { resolveOptions } from "../options.ts";
+import { resolveOptions } from "../core/options.ts";
 import type { Backend } from "../router/box.ts";
 import { buildBackend } from "../testing/contract.ts";
 import { Floor, FLOOR_MAX_SIZE } from "./floor.ts";

@@ -15,8 +15,9 @@
 import { bench, group, run } from "mitata";
 import { createHeap } from "../mod.ts";
 import { REGISTRY } from "../backends/registry.ts";
-import { resolveOptions } from "../options.ts";
+import { resolveOptions } from "../core/options.ts";
 import { buildBackend } from "../testing/contract.ts";
+import "../debug/mod.ts"; // debug mode, which this benchmark measures
 
 const MiB = 1 << 20;
 /** Calls each pair this often before mitata starts: a pair first optimized inside mitata's loop can run 3× slower (seen on Deno). */

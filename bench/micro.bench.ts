@@ -15,7 +15,7 @@ import { MemPool } from "@thi.ng/malloc";
 import { bench, group, run } from "mitata";
 import { createHeap } from "../mod.ts";
 import { REGISTRY } from "../backends/registry.ts";
-import { resolveOptions } from "../options.ts";
+import { resolveOptions } from "../core/options.ts";
 import { buildBackend } from "../testing/contract.ts";
 import { THING_OPTIONS } from "./contenders.ts";
 import { Floor } from "./floor.ts";

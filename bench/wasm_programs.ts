@@ -25,7 +25,7 @@
 
 import process from "node:process";
 import type { Heap } from "../mod.ts";
-import type { WasmAllocatorImports } from "../wasm.ts";
+import type { WasmAllocatorImports } from "../wasm/mod.ts";
 import {
   type Allocator,
   compileProgram,

@@ -18,7 +18,7 @@
 
 import { createHeap, type Heap, type HeapOptions, type HeapStats, type RouterCounters } from "../mod.ts";
 import type { BackendHealth } from "../router/box.ts";
-import { renderHeapSvg } from "../inspect.ts";
+import { renderHeapSvg } from "../inspect/mod.ts";
 import { Random } from "../testing/random.ts";
 
 /** One configuration to compare. */

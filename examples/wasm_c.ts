@@ -21,7 +21,8 @@
 
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { createWasmHeap, type Heap, wasmImports } from "../mod.ts";
+import type { Heap } from "../mod.ts";
+import { createWasmHeap, wasmImports } from "../wasm/mod.ts";
 
 /** The C struct polygon's fields, as shapes.c lays them out (its static asserts pin them). */
 const NEXT = 0;

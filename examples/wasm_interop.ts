@@ -15,7 +15,7 @@
  */
 
 import { createHeap, type Heap } from "../mod.ts";
-import { wasmImports } from "../wasm.ts";
+import { wasmImports } from "../wasm/mod.ts";
 import { instantiateListAndVector } from "./_list_and_vector.ts";
 
 const WASM_PAGE = 65536;

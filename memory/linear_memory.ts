@@ -15,7 +15,7 @@
  * @module
  */
 
-import { HakmemError } from "../errors.ts";
+import { HakmemError } from "../core/errors.ts";
 import { H_TOP_PAGE, PAGE_SIZE } from "./layout.ts";
 
 /**

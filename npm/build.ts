@@ -116,7 +116,9 @@ const packageJson = {
   types: exportsMap["."].types,
   exports: exportsMap,
   files: ["dist/", "README.md", "LICENSE"],
-  sideEffects: false,
+  // The "./inspect" and "./debug" entries install themselves into the heap when imported (`import "hakmem/debug"`):
+  // a bundler must keep those imports, so they are the package's only modules with side effects.
+  sideEffects: [exportsMap["./inspect"].default, exportsMap["./debug"].default],
   engines: { node: ">=20" },
   keywords: ["malloc", "allocator", "memory", "wasm", "webassembly", "sharedarraybuffer", "arraybuffer"],
 };

@@ -5,7 +5,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { createHeap, createWasmHeap, ErrorCode, HakmemError, renderHeapSvg, wasmImports } from "hakmem";
+import { createHeap, ErrorCode, HakmemError } from "hakmem";
+import { createWasmHeap, wasmImports } from "hakmem/wasm";
+import { renderHeapSvg } from "hakmem/inspect";
+import { DEBUG_GUARD_BYTES } from "hakmem/debug";
 import { createPoolBackend, POOL_MAX_SIZE } from "hakmem/backends/pool";
 import { mmapBackend } from "hakmem/backends/mmap";
 import { CLASS_SIZES } from "hakmem/backends/tiny";
@@ -131,6 +134,15 @@ test("a WASM module's allocator imports and a picture of the heap", () => {
   heap.malloc(40_000);
   const svg = renderHeapSvg(heap);
   assert.ok(svg.startsWith("<svg") && svg.includes("pool: 1 spans"));
+  assert.equal(heap.inspect(), svg, "importing hakmem/inspect installed heap.inspect()");
+});
+
+test("debug mode from the hakmem/debug subpath", () => {
+  const heap = createHeap({ debug: true });
+  const ptr = heap.malloc(10);
+  assert.equal(heap.usableSize(ptr), 10);
+  heap.u8[ptr + 10 + DEBUG_GUARD_BYTES - 1] = 1; // the guard's last byte
+  assert.throws(() => heap.free(ptr), { name: "HakmemError", code: "BUFFER_OVERFLOW" });
 });
 
 test("a heap above a WASM module's data and stack, from its exported memory and __heap_base", () => {
@@ -193,4 +205,9 @@ test("the C shim ships in the package", () => {
     ),
     /void \*malloc\(size_t size\);/,
   );
+});
+
+test('package.json keeps the side effects of the entries that install themselves (a bundler must not drop `import "hakmem/debug"`)', () => {
+  const manifest = JSON.parse(readFileSync(new URL("package.json", import.meta.url), "utf8"));
+  assert.deepEqual(manifest.sideEffects, [manifest.exports["./inspect"].default, manifest.exports["./debug"].default]);
 });

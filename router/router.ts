@@ -10,7 +10,7 @@
  * @module
  */
 
-import { describe, HakmemError } from "../errors.ts";
+import { describe, HakmemError } from "../core/errors.ts";
 import { KIND_COUNT, KIND_MASK, PAGE_SHIFT } from "../memory/layout.ts";
 import type { PageHeap } from "../memory/page_heap.ts";
 import type { Backend, BackendHealth } from "./box.ts";

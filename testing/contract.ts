@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
+import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap/heap.ts";
 import { PAGE_SIZE } from "../memory/layout.ts";
 import { MmapBackend } from "../backends/mmap/mod.ts";
 import type { Backend, BackendContext, BackendFactory } from "../router/box.ts";

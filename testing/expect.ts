@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type ErrorCode, HakmemError } from "../errors.ts";
+import { type ErrorCode, HakmemError } from "../core/errors.ts";
 
 /**
  * Asserts `fn` throws a {@linkcode HakmemError} whose code is `code` (or one

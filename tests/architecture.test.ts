@@ -1,7 +1,9 @@
 // The layout keeps the layers of DESIGN.md: this test reads the import lines of
-// every library file (everything but tests, benchmarks, examples, the npm build
-// and the demo) and fails on a backend importing another backend, on a layer
-// importing one above it, and on any import circle. Imports are read as text
+// every library file (everything but tests, benchmarks, examples and the demo,
+// the npm build) and fails on a backend importing another backend, on a layer
+// importing one above it, on any import circle, and on the main entry reaching
+// an optional part (the picture, the WASM interop, debug mode: subpath exports
+// loaded only when imported). Imports are read as text
 // (`import ... from "..."` and `export ... from "..."` at the start of a line, so
 // doc-comment examples do not count), and `import type` counts: a circle of
 // types is still a circle in the design.
@@ -12,8 +14,6 @@ import { test } from "node:test";
 const root = new URL("../", import.meta.url);
 /** Folders that hold no library code. */
 const SKIP = new Set(["tests", "bench", "examples", "npm", "tools", "node_modules", "docs", ".ci", ".git"]);
-/** Root files that are applications, not library. */
-const APPS = new Set(["demo.ts"]);
 
 function libraryFiles(dir = ""): string[] {
   const files: string[] = [];
@@ -21,7 +21,7 @@ function libraryFiles(dir = ""): string[] {
     const path = dir + name;
     if (statSync(new URL(path, root)).isDirectory()) {
       if (!SKIP.has(name) && !name.startsWith(".")) files.push(...libraryFiles(path + "/"));
-    } else if (name.endsWith(".ts") && !name.endsWith(".test.ts") && !name.endsWith(".d.ts") && !APPS.has(path)) {
+    } else if (name.endsWith(".ts") && !name.endsWith(".test.ts") && !name.endsWith(".d.ts")) {
       files.push(path);
     }
   }
@@ -49,18 +49,25 @@ function backendOf(file: string): string | undefined {
   return match && match[1] !== "slab" ? match[1] : undefined;
 }
 
-/** The layer of a file, lowest first: memory, router, backends, heap (the Heap and everything built on it). */
+/**
+ * The layer of a file, lowest first: core (the error class and the options
+ * table, which every layer reads: memory/ throws HakmemError, the registry in
+ * backends/ reads the options), memory, router, backends, heap (the Heap and
+ * everything built on it: the picture, debug mode, the WASM interop, mod.ts).
+ */
 function layerOf(file: string): number | undefined {
-  if (file.startsWith("memory/")) return 0;
-  if (file.startsWith("router/")) return 1;
-  if (file.startsWith("backends/")) return 2;
-  if (file.startsWith("testing/") || file === "errors.ts" || file === "options.ts") return undefined; // beside the layers
-  return 3; // heap, debug, inspect, wasm, mod.ts (at the root or in folders of their own)
+  if (file.startsWith("core/")) return 0;
+  if (file.startsWith("memory/")) return 1;
+  if (file.startsWith("router/")) return 2;
+  if (file.startsWith("backends/")) return 3;
+  if (file.startsWith("testing/")) return undefined; // beside the layers: the contract suite reaches every one of them
+  return 4; // heap/, debug/, inspect/, wasm/, mod.ts
 }
-const LAYER_NAMES = ["memory", "router", "backends", "heap"];
+const LAYER_NAMES = ["core", "memory", "router", "backends", "heap"];
 
 test("the import reader sees the library and its imports", () => {
-  assert.ok(files.includes("heap.ts") || files.includes("heap/heap.ts"), "the Heap's file is read");
+  assert.ok(files.includes("heap/heap.ts"), "the Heap's file is read");
+  assert.ok(graph.get("mod.ts")!.includes("heap/heap.ts"), "a re-export line is read");
   assert.ok(files.includes("backends/tiny/tiny.ts"));
   assert.ok(graph.get("backends/tiny/tiny.ts")!.includes("router/box.ts"), "a multi-line `import type {...} from` is read");
   assert.ok(!files.some((file) => file.startsWith("tests/")));
@@ -89,7 +96,11 @@ test("backends meet only through the registry: a backend's files import the regi
   assert.deepEqual(problems, []);
 });
 
-test("no layer imports a layer above it (memory < router < backends < heap)", () => {
+test("the root holds mod.ts and no other code: each layer and optional part has a folder", () => {
+  assert.deepEqual(files.filter((file) => !file.includes("/")), ["mod.ts"]);
+});
+
+test("no layer imports a layer above it (core < memory < router < backends < heap)", () => {
   const problems: string[] = [];
   for (const [file, imports] of graph) {
     const layer = layerOf(file);
@@ -107,7 +118,7 @@ test("no layer imports a layer above it (memory < router < backends < heap)", ()
 test("the heap picture, debug mode and the WASM interop know no backend: they import nothing from backends/", () => {
   const problems: string[] = [];
   for (const [file, imports] of graph) {
-    if (!/^(inspect|debug|wasm)(\.ts|\/)/.test(file)) continue;
+    if (!/^(inspect|debug|wasm)\//.test(file)) continue;
     for (const imported of imports) if (imported.startsWith("backends/")) problems.push(`${file} imports ${imported}`);
   }
   assert.deepEqual(problems, []);
@@ -129,4 +140,23 @@ test("no import circle between library files", () => {
   };
   for (const file of [...graph.keys()].sort()) if (!state.has(file)) visit(file);
   assert.deepEqual(circles, []);
+});
+
+test("the main entry does not load the optional parts: nothing reachable from mod.ts lies in inspect/, wasm/ or debug/", () => {
+  const reached = new Set<string>();
+  const pending = ["mod.ts"];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (reached.has(file)) continue;
+    reached.add(file);
+    pending.push(...(graph.get(file) ?? []));
+  }
+  assert.ok(reached.has("heap/heap.ts") && reached.has("backends/tiny/tiny.ts"), "the walk follows the imports");
+  assert.deepEqual([...reached].filter((file) => /^(inspect|wasm|debug)\//.test(file)).sort(), []);
+});
+
+test("each optional part is a subpath export of its own, and its entry is in its folder", () => {
+  const config = JSON.parse(readFileSync(new URL("deno.json", root), "utf8")) as { exports: Record<string, string> };
+  for (const part of ["inspect", "wasm", "debug"]) assert.equal(config.exports[`./${part}`], `./${part}/mod.ts`);
+  assert.equal(config.exports["."], "./mod.ts");
 });

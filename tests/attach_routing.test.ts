@@ -6,7 +6,7 @@
 // INVALID_ROUTE options, backends or routes that differ from the creator's.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { attachHeap, createHeap, type HeapConfig } from "../heap.ts";
+import { attachHeap, createHeap, type HeapConfig } from "../heap/heap.ts";
 import { expectHakmemError as expectCode } from "../testing/expect.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { poolBackend } from "../backends/pool/mod.ts";

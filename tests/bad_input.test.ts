@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { expectHakmemError as expectCode } from "../testing/expect.ts";
-import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
-import { type ErrorCode, HakmemError } from "../errors.ts";
-import { OPTION_TABLE } from "../options.ts";
+import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap/heap.ts";
+import { type ErrorCode, HakmemError } from "../core/errors.ts";
+import { OPTION_TABLE } from "../core/options.ts";
 import { HEADER_BYTES, KIND_MASK, LAYOUT_VERSION, PAGE_SIZE, PageKind } from "../memory/layout.ts";
 import { SLAB_BYTES } from "../backends/slab/slab.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
@@ -17,7 +17,9 @@ import type { BackendContext } from "../router/box.ts";
 import { FakeBackend } from "./_fakes.ts";
 import { createPoolBackend } from "../backends/pool/mod.ts";
 import { createTinyBackend } from "../backends/tiny/mod.ts";
-import { wasmImports } from "../wasm.ts";
+import { wasmImports } from "../wasm/mod.ts";
+import "../debug/mod.ts"; // debug mode, which half of these tests run in
+import "../inspect/mod.ts"; // heap.inspect()
 
 const MiB = 1 << 20;
 

@@ -4,7 +4,7 @@
 // changes nothing.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createHeap, type Heap } from "../heap.ts";
+import { createHeap, type Heap } from "../heap/heap.ts";
 import {
   backendAreaWord,
   DIR_WORD,

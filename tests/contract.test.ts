@@ -1,6 +1,6 @@
 // Runs the Box API conformance suite against every backend in the registry.
 import { REGISTRY } from "../backends/registry.ts";
-import { resolveOptions } from "../options.ts";
+import { resolveOptions } from "../core/options.ts";
 import { buildBackend, runContractSuite } from "../testing/contract.ts";
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -9,10 +9,11 @@
 // and a detached ArrayBuffer, given as memory.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { attachHeap, createHeap, type Heap } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
+import { attachHeap, createHeap, type Heap } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
 import { BACKEND_AREA_WORDS, backendAreaWord, DIR_WORD, H_FREE_BUCKETS, H_RECORD_FREE, HEADER_BYTES, PageKind } from "../memory/layout.ts";
 import { RECORD_BYTES } from "../memory/records.ts";
+import "../inspect/mod.ts"; // heap.inspect()
 
 const MiB = 1 << 20;
 const PATTERNS = ["0xFF", "0x41", "random"] as const;

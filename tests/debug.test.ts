@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { describe, test } from "node:test";
 import { expectHakmemError as expectError } from "../testing/expect.ts";
-import { attachHeap, createHeap, type Heap } from "../heap.ts";
-import { describe as describeValue } from "../errors.ts";
-import { resetEnvironmentCache } from "../options.ts";
-import { DEBUG_GUARD_BYTE, DEBUG_GUARD_BYTES, DEBUG_POISON_BYTE, DEBUG_TRAILER_BYTES } from "../debug.ts";
+import { attachHeap, createHeap, type Heap } from "../heap/heap.ts";
+import { describe as describeValue } from "../core/errors.ts";
+import { resetEnvironmentCache } from "../core/options.ts";
+import { DEBUG_GUARD_BYTE, DEBUG_GUARD_BYTES, DEBUG_POISON_BYTE, DEBUG_TRAILER_BYTES } from "../debug/mod.ts";
 
 const MiB = 1 << 20;
 /** Sizes served by tiny, pool and mmap (and 0). */

@@ -4,8 +4,8 @@
 // and every call goes through the router once (counted there, exactly).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { attachHeap, createHeap, type Heap } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
+import { attachHeap, createHeap, type Heap } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
 import { PAGE_SIZE, W_COUNTERS, WORKER_SLOT_WORDS, WORKER_TABLE_WORD } from "../memory/layout.ts";
 
 function expectCode(run: () => unknown, code: string, what: string): void {

@@ -1,9 +1,9 @@
 // docs/errors.md documents every error code: a row in its table and a paragraph
-// of detail for each ErrorCode key, and no code that errors.ts does not have.
+// of detail for each ErrorCode key, and no code that core/errors.ts does not have.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { ErrorCode } from "../errors.ts";
+import { ErrorCode } from "../core/errors.ts";
 
 const doc = readFileSync(new URL("../docs/errors.md", import.meta.url), "utf8");
 

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { expectHakmemError as expectCode } from "../testing/expect.ts";
-import { HakmemError } from "../errors.ts";
-import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
+import { HakmemError } from "../core/errors.ts";
+import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap/heap.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { LAYOUT_VERSION, PAGE_SIZE } from "../memory/layout.ts";
 import type { MemorySource } from "../memory/linear_memory.ts";

@@ -3,8 +3,8 @@
 // picture following the heap, and the heap left exactly as it was.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createHeap, type Heap } from "../heap.ts";
-import { renderHeapSvg } from "../inspect.ts";
+import { createHeap, type Heap } from "../heap/heap.ts";
+import { renderHeapSvg } from "../inspect/mod.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { POOL_CLASS_SIZES, POOL_SPAN_BLOCKS, poolClassOf } from "../backends/pool/mod.ts";
 import { FakeBackend, fakeBackend } from "./_fakes.ts";

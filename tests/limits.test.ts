@@ -4,9 +4,10 @@
 // means what its range says; health().maxBytes tells the real limit.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import "../debug/mod.ts"; // one case of each test runs in debug mode
 import { attachHeap, createHeap, HakmemError, type Heap, type HeapConfig, type MemorySource } from "../mod.ts";
 import { LEAF_PAGES, PAGE_SIZE, REGION_PAGES } from "../memory/layout.ts";
-import { MIN_MAX_BYTES } from "../options.ts";
+import { MIN_MAX_BYTES } from "../core/options.ts";
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;

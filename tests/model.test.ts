@@ -13,13 +13,14 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { describe, test } from "node:test";
-import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
+import { attachHeap, createHeap, type Heap, type HeapConfig } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
 import { REGISTRY } from "../backends/registry.ts";
-import { resolveOptions } from "../options.ts";
+import { resolveOptions } from "../core/options.ts";
 import type { Backend, CheckProblem } from "../router/box.ts";
 import { buildBackend } from "../testing/contract.ts";
 import { Random } from "../testing/random.ts";
+import "../debug/mod.ts"; // one target runs in debug mode
 
 const MiB = 1 << 20;
 const STEPS = 8000;

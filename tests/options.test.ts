@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import process from "node:process";
-import { type HeapOptions, OPTION_TABLE, resetEnvironmentCache, resolveOptions } from "../options.ts";
-import { attachHeap, createHeap } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
+import { type HeapOptions, OPTION_TABLE, resetEnvironmentCache, resolveOptions } from "../core/options.ts";
+import { attachHeap, createHeap } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
 
 const ENV_NAMES = Object.values(OPTION_TABLE).map((spec) => spec.env);
 

@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import { DIR_WORD, HEADER_PAGES, KIND_MASK, LEAF_PAGES, PAGE_SIZE, PageKind, REGION_PAGES } from "../memory/layout.ts";
 import { LinearMemory } from "../memory/linear_memory.ts";
 import { type CheckProblem, PageHeap } from "../memory/page_heap.ts";
-import { createHeap } from "../heap.ts";
+import { createHeap } from "../heap/heap.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { Random } from "../testing/random.ts";
 

@@ -20,6 +20,7 @@ import {
 } from "../backends/pool/mod.ts";
 import type { MemorySource } from "../memory/linear_memory.ts";
 import { Random } from "../testing/random.ts";
+import "../debug/mod.ts"; // one test runs in debug mode
 
 const PAGE = 4096;
 

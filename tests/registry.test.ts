@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { REGISTRY } from "../backends/registry.ts";
-import { createHeap } from "../heap.ts";
+import { createHeap } from "../heap/heap.ts";
 import { fakeBackend } from "./_fakes.ts";
 
 test("a registry entry with a default route is routed by a default heap, between those around it", () => {

@@ -2,8 +2,8 @@
 // counters (fallbacks and failures included), the decision log and health.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createHeap, type Heap } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
+import { createHeap, type Heap } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { backendAreaWord, PageKind } from "../memory/layout.ts";
 import { RecordArena } from "../memory/records.ts";

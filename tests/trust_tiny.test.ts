@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { attachHeap, createHeap, HakmemError, type Heap, type HeapConfig } from "../mod.ts";
 import { POOL_CLASS_SIZES } from "../backends/pool/mod.ts";
+import "../debug/mod.ts"; // one configuration runs in debug mode
 
 const MiB = 1 << 20;
 

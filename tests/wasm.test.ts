@@ -5,9 +5,9 @@
 // module is reported or thrown as documented, and the heap stays whole.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createHeap, type Heap } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
-import { type WasmAllocatorFunction, wasmImports } from "../wasm.ts";
+import { createHeap, type Heap } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
+import { type WasmAllocatorFunction, wasmImports } from "../wasm/mod.ts";
 import { instantiateListAndVector, type ListAndVector } from "../examples/_list_and_vector.ts";
 
 const WASM_PAGE = 65536;

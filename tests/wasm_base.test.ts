@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import wabtInit from "wabt";
-import { attachHeap, createHeap, type Heap } from "../heap.ts";
-import { HakmemError } from "../errors.ts";
+import { attachHeap, createHeap, type Heap } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
 import { PageKind } from "../memory/layout.ts";
-import { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "../wasm.ts";
+import { checkWasmBase, createWasmHeap, wasmHeapBase, wasmImports } from "../wasm/mod.ts";
+import "../inspect/mod.ts"; // heap.inspect()
 
 const WASM_PAGE = 65536;
 const MiB = 1 << 20;

@@ -12,7 +12,7 @@ import { describe, test } from "node:test";
 import wabtInit from "wabt";
 import { runWasmC } from "../examples/wasm_c.ts";
 import { benchWasmPrograms, MODES } from "../bench/wasm_programs.ts";
-import type { WasmAllocatorImports } from "../wasm.ts";
+import type { WasmAllocatorImports } from "../wasm/mod.ts";
 import { compileProgram, instantiateOnHeap, PROGRAM_NAMES, programInput, runProgram } from "../wasm/c/programs.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { describe, HakmemError } from "../../errors.ts";
+import { describe, HakmemError } from "../../core/errors.ts";
 import { KIND_MASK, PAGE_SHIFT, PAGE_SIZE } from "../../memory/layout.ts";
 import type {
   Backend,

@@ -87,7 +87,7 @@
  * @module
  */
 
-import { describe, HakmemError } from "../../errors.ts";
+import { describe, HakmemError } from "../../core/errors.ts";
 import { H_PEAK_USED_PAGES, H_USED_PAGES, KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";

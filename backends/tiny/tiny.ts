@@ -52,7 +52,7 @@
  * @module
  */
 
-import { describe, HakmemError } from "../../errors.ts";
+import { describe, HakmemError } from "../../core/errors.ts";
 import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import type { RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";

@@ -12,7 +12,8 @@
  */
 
 import { readFileSync } from "node:fs";
-import { createWasmHeap, type Heap, type HeapConfig, type WasmAllocatorImports, wasmImports } from "../../mod.ts";
+import type { Heap, HeapConfig } from "../../mod.ts";
+import { createWasmHeap, type WasmAllocatorImports, wasmImports } from "../mod.ts";
 import { Wasi } from "../wasi.ts";
 
 /** The programs. */

@@ -24,8 +24,8 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
- * import { renderHeapSvg } from "./inspect.ts";
+ * import { createHeap } from "../mod.ts";
+ * import { renderHeapSvg } from "./mod.ts";
  *
  * const heap = createHeap();
  * for (let i = 0; i < 1000; i++) heap.malloc(48);
@@ -36,8 +36,8 @@
  * @module
  */
 
-import { describe, HakmemError } from "./errors.ts";
-import type { CheckProblem } from "./memory/page_heap.ts";
+import { describe, HakmemError } from "../core/errors.ts";
+import type { CheckProblem } from "../memory/page_heap.ts";
 import {
   DIR_WORD,
   FOREIGN_ENTRY,
@@ -48,13 +48,16 @@ import {
   PAGE_SHIFT,
   PAGE_SIZE,
   PageKind,
-} from "./memory/layout.ts";
-import type { Backend, MemoryDescription, RegionDescription } from "./router/box.ts";
+} from "../memory/layout.ts";
+import type { Backend, MemoryDescription, RegionDescription } from "../router/box.ts";
+import type { HeapSvgOptions } from "../heap/picture_options.ts";
+
+export type { HeapSvgOptions };
 
 /**
  * What the picture reads of a heap; a `Heap` is one. Declared here, in the
  * picture's own terms, so the picture imports nothing of the heap (the heap
- * imports the picture for `heap.inspect()`; no import circle).
+ * reaches the picture through the hook the "./inspect" subpath installs; no import circle).
  */
 export interface HeapToDraw {
   /** The page heap: its pages in use and its runs with their page-map entries. */
@@ -84,20 +87,6 @@ export interface HeapToDraw {
   };
   /** The heap's memory kind and limit, as `Heap.health()` gives them. */
   health(): { memory: string; maxBytes: number };
-}
-
-/** Options of {@linkcode renderHeapSvg}. */
-export interface HeapSvgOptions {
-  /** Title at the top. Default "hakmem heap". */
-  title?: string;
-  /** Cells per row of the memory map. Default 64. */
-  columns?: number;
-  /** Most rows of the memory map: beyond `columns × maxRows` pages, each cell stands for 2^k pages. Default 48. */
-  maxRows?: number;
-  /** Tiny SuperSlabs drawn one per row; the rest are counted. Default 24. */
-  maxSuperSlabs?: number;
-  /** Pool spans drawn per class; the rest are counted. Default 12. */
-  maxSpansPerClass?: number;
 }
 
 /** The numeric options of {@linkcode HeapSvgOptions}. */
@@ -380,8 +369,8 @@ const LINE = 18;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
- * import { renderHeapSvg } from "./inspect.ts";
+ * import { createHeap } from "../mod.ts";
+ * import { renderHeapSvg } from "./mod.ts";
  *
  * const heap = createHeap();
  * heap.malloc(100); // tiny

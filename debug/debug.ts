@@ -45,7 +45,8 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
+ * import "./mod.ts"; // loads debug mode
  * const heap = createHeap({ debug: true });
  * const ptr = heap.malloc(10, "parser.ts:42");
  * heap.u8[ptr + 10] = 1; // one byte past the end
@@ -54,8 +55,8 @@
  * @module
  */
 
-import { checkSize, describe, HakmemError } from "./errors.ts";
-import type { CheckLevel, CheckProblem } from "./router/box.ts";
+import { checkSize, describe, HakmemError } from "../core/errors.ts";
+import type { CheckLevel, CheckProblem } from "../router/box.ts";
 
 /** Guard bytes at least between a block's requested size and its trailer. */
 export const DEBUG_GUARD_BYTES = 16;
@@ -101,7 +102,7 @@ interface RawHeap {
 /**
  * What the layer needs of the heap it wraps (a `Heap` is one): its byte view,
  * its memory's limit and the operations it takes over. Declared here so
- * debug mode imports nothing of the heap (the heap imports it; no circle).
+ * debug mode imports nothing of the heap (debug/mod.ts hands installDebugLayer to the heap; no circle).
  */
 export interface DebugTarget extends RawHeap {
   /** The memory's bytes, as they are now (a WebAssembly.Memory may have grown). */
@@ -352,7 +353,8 @@ export class DebugLayer {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
+ * import "./mod.ts"; // loads debug mode
  * const heap = createHeap({ debug: true }); // installs the layer
  * const ptr = heap.malloc(10);
  * assert.equal(heap.usableSize(ptr), 10);

@@ -13,7 +13,7 @@ import { describe, HakmemError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import { createHeap, type SlabSourceMode } from "./mod.ts";
+ * import { createHeap, type SlabSourceMode } from "../mod.ts";
  * for (const slabSource of ["shared", "strict", "legacy"] satisfies SlabSourceMode[]) {
  *   createHeap({ slabSource }).malloc(32);
  * }
@@ -27,7 +27,7 @@ export type SlabSourceMode = "legacy" | "shared" | "strict";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
  * // Tiny over legacy slabs without per-worker caches; pool up to 64 KiB, mmap above.
  * const heap = createHeap({ slabSource: "legacy", tinyCache: false, poolMaxSize: 65536, maxBytes: 256 << 20 });
  * assert.equal(heap.options.poolMaxSize, 65536);

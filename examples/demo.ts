@@ -3,7 +3,7 @@
  * then the routing table with its decision counts, each backend's health,
  * the throughput and the footprint.
  *
- * Run with `deno task demo` or `bun demo.ts`. It reads the routes and backends
+ * Run from the repository root with `deno task demo`, `npm run demo` or `bun examples/demo.ts`. It reads the routes and backends
  * from the heap itself, so backends added to the registry show up here
  * without changes. It also saves a picture of the heap, `heap.svg` in the
  * current directory, where it may write: under Deno only when given
@@ -11,9 +11,9 @@
  * @module
  */
 
-import { createHeap } from "./mod.ts";
-import { renderHeapSvg } from "./inspect.ts";
-import { Random } from "./testing/random.ts";
+import { createHeap } from "../mod.ts";
+import { renderHeapSvg } from "../inspect/mod.ts";
+import { Random } from "../testing/random.ts";
 
 const OPERATIONS = 200_000;
 const SLOTS = 2048;

@@ -59,7 +59,7 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap, HakmemError } from "./mod.ts";
+ * import { createHeap, HakmemError } from "../mod.ts";
  * const heap = createHeap();
  * assert.throws(() => heap.malloc(-1), (error) => error instanceof HakmemError && error.code === "INVALID_SIZE");
  * ```

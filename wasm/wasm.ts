@@ -54,8 +54,8 @@
  * @example A module's imports
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
- * import { wasmImports } from "./wasm.ts";
+ * import { createHeap } from "../mod.ts";
+ * import { wasmImports } from "./mod.ts";
  *
  * const memory = new WebAssembly.Memory({ initial: 1, maximum: 256 });
  * const heap = createHeap({ memory });
@@ -72,9 +72,9 @@
  * @module
  */
 
-import { describe, HakmemError } from "./errors.ts";
-import { createHeap, type Heap, type HeapConfig } from "./heap.ts";
-import { H_MAGIC, MAGIC, PAGE_SIZE } from "./memory/layout.ts";
+import { describe, HakmemError } from "../core/errors.ts";
+import { createHeap, type Heap, type HeapConfig } from "../heap/heap.ts";
+import { H_MAGIC, MAGIC, PAGE_SIZE } from "../memory/layout.ts";
 
 /** The names of the functions {@linkcode wasmImports} provides. */
 export type WasmAllocatorFunction = "malloc" | "free" | "calloc" | "realloc" | "aligned_alloc" | "malloc_usable_size";
@@ -135,8 +135,8 @@ export interface WasmAllocatorImports {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
- * import { wasmImports } from "./wasm.ts";
+ * import { createHeap } from "../mod.ts";
+ * import { wasmImports } from "./mod.ts";
  *
  * const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 64 }) });
  * const env = wasmImports(heap);
@@ -263,7 +263,7 @@ function exportsOf(source: WasmExportsSource): WebAssembly.Exports {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { wasmHeapBase } from "./wasm.ts";
+ * import { wasmHeapBase } from "./mod.ts";
  * const __heap_base = new WebAssembly.Global({ value: "i32", mutable: false }, 70000);
  * assert.equal(wasmHeapBase({ __heap_base }), 70000);
  * assert.equal(wasmHeapBase({}), undefined);
@@ -288,7 +288,7 @@ export function wasmHeapBase(source: WasmExportsSource): number | undefined {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createWasmHeap } from "./wasm.ts";
+ * import { createWasmHeap } from "./mod.ts";
  * // What a module linked by wasm-ld with -Wl,--export=__heap_base exports: its memory, and where its data and stack end.
  * const exports = {
  *   memory: new WebAssembly.Memory({ initial: 2, maximum: 256 }),
@@ -335,8 +335,8 @@ export function createWasmHeap(source: WasmExportsSource, config: Omit<HeapConfi
  *
  * @example
  * ```ts
- * import { createHeap } from "./mod.ts";
- * import { checkWasmBase } from "./wasm.ts";
+ * import { createHeap } from "../mod.ts";
+ * import { checkWasmBase } from "./mod.ts";
  * const memory = new WebAssembly.Memory({ initial: 4, maximum: 256 });
  * const heap = createHeap({ memory, base: 65536, maxBytes: 256 * 65536 });
  * // ... new WebAssembly.Instance(module, { env: { memory, ...wasmImports(heap) } }) ...

@@ -1,90 +1,103 @@
 /**
  * The Heap: C's allocation functions over linear memory, on top of the
  * router. Owns input validation, C semantics (calloc overflow, realloc of 0),
- * typed views, and the heap-wide reports (stats, health, check, trim).
+ * typed views, the heap-wide reports (stats, health, check, trim), and
+ * assembling a heap: the backends and the router over them. What it is built
+ * from is heap/config.ts, the header's format heap/header.ts, the worker
+ * slots heap/workers.ts.
+ *
+ * The optional parts (the heap picture, debug mode) are subpath exports that
+ * this file does not import, so the main entry does not load them: each
+ * installs itself here when it is imported ({@linkcode installPicture},
+ * {@linkcode installDebug}), and `heap.inspect()` or a heap in debug mode
+ * without it throws `INVALID_OPTION` naming the import to add.
  * @module
  */
 
-import { checkSize, describe, HakmemError } from "./errors.ts";
+import { checkSize, describe, HakmemError } from "../core/errors.ts";
+import { type ResolvedOptions, resolveOptions } from "../core/options.ts";
 import {
   backendAreaWord,
-  H_BASE_PAGE,
   H_FLAGS,
-  H_HEADER_PAGES,
-  H_MAGIC,
-  H_MAX_PAGES,
-  H_MEMORY_KIND,
-  H_PAGE_SHIFT,
-  H_POOL_MAX,
   H_ROUTING,
-  H_TINY_MAX,
-  H_TOP_PAGE,
-  H_VERSION,
-  H_WORKER_LOCK,
   HEADER_PAGES,
   HEAP_FLAG_DEBUG,
-  LAYOUT_VERSION,
-  MAGIC,
   MAX_MEMORY_BYTES,
   MAX_WORKERS,
-  PAGE_SHIFT,
   PAGE_SIZE,
   PageKind,
-  W_ATTACHED_AT,
-  W_COUNTERS,
-  W_GENERATION,
-  W_STATE,
-  WORKER_ATTACHED,
-  WORKER_FREE,
-  WORKER_SLOT_WORDS,
-  WORKER_TABLE_WORD,
-} from "./memory/layout.ts";
-import { defaultMemory, LinearMemory, MemoryKind, type MemorySource, roundToPages } from "./memory/linear_memory.ts";
-import { type CheckProblem, PageHeap, type PageHeapStats } from "./memory/page_heap.ts";
-import { RecordArena } from "./memory/records.ts";
-import { type HeapOptions, OPTION_TABLE, type ResolvedOptions, resolveOptions } from "./options.ts";
-import type { Backend, BackendFactory, BackendStats, CheckLevel } from "./router/box.ts";
-import { foreignPointer, type Route, Router, type RouterCounters, type RouterHealth } from "./router/router.ts";
-import { builtinBackends, defaultFallbacks, defaultRoutes } from "./backends/registry.ts";
-import { type HeapSvgOptions, renderHeapSvg } from "./inspect.ts";
-import { type DebugLayer, installDebugLayer } from "./debug.ts";
+} from "../memory/layout.ts";
+import { defaultMemory, LinearMemory, MemoryKind, type MemorySource, roundToPages } from "../memory/linear_memory.ts";
+import { type CheckProblem, PageHeap, type PageHeapStats } from "../memory/page_heap.ts";
+import { RecordArena } from "../memory/records.ts";
+import type { Backend, BackendStats, CheckLevel } from "../router/box.ts";
+import { foreignPointer, Router, type RouterCounters, type RouterHealth } from "../router/router.ts";
+import { builtinBackends, defaultFallbacks, defaultRoutes } from "../backends/registry.ts";
+import { checkConfig, heapBase, type HeapConfig, isBackend, isDetached } from "./config.ts";
+import { followRouting, formatHeader, routingHash, verifyHeader } from "./header.ts";
+import type { HeapSvgOptions } from "./picture_options.ts";
+import {
+  attachedWorkers,
+  checkWorkerTable,
+  claimWorkerSlot,
+  counterOffsets,
+  counterPage,
+  releaseSlot,
+  slotCounterOffset,
+} from "./workers.ts";
+
+export type { HeapConfig };
+
+/** What the heap keeps of debug mode's layer: its part of `check()` (the layer took over the allocation methods itself). */
+export interface DebugChecks {
+  /** Verifies the guards and trailers of the blocks this worker allocated, adding what is broken to `problems`. */
+  check(level: CheckLevel, problems: CheckProblem[]): void;
+}
+
+/** Draws the heap picture: installed by the "./inspect" subpath. */
+let drawPicture: ((heap: Heap, options?: HeapSvgOptions) => string) | undefined;
+/** Puts debug mode's layer in front of a heap: installed by the "./debug" subpath. */
+let debugInstaller: ((heap: Heap) => DebugChecks) | undefined;
 
 /**
- * Everything {@linkcode createHeap} accepts: the options, and what to build the heap from.
+ * @internal Called by the "./inspect" subpath when it is loaded: `heap.inspect()` draws with `draw` from then on
+ * (`undefined` takes it away again, as tests of the main entry alone do).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
- * const memory = new SharedArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
- * const heap = createHeap({ memory, maxBytes: 64 << 20, slabSource: "legacy" });
- * assert.equal(heap.health().memory, "SharedArrayBuffer");
+ * import { createHeap } from "../mod.ts";
+ * import "../inspect/mod.ts"; // installs the picture
+ * assert.ok(createHeap().inspect().startsWith("<svg"));
  * ```
  */
-export interface HeapConfig extends HeapOptions {
-  /**
-   * The memory to live in. Default: a new WebAssembly.Memory of `initialBytes` growing to `maxBytes`
-   * (whole 64 KiB pages): full-speed views and growth without copying, but it
-   * never shrinks and each growth detaches views made before. Hand in a resizable ArrayBuffer
-   * (`new ArrayBuffer(n, { maxByteLength })`) for a memory that `trim()` shrinks and whose views track it.
-   */
-  memory?: MemorySource;
-  /**
-   * Byte offset where the heap starts in the memory (rounded up to a page):
-   * the heap never reads or writes below it, and hands out no block below
-   * it. Default 0. Over a WebAssembly module's memory, the module's
-   * `__heap_base` (see `createWasmHeap` in wasm.ts), so its data and stack
-   * stay its own. A heap made at a base is attached at the same base.
-   * `maxBytes` still bounds the whole memory, the bytes below the base
-   * included.
-   */
-  base?: number;
-  /** The backends, replacing the built-in ones (tiny, pool, mmap). */
-  backends?: BackendFactory[];
-  /** The routing table, replacing the default built from `tinyMaxSize` and `poolMaxSize`. */
-  routes?: Route[];
-  /** Fallback chains by backend name, replacing the default (tiny → pool → mmap, pool → mmap). */
-  fallbacks?: Record<string, string[]>;
+export function installPicture(draw: ((heap: Heap, options?: HeapSvgOptions) => string) | undefined): void {
+  drawPicture = draw;
+}
+
+/**
+ * @internal Called by the "./debug" subpath when it is loaded: a heap in debug mode is built with `install`'s layer from then on
+ * (`undefined` takes it away again, as tests of the main entry alone do; heaps built before keep their layer).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createHeap } from "../mod.ts";
+ * import "../debug/mod.ts"; // installs debug mode
+ * assert.equal(createHeap({ debug: true }).options.debug, true);
+ * ```
+ */
+export function installDebug(install: ((heap: Heap) => DebugChecks) | undefined): void {
+  debugInstaller = install;
+}
+
+/** The error for debug mode asked for while the "./debug" subpath is not loaded. */
+function debugNotLoaded(why: string): HakmemError {
+  return new HakmemError(
+    "INVALID_OPTION",
+    `${why}, and debug mode is not loaded: add import "@hakmem/hakmem/debug" (npm: "hakmem/debug") before creating or attaching the heap`,
+    true,
+  );
 }
 
 /**
@@ -93,7 +106,7 @@ export interface HeapConfig extends HeapOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
  * const heap = createHeap();
  * heap.malloc(1000);
  * const stats = heap.stats();
@@ -131,7 +144,7 @@ export interface HeapStats {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
  * const health = createHeap().health();
  * assert.ok(health.ready);
  * assert.deepEqual(health.backends.map((backend) => backend.name), ["tiny", "pool", "mmap"]);
@@ -159,7 +172,7 @@ export interface HeapHealth extends RouterHealth {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
  * const report = createHeap().check("cheap");
  * assert.deepEqual(report, { ok: true, level: "cheap", problems: [] });
  * ```
@@ -179,7 +192,7 @@ export interface CheckReport {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap, type TypedArrayConstructor } from "./mod.ts";
+ * import { createHeap, type TypedArrayConstructor } from "../mod.ts";
  * const heap = createHeap();
  * function zeroed<T extends ArrayBufferView>(ctor: TypedArrayConstructor<T>, length: number): T {
  *   return heap.typed(ctor, heap.calloc(length, ctor.BYTES_PER_ELEMENT), length);
@@ -199,7 +212,7 @@ export type TypedArrayConstructor<T> = {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
  * const heap = createHeap({ memory: new WebAssembly.Memory({ initial: 1, maximum: 64 }) });
  * const ptr = heap.malloc(16);
  * const view = heap.view(Float64Array, ptr, 2);
@@ -247,7 +260,7 @@ const TypedArray = Object.getPrototypeOf(Uint8Array);
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
  * const heap = createHeap();
  * const ptr = heap.calloc(4, 8);
  * heap.typed(Float64Array, ptr, 4).set([1, 2, 3, 4]);
@@ -271,8 +284,8 @@ export class Heap {
   readonly pages: PageHeap;
   private readonly backendList: Backend[];
   private readonly records: RecordArena;
-  /** Debug mode's layer (see debug.ts), when the heap is in debug mode. */
-  private readonly debugLayer: DebugLayer | undefined;
+  /** Debug mode's layer (debug/debug.ts), when the heap is in debug mode. */
+  private readonly debugLayer: DebugChecks | undefined;
   /**
    * A non-shared WebAssembly.Memory (the default too: `wasmImports` hands it to a module): a module's own
    * `memory.grow` detaches our views, so entries look for that.
@@ -282,6 +295,9 @@ export class Heap {
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
     this.options = options;
+    if (fresh && options.debug && debugInstaller === undefined) {
+      throw debugNotLoaded("debug mode was asked for (option debug or HAKMEM_DEBUG)");
+    }
     // Whole pages, at least a header's worth, at most maxBytes.
     const base = heapBase(config.base, options.maxBytes);
     const initialBytes = Math.min(
@@ -296,14 +312,15 @@ export class Heap {
     this.pages = new PageHeap(this.mem);
     this.detachable = this.mem.kind === MemoryKind.wasm && !this.mem.shared;
     this.plainViews(config.memory === undefined);
-    if (fresh) this.format(config.memory !== undefined);
+    if (fresh) formatHeader(this.mem, this.pages, options, config.memory !== undefined);
     else verifyHeader(this.mem, this.pages);
     if (!fresh) this.options = options = followRouting(this.mem, config, options);
     if (!fresh && ((this.mem.i32[this.mem.header + H_FLAGS] & HEAP_FLAG_DEBUG) !== 0) !== options.debug) {
       // Debug mode belongs to the heap (its blocks carry guards): an attached heap follows the header.
       this.options = options = { ...options, debug: !options.debug };
     }
-    this.workerId = this.claimWorkerSlot();
+    if (!fresh && options.debug && debugInstaller === undefined) throw debugNotLoaded("this heap was created in debug mode");
+    this.workerId = claimWorkerSlot(this.mem);
     this.records = new RecordArena(this.pages);
     const routed: Array<{ backend: Backend; kind: number }> = [];
     try {
@@ -317,7 +334,7 @@ export class Heap {
           // The first error is the one to report; a backend that cannot detach keeps what it took.
         }
       }
-      this.releaseSlot(this.workerId);
+      releaseSlot(this.mem, this.workerId);
       if (!fresh && error instanceof RangeError) {
         // Attaching read an offset out of the heap's bookkeeping that leads outside the memory.
         throw new HakmemError("CORRUPTED", `the heap's bookkeeping is damaged: attaching read past the memory (${error.message})`);
@@ -326,12 +343,12 @@ export class Heap {
     }
     this.backendList = routed.map((entry) => entry.backend);
     this.router.setVerbose(options.verbose);
-    this.debugLayer = options.debug ? installDebugLayer(this) : undefined;
+    this.debugLayer = options.debug ? debugInstaller!(this) : undefined;
   }
 
   /** Builds the backends (into `routed`, as they are made) and the router over them. */
   private build(config: HeapConfig, options: ResolvedOptions, fresh: boolean, routed: Array<{ backend: Backend; kind: number }>): Router {
-    const counterOffset = this.counterPage();
+    const counterOffset = counterPage(this.mem, this.pages, this.workerId);
     const records = this.records;
     const factories = config.backends ?? builtinBackends(options);
     let nextUserKind = PageKind.user1;
@@ -383,68 +400,9 @@ export class Heap {
     return router;
   }
 
-  /** Takes the lowest free worker slot (slot 0 is the creator's). */
-  private claimWorkerSlot(): number {
-    const i32 = this.mem.i32;
-    this.mem.lock(this.mem.header + H_WORKER_LOCK);
-    let id = -1;
-    for (let slot = 0; slot < MAX_WORKERS; slot++) {
-      const at = this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
-      if (i32[at + W_STATE] === WORKER_FREE) {
-        i32[at + W_STATE] = WORKER_ATTACHED;
-        i32[at + W_GENERATION]++;
-        i32[at + W_ATTACHED_AT] = Math.floor(Date.now() / 1000) & 0x7fffffff;
-        id = slot;
-        break;
-      }
-    }
-    this.mem.unlock(this.mem.header + H_WORKER_LOCK);
-    if (id < 0) throw new HakmemError("WORKER", `all ${MAX_WORKERS} worker slots are taken; detach() or reclaim() one first`);
-    return id;
-  }
-
-  /** This slot's router counter page (kept across the slot's occupants, so totals survive). */
-  private counterPage(): number {
-    const word = this.mem.header + WORKER_TABLE_WORD + this.workerId * WORKER_SLOT_WORDS + W_COUNTERS;
-    let offset = this.mem.i32[word] >>> 0;
-    if (offset === 0) {
-      const page = this.pages.allocRun(1, PageKind.metadata, true);
-      if (page < 0) throw new HakmemError("INVALID_MEMORY", "no memory left for this worker's counters");
-      offset = page * PAGE_SIZE;
-      Atomics.store(this.mem.i32, word, offset | 0);
-    }
-    return offset;
-  }
-
-  /** Byte offset of slot `slot`'s router counters (0 when it has none yet). */
-  private slotCounterOffset(slot: number): number {
-    return Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
-  }
-
-  /**
-   * Byte offsets of every slot's router counters. An offset that is no page
-   * of the memory (a damaged worker table, which check() reports) is left
-   * out, so the reports still answer.
-   */
-  private counterOffsets(): number[] {
-    this.mem.refresh(); // views a WASM module's growth detached, or short of another worker's growth
-    const offsets: number[] = [];
-    for (let slot = 0; slot < MAX_WORKERS; slot++) {
-      const offset = Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_COUNTERS) >>> 0;
-      if (offset !== 0 && offset % PAGE_SIZE === 0 && offset + PAGE_SIZE <= this.mem.byteLength) offsets.push(offset);
-    }
-    return offsets;
-  }
-
   /** Ids of the workers attached to this heap now (this one included). */
   workers(): number[] {
-    const ids: number[] = [];
-    for (let slot = 0; slot < MAX_WORKERS; slot++) {
-      if (Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS + W_STATE) === WORKER_ATTACHED) {
-        ids.push(slot);
-      }
-    }
-    return ids;
+    return attachedWorkers(this.mem);
   }
 
   /**
@@ -457,7 +415,7 @@ export class Heap {
   detach(): void {
     for (const backend of this.backendList) backend.detach?.();
     this.router.retire(); // its pending counts into the memory, where the other workers read them
-    this.releaseSlot(this.workerId);
+    releaseSlot(this.mem, this.workerId);
     const gone = (): never => {
       throw new HakmemError("WORKER", `worker ${this.workerId} detached from this heap; attach again to use it`);
     };
@@ -476,58 +434,16 @@ export class Heap {
     if (!Number.isInteger(workerId) || workerId < 0 || workerId >= MAX_WORKERS || workerId === this.workerId) {
       throw new HakmemError("WORKER", `cannot reclaim worker ${describe(workerId)}: not another worker's slot`, workerId);
     }
-    const state = Atomics.load(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE);
-    if (state !== WORKER_ATTACHED) throw new HakmemError("WORKER", `worker ${workerId} is not attached`, workerId);
+    if (!attachedWorkers(this.mem).includes(workerId)) throw new HakmemError("WORKER", `worker ${workerId} is not attached`, workerId);
     for (const backend of this.backendList) backend.reclaim?.(workerId);
-    this.releaseSlot(workerId);
+    releaseSlot(this.mem, workerId);
     // Its counts not yet merged are gone with it: book them from what the backends hold, when no other worker runs.
     const others = this.workers();
     if (others.length === 1 && others[0] === this.workerId) {
-      const lost = this.slotCounterOffset(workerId);
+      const lost = slotCounterOffset(this.mem, workerId);
       const live = this.backendList.map((backend) => backend.stats().liveBlocks);
-      if (lost !== 0) this.router.bookLostCounts(lost, live, this.counterOffsets());
+      if (lost !== 0) this.router.bookLostCounts(lost, live, counterOffsets(this.mem));
     }
-  }
-
-  /** Marks worker `workerId`'s slot in the header's table free, for the next worker that attaches. */
-  private releaseSlot(workerId: number): void {
-    Atomics.store(this.mem.i32, this.mem.header + WORKER_TABLE_WORD + workerId * WORKER_SLOT_WORDS + W_STATE, WORKER_FREE);
-  }
-
-  /** Lays out a new heap at the memory's base; memory `handedIn` by the user may hold old bytes. */
-  private format(handedIn: boolean): void {
-    const mem = this.mem;
-    const minimum = mem.base + PageHeap.startPages(mem.base / PAGE_SIZE, HEADER_PAGES) * PAGE_SIZE;
-    if (mem.byteLength < minimum && !mem.grow(minimum)) {
-      throw new HakmemError(
-        "INVALID_MEMORY",
-        mem.base === 0
-          ? `memory of ${mem.byteLength} bytes cannot hold a heap (needs ${minimum}) and cannot grow`
-          : `memory of ${mem.byteLength} bytes cannot hold a heap at base ${mem.base} (needs ${minimum} bytes) and cannot grow that far`,
-        mem.byteLength,
-      );
-    }
-    if (mem.byteLength % PAGE_SIZE !== 0) {
-      throw new HakmemError(
-        "INVALID_MEMORY",
-        `memory size ${mem.byteLength} is not a multiple of the page size ${PAGE_SIZE}`,
-        mem.byteLength,
-      );
-    }
-    const i32 = mem.i32;
-    const h = mem.header;
-    i32.fill(0, h, h + ((HEADER_PAGES * PAGE_SIZE) >> 2));
-    i32[h + H_VERSION] = LAYOUT_VERSION;
-    i32[h + H_PAGE_SHIFT] = PAGE_SHIFT;
-    i32[h + H_HEADER_PAGES] = HEADER_PAGES;
-    i32[h + H_MEMORY_KIND] = mem.kind;
-    const maxPages = Math.floor(mem.maxBytes / PAGE_SIZE);
-    this.pages.format(HEADER_PAGES, maxPages, Math.max(1, Math.ceil(this.options.growBytes / PAGE_SIZE)), handedIn);
-    i32[h + H_FLAGS] = this.options.debug ? HEAP_FLAG_DEBUG : 0;
-    i32[h + H_TINY_MAX] = this.options.tinyMaxSize;
-    i32[h + H_POOL_MAX] = this.options.poolMaxSize;
-    // The magic goes last: a heap is only a heap once it is whole.
-    Atomics.store(i32, h + H_MAGIC, MAGIC);
   }
 
   /** Byte offset where the heap starts in its memory (option `base`, rounded up to a page): pass it to `attachHeap` elsewhere. */
@@ -562,7 +478,7 @@ export class Heap {
    * grows it), `u8` and `buffer` become own data properties, rebuilt with the memory's views: they
    * shadow the getters, and an accessor costs several nanoseconds a read on V8 even when it does
    * nothing. (Should a module given the default memory by `wasmImports` grow it itself, they are
-   * stale until the heap's next call or `refresh()`, as wasm.ts tells such users to call.)
+   * stale until the heap's next call or `refresh()`, as wasm/wasm.ts tells such users to call.)
    */
   private plainViews(own: boolean): void {
     if (this.mem.kind !== MemoryKind.arrayBuffer && !(own && this.mem.kind === MemoryKind.wasm && !this.mem.shared)) return;
@@ -794,24 +710,33 @@ export class Heap {
   /**
    * A picture of the heap as an SVG image: page runs by owner, tiny's
    * SuperSlabs and slabs by class and occupancy, pool spans, free space.
-   * Reads only; see {@linkcode renderHeapSvg}.
+   * Reads only. Drawn by `renderHeapSvg` of the "./inspect" subpath, which
+   * installs itself here when imported (`import "@hakmem/hakmem/inspect"`);
+   * without that import this throws `INVALID_OPTION` naming it.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { createHeap } from "./mod.ts";
+   * import { createHeap } from "../mod.ts";
+   * import "../inspect/mod.ts"; // the "./inspect" entry: installs the picture
    * const heap = createHeap();
    * heap.malloc(100);
    * assert.ok(heap.inspect().startsWith("<svg"));
    * ```
    */
   inspect(options?: HeapSvgOptions): string {
-    return renderHeapSvg(this, options);
+    if (drawPicture === undefined) {
+      throw new HakmemError(
+        "INVALID_OPTION",
+        'heap.inspect() draws with the heap picture, which is not loaded: add import "@hakmem/hakmem/inspect" (npm: "hakmem/inspect")',
+      );
+    }
+    return drawPicture(this, options);
   }
 
   /** The router's counters (decisions per route, allocs and frees per backend), as fresh as {@linkcode Heap.health} says. */
   counters(): RouterCounters {
-    return this.router.counters(this.counterOffsets());
+    return this.router.counters(counterOffsets(this.mem));
   }
 
   /**
@@ -827,7 +752,7 @@ export class Heap {
    */
   health(): HeapHealth {
     return {
-      ...this.router.health(this.counterOffsets()),
+      ...this.router.health(counterOffsets(this.mem)),
       workerId: this.workerId,
       workers: this.workers(),
       memory: MEMORY_NAMES[this.mem.kind],
@@ -886,9 +811,9 @@ export class Heap {
    * (another thread's may not have merged its latest counts).
    */
   private checkCounters(problems: CheckProblem[]): void {
-    const counters = this.router.counters(this.counterOffsets());
+    const counters = this.router.counters(counterOffsets(this.mem));
     const here = this.router.threadCounterOffsets();
-    const elsewhere = this.workers().some((slot) => !here.has(this.slotCounterOffset(slot)));
+    const elsewhere = this.workers().some((slot) => !here.has(slotCounterOffset(this.mem, slot)));
     for (const backend of elsewhere ? [] : this.backendList) {
       const name = backend.capabilities.name;
       const live = backend.stats().liveBlocks;
@@ -926,221 +851,6 @@ function guarded(problems: CheckProblem[], where: string, part: () => boolean | 
 /** The page kinds of the built-in backends (user backends get 5, 6, 7). */
 const BUILTIN_KINDS: Record<string, number> = { mmap: PageKind.mmap, tiny: PageKind.tiny, pool: PageKind.pool };
 
-/** The methods every backend has (router/box.ts). */
-const BACKEND_METHODS = ["alloc", "free", "owns", "usableSize", "health", "stats", "trim", "check"] as const;
-
-/** True when `value` has the shape of a {@linkcode Backend}: what the router and the reports call. */
-function isBackend(value: unknown): value is Backend {
-  if (typeof value !== "object" || value === null) return false;
-  const backend = value as Record<string, unknown>;
-  const capabilities = backend.capabilities as Record<string, unknown> | null | undefined;
-  return typeof capabilities === "object" && capabilities !== null && typeof capabilities.name === "string" &&
-    typeof capabilities.maxSize === "number" && BACKEND_METHODS.every((method) => typeof backend[method] === "function");
-}
-
-/** The keys a configuration may have besides the options. */
-const CONFIG_KEYS = new Set(["memory", "base", "backends", "routes", "fallbacks"]);
-
-/**
- * Refuses a configuration that is not an object, names a key no option has
- * (a misspelt option would be ignored silently otherwise), or whose
- * backends, routes or fallbacks have the wrong shape.
- */
-function checkConfig(config: unknown): void {
-  if (typeof config !== "object" || config === null || Array.isArray(config)) {
-    throw new HakmemError("INVALID_OPTION", `heap options must be an object, got ${describe(config)}`, config);
-  }
-  for (const key of Object.keys(config)) {
-    if (!CONFIG_KEYS.has(key) && !Object.hasOwn(OPTION_TABLE, key)) {
-      const known = [...Object.keys(OPTION_TABLE), ...CONFIG_KEYS].sort().join(", ");
-      throw new HakmemError("INVALID_OPTION", `unknown heap option ${JSON.stringify(key)}; the options are ${known}`, key);
-    }
-  }
-  const { backends, routes, fallbacks, memory } = config as HeapConfig;
-  if (memory === null) {
-    throw new HakmemError("INVALID_MEMORY", "memory is null: give memory, or leave the option out for a new one", memory);
-  }
-  if (
-    backends !== undefined &&
-    (!Array.isArray(backends) || backends.some((factory) => typeof factory?.create !== "function" || typeof factory.name !== "string"))
-  ) {
-    throw new HakmemError("INVALID_OPTION", "option backends must be an array of backend factories ({ name, create })", backends);
-  }
-  if (
-    routes !== undefined &&
-    (!Array.isArray(routes) ||
-      routes.some((route) =>
-        typeof route !== "object" || route === null || typeof route.min !== "number" || typeof route.max !== "number" ||
-        typeof route.backend !== "string"
-      ))
-  ) {
-    throw new HakmemError(
-      "INVALID_ROUTE",
-      "option routes must be an array of routes ({ min, max, backend }: two numbers and a name)",
-      routes,
-    );
-  }
-  if (
-    fallbacks !== undefined &&
-    (typeof fallbacks !== "object" || fallbacks === null || Array.isArray(fallbacks) ||
-      Object.values(fallbacks).some((chain) =>
-        chain !== undefined && (!Array.isArray(chain) || chain.some((name) => typeof name !== "string"))
-      ))
-  ) {
-    throw new HakmemError("INVALID_ROUTE", "option fallbacks must be an object of backend names to arrays of names", fallbacks);
-  }
-}
-
-/**
- * The heap's base from option `base`: a safe integer from 0, rounded up to a
- * page, with room above it for a heap below `maxBytes`. Throws
- * `INVALID_OPTION` otherwise.
- */
-function heapBase(base: unknown, maxBytes: number): number {
-  if (base === undefined) return 0;
-  if (typeof base !== "number" || !Number.isSafeInteger(base) || base < 0) {
-    throw new HakmemError(
-      "INVALID_OPTION",
-      `option base must be a byte offset (a non-negative safe integer), got ${
-        describe(base)
-      }; for a WebAssembly instance use createWasmHeap`,
-      base,
-    );
-  }
-  const rounded = roundToPages(base);
-  const room = rounded + PageHeap.startPages(rounded / PAGE_SIZE, HEADER_PAGES) * PAGE_SIZE;
-  if (room > Math.min(maxBytes, MAX_MEMORY_BYTES)) {
-    throw new HakmemError(
-      "INVALID_OPTION",
-      `option base ${base} leaves no room for a heap below maxBytes ${maxBytes} (a heap at it needs the memory to reach ${room} bytes)`,
-      base,
-    );
-  }
-  return rounded;
-}
-
-/**
- * The routing options of a heap being attached: `tinyMaxSize` and
- * `poolMaxSize` are the creator's, read from the header, whatever the
- * environment says; given in `config` with another value, the attach is
- * refused (`INVALID_ROUTE`), as a worker routing sizes elsewhere would make
- * every worker misread the others' counters.
- */
-function followRouting(mem: LinearMemory, config: HeapConfig, options: ResolvedOptions): ResolvedOptions {
-  const tinyMaxSize = mem.i32[mem.header + H_TINY_MAX];
-  const poolMaxSize = mem.i32[mem.header + H_POOL_MAX];
-  if (!(tinyMaxSize >= 0 && tinyMaxSize <= 1024 && poolMaxSize >= 0 && poolMaxSize <= 262144)) {
-    throw new HakmemError(
-      "CORRUPTED",
-      `this heap's header says tinyMaxSize ${tinyMaxSize} and poolMaxSize ${poolMaxSize}; it cannot be attached`,
-    );
-  }
-  for (const [name, value] of [["tinyMaxSize", tinyMaxSize], ["poolMaxSize", poolMaxSize]] as const) {
-    if (config[name] !== undefined && config[name] !== value) {
-      throw new HakmemError(
-        "INVALID_ROUTE",
-        `this heap was created with ${name} ${value}, attachHeap was given ${
-          config[name]
-        }: every worker of a heap routes alike (leave the option out to follow the heap)`,
-        config[name],
-      );
-    }
-  }
-  return { ...options, tinyMaxSize, poolMaxSize };
-}
-
-/** A 32-bit hash (FNV-1a) of the backends' names and page kinds and of the routing table, in order. */
-function routingHash(router: Router, routed: Array<{ backend: Backend; kind: number }>): number {
-  const text = routed.map(({ backend, kind }) => `${backend.capabilities.name}:${kind}`).join(",") + "|" +
-    router.routes.map((route) => `${route.min}-${route.max}-${route.backend}`).join(",");
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash | 0;
-}
-
-/** True when `buffer` was detached (transferred, or posted to a worker with a transfer list). */
-function isDetached(buffer: ArrayBuffer): boolean {
-  if ((buffer as { detached?: boolean }).detached === true) return true;
-  try {
-    new Uint8Array(buffer, 0, 0); // an engine without `detached` refuses this for a detached buffer
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-/**
- * Checks every worker slot: its state is free or attached, and its router
- * counters (kept across the slot's occupants) lie in a page of the memory.
- */
-function checkWorkerTable(mem: LinearMemory, problems: CheckProblem[]): void {
-  const i32 = mem.i32;
-  const where = "worker table";
-  for (let slot = 0; slot < MAX_WORKERS; slot++) {
-    const at = mem.header + WORKER_TABLE_WORD + slot * WORKER_SLOT_WORDS;
-    const state = i32[at + W_STATE];
-    const counters = i32[at + W_COUNTERS] >>> 0;
-    if (state !== WORKER_FREE && state !== WORKER_ATTACHED) problems.push({ where, message: `worker slot ${slot} is in state ${state}` });
-    if (counters % PAGE_SIZE !== 0 || counters + PAGE_SIZE > mem.byteLength) {
-      problems.push({ where, message: `worker slot ${slot}'s counters lie at ${describe(counters)}, no page of the memory` });
-    }
-  }
-}
-
-/**
- * Refuses memory that holds no heap this hakmem can attach to: no magic
- * number (`NOT_A_HEAP`), another layout version (`LAYOUT_MISMATCH`), a copy
- * cut short (`INVALID_MEMORY`), or a header whose top, page map, locks or
- * worker table were overwritten (`CORRUPTED`): attaching would read and write
- * through them before anything else could notice.
- */
-function verifyHeader(mem: LinearMemory, pages: PageHeap): void {
-  mem.refresh(true); // another thread may have grown a shared WebAssembly.Memory
-  const h = mem.header;
-  const magic = mem.byteLength >= mem.base + 4 ? Atomics.load(mem.i32, h + H_MAGIC) : 0;
-  if (magic !== MAGIC) {
-    throw new HakmemError(
-      "NOT_A_HEAP",
-      mem.base === 0
-        ? "this memory holds no hakmem heap (no magic number at offset 0; a heap made at a base is attached with the same option base)"
-        : `this memory holds no hakmem heap at base ${mem.base} (no magic number there)`,
-    );
-  }
-  const version = mem.byteLength >= mem.base + 8 ? mem.i32[h + H_VERSION] : LAYOUT_VERSION; // too short to say: cut short, below
-  if (version !== LAYOUT_VERSION) {
-    throw new HakmemError(
-      "LAYOUT_MISMATCH",
-      `this heap has layout version ${version}; this hakmem reads version ${LAYOUT_VERSION}`,
-      version,
-    );
-  }
-  const i32 = mem.i32;
-  const top = mem.byteLength >= mem.base + HEADER_PAGES * PAGE_SIZE ? i32[h + H_TOP_PAGE] : 0;
-  // Cut short, not overwritten: the fixed words are right and the top is one a heap can have, past the end of this memory.
-  const cut = i32[h + H_PAGE_SHIFT] === PAGE_SHIFT && i32[h + H_HEADER_PAGES] === HEADER_PAGES && top <= i32[h + H_MAX_PAGES] &&
-    top * PAGE_SIZE <= MAX_MEMORY_BYTES && top * PAGE_SIZE > mem.byteLength;
-  if (mem.byteLength < mem.base + HEADER_PAGES * PAGE_SIZE || cut) {
-    throw new HakmemError(
-      "INVALID_MEMORY",
-      `this memory of ${mem.byteLength} bytes holds the start of a heap of ${
-        top > 0 ? top * PAGE_SIZE : mem.base + HEADER_PAGES * PAGE_SIZE + " or more"
-      } bytes: a copy cut short?`,
-      mem.byteLength,
-    );
-  }
-  if (mem.i32[h + H_BASE_PAGE] * PAGE_SIZE !== mem.base) {
-    throw new HakmemError("CORRUPTED", `the heap at base ${mem.base} says it starts at page ${mem.i32[h + H_BASE_PAGE]}`, mem.base);
-  }
-  const problems: CheckProblem[] = [];
-  pages.checkHeader(problems, false);
-  checkWorkerTable(mem, problems);
-  if (problems.length > 0) {
-    const shown = problems.slice(0, 3).map((problem) => `${problem.where}: ${problem.message}`).join("; ");
-    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
-    throw new HakmemError("CORRUPTED", `this heap's header is damaged (${count}: ${shown}); it cannot be attached`);
-  }
-}
-
 /**
  * Creates a heap. With no memory given, it lives in a new
  * WebAssembly.Memory that grows on demand up to `maxBytes` (see
@@ -1149,7 +859,7 @@ function verifyHeader(mem: LinearMemory, pages: PageHeap): void {
  *
  * @example
  * ```ts
- * import { createHeap } from "./mod.ts";
+ * import { createHeap } from "../mod.ts";
  * const heap = createHeap();
  * const ptr = heap.malloc(64);
  * heap.u8[ptr] = 42;
@@ -1175,7 +885,7 @@ export function createHeap(config: HeapConfig = {}): Heap {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { attachHeap, createHeap } from "./mod.ts";
+ * import { attachHeap, createHeap } from "../mod.ts";
  * const memory = new ArrayBuffer(1 << 20, { maxByteLength: 1 << 24 });
  * const heap = createHeap({ memory });
  * const ptr = heap.malloc(100);
