@@ -14,7 +14,7 @@
  * ├─ block 0 ─┼─ block 1 ─┼─ ... ─┼─ block bump-1 ─┼─ bump .. capacity-1: never used ─┼─ tail ─┤
  *
  * free block   +0  next free block of the span (byte offset, 0 ends the list)
- *              +4  freed marker: ptr ^ 0x5A5A5A5A (cleared when the block is handed out)
+ *              +4  free mark: ptr ^ FREE_MARK (cleared when the block is handed out; ../slab/blocks.ts)
  * live block   every byte is the user's: no header
  *
  * record (64 bytes from the RecordArena)
@@ -104,6 +104,7 @@ import type {
   MemoryDescription,
   RegionDescription,
 } from "../../router/box.ts";
+import { blockAddress, blockDivisor, blockIndex, clearMark, isMarkedFree, markFree, readLink, writeLink } from "../slab/blocks.ts";
 import {
   POOL_CLASS_COUNT,
   POOL_CLASS_SIZES,
@@ -189,45 +190,21 @@ const EMPTY_SHARE = 2;
  */
 const PEAK_SLACK_SHARE = 32;
 
-const FREED_MARK = 0x5a5a5a5a; // xored with the block's address into its word at +4 when freed
-
-// ---- blocks: the one place their addresses and link words are computed ------
-
-/** Byte offset of block `index` of the span at `base`, for blocks of `size` bytes. */
-function blockAddress(base: number, index: number, size: number): number {
-  return base + index * size;
-}
-
 /**
- * Per class: ceil(2^20 / (size / 256)), so that a block index is one multiply
- * (see {@linkcode blockIndex}).
+ * A span's block offsets are counted in POOL_GRANULE (256-byte) units for
+ * blockIndex: a span's offsets are under 2^18, so under 2^10 units, and the
+ * divisor's rounding stays below one part in 1024 of the smallest step.
  */
-const UNIT_DIVISORS: Int32Array = POOL_CLASS_SIZES.map((size) => Math.ceil(2 ** 20 / (size / POOL_GRANULE)));
+const UNIT_SHIFT = 8;
+if (POOL_GRANULE !== 1 << UNIT_SHIFT) throw new Error("the pool's block index counts in units of POOL_GRANULE");
 
-/**
- * Index of the block of class `cls` starting `offset` bytes into its span, or
- * -1 when none starts there. Exact: a span's offsets are under 2^18, so
- * `offset / 256` is under 1024 and the rounding of the divisor stays below
- * one part in 1024 of the smallest step.
- */
-function blockIndex(offset: number, cls: number): number {
-  const index = Math.imul(offset >>> 8, UNIT_DIVISORS[cls]) >>> 20;
+/** Per class: the divisor that makes a block index one multiply (see blocks.ts). */
+const UNIT_DIVISORS: Int32Array = POOL_CLASS_SIZES.map((size) => blockDivisor(size, UNIT_SHIFT));
+
+/** Index of the block of class `cls` starting `offset` bytes into its span, or -1 when none starts there. */
+function spanBlockIndex(offset: number, cls: number): number {
+  const index = blockIndex(offset, UNIT_DIVISORS[cls], UNIT_SHIFT);
   return offset >= 0 && index * POOL_CLASS_SIZES[cls] === offset ? index : -1;
-}
-
-/** Word holding a free block's next pointer: its first 4 bytes. */
-function linkWord(block: number): number {
-  return block >>> 2;
-}
-
-/** Word holding a free block's freed marker: its bytes 4..7. */
-function markWord(block: number): number {
-  return (block >>> 2) + 1;
-}
-
-/** The marker a free block carries in its {@linkcode markWord}. */
-function freedMarker(block: number): number {
-  return (block ^ FREED_MARK) | 0;
 }
 
 /** The record byte offset of a page-map entry. */
@@ -619,8 +596,8 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     let block = u32[r + R_FREE];
     if (block !== 0) {
-      const next = u32[linkWord(block)];
-      if (i32[markWord(block)] !== freedMarker(block) || (next !== 0 && !this.isHandedOut(next, r))) {
+      const next = readLink(i32, block);
+      if (!isMarkedFree(i32, block) || (next !== 0 && !this.isHandedOut(next, r))) {
         throw this.cutFreeList(list, record, block);
       }
       u32[r + R_FREE] = next;
@@ -629,7 +606,7 @@ export class PoolBackend implements Backend {
       i32[r + R_BUMP] = index + 1;
       block = blockAddress(u32[r + R_BASE], index, POOL_CLASS_SIZES[i32[r + R_CLASS]]);
     }
-    i32[markWord(block)] = 0;
+    clearMark(i32, block);
     const used = i32[r + R_USED] + 1;
     i32[r + R_USED] = used;
     if (used === i32[r + R_CAPACITY] && i32[r + R_STATE] === S_PARTIAL) this.becameFull(list, record);
@@ -639,7 +616,7 @@ export class PoolBackend implements Backend {
 
   /** True when `block` starts a block of span record word `r` that was handed out at least once (below the bump mark). */
   private isHandedOut(block: number, r: number): boolean {
-    const index = blockIndex(block - this.u32[r + R_BASE], this.i32[r + R_CLASS]);
+    const index = spanBlockIndex(block - this.u32[r + R_BASE], this.i32[r + R_CLASS]);
     return index >= 0 && index < this.i32[r + R_BUMP];
   }
 
@@ -785,7 +762,7 @@ export class PoolBackend implements Backend {
       if (state === S_FULL && !this.shared) return this.freeSingle(ptr, record, cls);
       if (state === S_EMPTY || state === S_CACHED) throw notLive(ptr, false);
     }
-    const index = blockIndex(ptr - this.u32[r + R_BASE], cls);
+    const index = spanBlockIndex(ptr - this.u32[r + R_BASE], cls);
     if (index < 0 || index >= i32[r + R_CAPACITY]) {
       // The span's record may lie in memory another worker grew: look again once.
       if (this.mem.refresh(true)) return this.free(ptr, entry);
@@ -832,12 +809,12 @@ export class PoolBackend implements Backend {
   private freeLocked(ptr: number, record: number, list: number, index: number): void {
     const { i32, u32 } = this;
     const r = record >>> 2;
-    if (index >= i32[r + R_BUMP] || ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.onFreeList(record, ptr))) {
+    if (index >= i32[r + R_BUMP] || ((isMarkedFree(i32, ptr) || this.debug) && this.onFreeList(record, ptr))) {
       this.mem.unlock(list + L_LOCK);
       throw notLive(ptr, index >= i32[r + R_BUMP]);
     }
-    u32[linkWord(ptr)] = u32[r + R_FREE];
-    i32[markWord(ptr)] = freedMarker(ptr);
+    writeLink(i32, ptr, u32[r + R_FREE]);
+    markFree(i32, ptr);
     u32[r + R_FREE] = ptr;
     const used = i32[r + R_USED] - 1;
     i32[r + R_USED] = used;
@@ -876,7 +853,7 @@ export class PoolBackend implements Backend {
     const { i32, u32 } = this.mem;
     const r = record >>> 2;
     let steps = i32[r + R_CAPACITY];
-    for (let node = u32[r + R_FREE]; node !== 0 && steps >= 0; node = u32[linkWord(node)], steps--) {
+    for (let node = u32[r + R_FREE]; node !== 0 && steps >= 0; node = readLink(i32, node), steps--) {
       if (node === block) return true;
     }
     return false;
@@ -905,14 +882,14 @@ export class PoolBackend implements Backend {
     const record = recordOf(entry);
     const r = record >>> 2;
     const i32 = this.mem.i32;
-    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
+    const index = spanBlockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
     // A freed block has no size and may not be resized: the same tests as free's.
     const single = i32[r + R_CAPACITY] === 1;
     if (
       single
         ? i32[r + R_STATE] !== S_FULL
-        : index < i32[r + R_BUMP] && (i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.isFreeBlock(record, ptr)
+        : index < i32[r + R_BUMP] && (isMarkedFree(i32, ptr) || this.debug) && this.isFreeBlock(record, ptr)
     ) {
       throw new HakmemError("INVALID_POINTER", `pool block ${describe(ptr)} is free: used after it was freed`, ptr);
     }
@@ -945,7 +922,7 @@ export class PoolBackend implements Backend {
     if ((entry & KIND_MASK) !== this.kind) return false;
     const r = recordOf(entry) >>> 2;
     const i32 = this.mem.i32;
-    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
+    const index = spanBlockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     return index >= 0 && index < i32[r + R_CAPACITY];
   }
 
@@ -1332,18 +1309,18 @@ export class PoolBackend implements Backend {
       }
     }
     let count = 0;
-    for (let block = u32[r + R_FREE]; block !== 0; block = u32[linkWord(block)]) {
+    for (let block = u32[r + R_FREE]; block !== 0; block = readLink(i32, block)) {
       // Bounded by the class's blocks, not the record's capacity: the record may be what was damaged.
       if (count++ > POOL_SPAN_BLOCKS[cls]) {
         fail("free list runs past the capacity (a cycle)");
         return;
       }
-      const index = block >= base ? blockIndex(block - base, cls) : -1;
+      const index = block >= base ? spanBlockIndex(block - base, cls) : -1;
       if (index < 0 || index >= bump) {
         fail(`free list holds ${describe(block)}, which is no handed-out block of the span`);
         return;
       }
-      if (i32[markWord(block)] !== freedMarker(block)) fail(`free block ${describe(block)} lost its freed marker (written after free?)`);
+      if (!isMarkedFree(i32, block)) fail(`free block ${describe(block)} lost its freed marker (written after free?)`);
     }
     if (count !== bump - used) {
       fail(`free list holds ${count} blocks; capacity ${capacity} - used ${used} - never used ${capacity - bump} = ${bump - used}`);

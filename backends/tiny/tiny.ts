@@ -74,9 +74,14 @@ import {
   blockAddress,
   blockDivisor,
   blockIndex,
-  FREE_MARK,
+  clearMark,
+  isMarkedFree,
   linkSlot,
-  markSlot,
+  markFree,
+  readLink,
+  writeLink,
+} from "../slab/blocks.ts";
+import {
   RecordList,
   S_BASE,
   S_BUMP,
@@ -95,6 +100,7 @@ import {
   S_SUPERSLAB,
   S_USED,
   SLAB_BYTES,
+  SLAB_UNIT_SHIFT,
   slabBase,
   SLABS_PER_SUPERSLAB,
   SlabState,
@@ -294,7 +300,7 @@ export class TinyBackend implements Backend {
     if (!(n >= 0)) return 0; // NaN too: a size that is no integer has no class
     const ptr = this.u32[this.stackAt[cls] + n];
     i32[count] = n;
-    i32[markSlot(ptr)] = 0;
+    clearMark(i32, ptr);
     return ptr;
   }
 
@@ -309,19 +315,19 @@ export class TinyBackend implements Backend {
         if (head !== 0) {
           // A write after free must not turn the list into a wild pointer: the block keeps its free mark, its link stays in the slab.
           const next = i32[linkSlot(head)];
-          if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+          if (!isMarkedFree(i32, head) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
             throw this.cutFreeList(r, head >>> 0);
           }
           i32[r + S_FREE] = next;
           i32[r + S_USED]++;
-          i32[markSlot(head)] = 0;
+          clearMark(i32, head);
           return head >>> 0;
         }
         const bump = i32[r + S_BUMP];
         if (bump < i32[r + S_CAPACITY]) {
           i32[r + S_BUMP] = bump + 1;
           i32[r + S_USED]++;
-          return blockAddress(i32[r + S_BASE] >>> 0, i32[r + S_SIZE], bump);
+          return blockAddress(i32[r + S_BASE] >>> 0, bump, i32[r + S_SIZE]);
         }
         if (this.shared && this.collectRemote(slab) > 0) continue;
       }
@@ -353,7 +359,7 @@ export class TinyBackend implements Backend {
       while (head !== 0 && got < want) {
         // As in takeOne: a damaged block or link ends the refill with CORRUPTED; what it took is kept in the cache.
         const next = i32[linkSlot(head)];
-        if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+        if (!isMarkedFree(i32, head) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
           i32[r + S_USED] += taken;
           i32[this.countAt + cls] = got;
           throw this.cutFreeList(r, head >>> 0);
@@ -370,8 +376,8 @@ export class TinyBackend implements Backend {
         const end = Math.min(i32[r + S_CAPACITY], bump + want - got);
         // Highest address first into the stack, so pops come out ascending.
         for (let index = end - 1; index >= bump; index--) {
-          const block = blockAddress(base, size, index);
-          i32[markSlot(block)] = block ^ FREE_MARK; // cached means free: a free of it is caught
+          const block = blockAddress(base, index, size);
+          markFree(i32, block); // cached means free: a free of it is caught
           cache[at + got++] = block;
         }
         taken += end - bump;
@@ -386,7 +392,7 @@ export class TinyBackend implements Backend {
     }
     i32[this.countAt + cls] = got - 1;
     const ptr = cache[at + got - 1];
-    i32[markSlot(ptr)] = 0;
+    clearMark(i32, ptr);
     return ptr;
   }
 
@@ -469,12 +475,12 @@ export class TinyBackend implements Backend {
     let count = 0;
     let last = 0;
     const limit = i32[r + S_CAPACITY];
-    for (let block = head; block !== 0; block = i32[linkSlot(block)] >>> 0) {
+    for (let block = head; block !== 0; block = readLink(i32, block)) {
       if (!this.isHandedOutBlock(block, r)) {
         i32[r + S_DAMAGED] = last || block; // the link of `last` was overwritten
         break;
       }
-      if (count >= limit || i32[markSlot(block)] !== (block ^ FREE_MARK)) {
+      if (count >= limit || !isMarkedFree(i32, block)) {
         i32[r + S_DAMAGED] = block; // its mark was overwritten, or links were made into a cycle
         break;
       }
@@ -482,7 +488,7 @@ export class TinyBackend implements Backend {
       count++;
     }
     if (count === 0) return 0;
-    i32[linkSlot(last)] = i32[r + S_FREE];
+    writeLink(i32, last, i32[r + S_FREE]);
     i32[r + S_FREE] = head;
     i32[r + S_USED] -= count;
     this.counters[C_REMOTE_COLLECTED] += count;
@@ -502,9 +508,8 @@ export class TinyBackend implements Backend {
       if (this.mem.refresh(true)) return this.free(ptr, entry);
       throw this.badBlock(ptr, r);
     }
-    const mark = markSlot(ptr);
-    if (i32[mark] === (ptr ^ FREE_MARK) && this.isFree(ptr, r)) throw doubleFree(ptr);
-    i32[mark] = ptr ^ FREE_MARK;
+    if (isMarkedFree(i32, ptr) && this.isFree(ptr, r)) throw doubleFree(ptr);
+    markFree(i32, ptr);
     if (i32[r + S_OWNER] !== this.owner) return this.remoteFree(ptr, r);
     if (!this.cacheOn) return this.returnToSlab(ptr, r << 2);
     this.cachePush(i32[r + S_CLASS], ptr);
@@ -522,15 +527,14 @@ export class TinyBackend implements Backend {
     const r = (pageEntry - this.kind) >>> 2;
     // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined).
     const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR]);
+    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
     if (!(index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset)) return false;
-    const mark = markSlot(ptr);
-    if (i32[mark] === (ptr ^ FREE_MARK) || i32[r + S_OWNER] !== this.owner) return false;
+    if (isMarkedFree(i32, ptr) || i32[r + S_OWNER] !== this.owner) return false;
     const cls = i32[r + S_CLASS];
     const count = this.countAt + cls;
     const n = i32[count];
     if (n >= this.cacheCap[cls]) return false;
-    i32[mark] = ptr ^ FREE_MARK;
+    markFree(i32, ptr);
     this.u32[this.stackAt[cls] + n] = ptr;
     i32[count] = n + 1;
     return true;
@@ -551,7 +555,7 @@ export class TinyBackend implements Backend {
     let head: number;
     do {
       head = Atomics.load(i32, r + S_REMOTE);
-      i32[linkSlot(ptr)] = head;
+      writeLink(i32, ptr, head);
     } while (Atomics.compareExchange(i32, r + S_REMOTE, head, ptr | 0) !== head);
     this.counters[C_REMOTE_FREES]++;
   }
@@ -575,7 +579,7 @@ export class TinyBackend implements Backend {
   private returnToSlab(ptr: number, slab: number): void {
     const i32 = this.mem.i32;
     const r = slab >>> 2;
-    i32[linkSlot(ptr)] = i32[r + S_FREE];
+    writeLink(i32, ptr, i32[r + S_FREE]);
     i32[r + S_FREE] = ptr;
     const used = --i32[r + S_USED];
     const state = i32[r + S_STATE];
@@ -644,7 +648,7 @@ export class TinyBackend implements Backend {
     const base = i32[r + S_BASE] >>> 0;
     const span = i32[r + S_BUMP] * i32[r + S_SIZE];
     let steps = i32[r + S_CAPACITY];
-    for (let block = head >>> 0; block !== 0 && steps >= 0; block = i32[linkSlot(block)] >>> 0, steps--) {
+    for (let block = head >>> 0; block !== 0 && steps >= 0; block = readLink(i32, block), steps--) {
       if (block === ptr) return true;
       if (block - base >= span || block < base) return false;
     }
@@ -704,7 +708,7 @@ export class TinyBackend implements Backend {
   private isHandedOutBlock(ptr: number, r: number): boolean {
     const i32 = this.mem.i32;
     const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR]);
+    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
     return index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset;
   }
 
@@ -720,7 +724,7 @@ export class TinyBackend implements Backend {
   private liveBlockSlab(ptr: number): number {
     const slab = this.blockSlab(ptr);
     if (slab === 0) return 0;
-    const free = this.mem.i32[markSlot(ptr)] === (ptr ^ FREE_MARK) && this.isFree(ptr, slab >>> 2);
+    const free = isMarkedFree(this.mem.i32, ptr) && this.isFree(ptr, slab >>> 2);
     return free ? 0 : slab;
   }
 
@@ -885,7 +889,7 @@ export class TinyBackend implements Backend {
         for (let i = 0; i < n; i++) {
           const ptr = this.mem.u32[at + i];
           const r = (this.pages.ownerOf(ptr) - this.kind) >>> 2;
-          i32[linkSlot(ptr)] = i32[r + S_FREE];
+          writeLink(i32, ptr, i32[r + S_FREE]);
           i32[r + S_FREE] = ptr;
           i32[r + S_USED]--;
         }
@@ -961,7 +965,7 @@ export class TinyBackend implements Backend {
     const i32 = this.mem.i32;
     const limit = Math.min(i32[r + S_CAPACITY], SLAB_BYTES >>> 2); // no slab holds more blocks, whatever a damaged record says
     let count = 0;
-    for (let block = Atomics.load(i32, r + S_REMOTE) >>> 0; block !== 0 && count <= limit; block = i32[linkSlot(block)] >>> 0) count++;
+    for (let block = Atomics.load(i32, r + S_REMOTE) >>> 0; block !== 0 && count <= limit; block = readLink(i32, block)) count++;
     return count;
   }
 
@@ -1069,7 +1073,7 @@ export class TinyBackend implements Backend {
       if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) {
         problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
       }
-      if (i32[markSlot(ptr)] !== (ptr ^ FREE_MARK)) {
+      if (!isMarkedFree(i32, ptr)) {
         problems.push({ where, message: `cached block ${ptr} lost its free mark (written after free?)` });
       }
     }
@@ -1152,7 +1156,7 @@ export class TinyBackend implements Backend {
         problems.push({ where, message: `slab ${slab} has class ${cls} with block size ${size}` });
         return;
       }
-      if (i32[r + S_CAPACITY] !== Math.floor(SLAB_BYTES / size) || i32[r + S_DIVISOR] !== blockDivisor(size)) {
+      if (i32[r + S_CAPACITY] !== Math.floor(SLAB_BYTES / size) || i32[r + S_DIVISOR] !== blockDivisor(size, SLAB_UNIT_SHIFT)) {
         problems.push({ where, message: `slab ${slab}'s capacity or divisor does not match its class ${size}` });
       }
       if (state === SlabState.current && ours && this.current[cls] !== slab) {
@@ -1184,14 +1188,14 @@ export class TinyBackend implements Backend {
           if (cachedBlocks.has(block)) {
             problems.push({ where, message: `block ${block} is both cached and on slab ${slab}'s ${list} list` });
           }
-          if (i32[markSlot(block)] !== (block ^ FREE_MARK)) {
+          if (!isMarkedFree(i32, block)) {
             problems.push({
               where,
               message: `free block ${block} on slab ${slab}'s ${list} list lost its free mark (written after free?)`,
             });
           }
           seen.add(block);
-          block = i32[linkSlot(block)] >>> 0;
+          block = readLink(i32, block);
         }
         if (list === "free" && seen.size + i32[r + S_USED] !== bump) {
           problems.push({ where, message: `slab ${slab}: ${seen.size} free + ${i32[r + S_USED]} used != ${bump} handed out` });
