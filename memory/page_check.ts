@@ -7,39 +7,7 @@
  * @module
  */
 
-import {
-  AREA_LARGE,
-  AREA_SMALL,
-  FOREIGN_ENTRY,
-  FREE_BUCKETS,
-  H_BASE_PAGE,
-  H_FOREIGN_PAGES,
-  H_FREE_BITMAP,
-  H_FREE_BUCKETS,
-  H_FREE_PAGES,
-  H_HEADER_PAGES,
-  H_MAX_PAGES,
-  H_METADATA_PAGES,
-  H_PAGE_LOCK,
-  H_PAGE_SHIFT,
-  H_PEAK_USED_PAGES,
-  H_RECORD_FREE,
-  H_RECORD_LOCK,
-  H_SMALL_FREE_BITMAP,
-  H_SMALL_FREE_BUCKETS,
-  H_TOP_PAGE,
-  H_USED_PAGES,
-  H_WORKER_LOCK,
-  HEADER_PAGES,
-  KIND_MASK,
-  LEAF_PAGES,
-  MAX_REGIONS,
-  PAGE_DIRTY,
-  PAGE_SHIFT,
-  PAGE_SIZE,
-  PageKind,
-  REGION_PAGES,
-} from "./layout.ts";
+import * as layout from "./layout.ts";
 import type { LinearMemory } from "./linear_memory.ts";
 import { bucketOf, END_TAG } from "./free_runs.ts";
 import { REGION_PAGE_SHIFT } from "./page_map.ts";
@@ -107,10 +75,10 @@ export function checkPages(
   let free = 0;
   let metadata = 0;
   let foreign = 0;
-  if (i32[h + H_BASE_PAGE] !== heap.first) {
+  if (i32[h + layout.H_BASE_PAGE] !== heap.first) {
     problems.push({
       where,
-      message: `the header says the heap starts at page ${i32[h + H_BASE_PAGE]}, not at its base page ${heap.first}`,
+      message: `the header says the heap starts at page ${i32[h + layout.H_BASE_PAGE]}, not at its base page ${heap.first}`,
     });
   }
   const freeStarts: number[] = [];
@@ -128,7 +96,7 @@ export function checkPages(
         problems.push({ where, message: `free runs at page ${page} and before it were not coalesced` });
       }
       for (let i = 0; i < pages; i++) {
-        if (heap.ownerOf((page + i) * PAGE_SIZE) !== 0) {
+        if (heap.ownerOf((page + i) * layout.PAGE_SIZE) !== 0) {
           problems.push({ where, message: `free page ${page + i} still has an owner` });
           break;
         }
@@ -144,27 +112,27 @@ export function checkPages(
         problems.push({ where, message: `allocated run at page ${page} has broken tags` });
         return true;
       }
-      const owner = heap.ownerOf(page * PAGE_SIZE);
-      const kind = owner & KIND_MASK;
-      if (kind === PageKind.free) problems.push({ where, message: `allocated run at page ${page} has no owner` });
+      const owner = heap.ownerOf(page * layout.PAGE_SIZE);
+      const kind = owner & layout.KIND_MASK;
+      if (kind === layout.PageKind.free) problems.push({ where, message: `allocated run at page ${page} has no owner` });
       for (let i = 1; i < pages; i++) {
         // Pages of one run may carry different records (a SuperSlab's slabs), never another kind.
-        if ((heap.ownerOf((page + i) * PAGE_SIZE) & KIND_MASK) !== kind) {
+        if ((heap.ownerOf((page + i) * layout.PAGE_SIZE) & layout.KIND_MASK) !== kind) {
           problems.push({ where, message: `page ${page + i} of the run at ${page} has an owner of another kind` });
           break;
         }
       }
       checkArea(heap, problems, page, pages, "allocated");
-      if (owner === FOREIGN_ENTRY) foreign += pages;
-      else if (kind === PageKind.metadata) metadata += pages;
-      else if (kind !== PageKind.free && !allDirty(heap, page, pages)) {
+      if (owner === layout.FOREIGN_ENTRY) foreign += pages;
+      else if (kind === layout.PageKind.metadata) metadata += pages;
+      else if (kind !== layout.PageKind.free && !allDirty(heap, page, pages)) {
         problems.push({
           where,
           message: `run at page ${page} (kind ${kind}) has pages marked never written: calloc would not clear them`,
         });
       }
       visit?.(page, pages, owner);
-      if (owner !== FOREIGN_ENTRY) used += pages; // pages the heap did not grow are not its footprint
+      if (owner !== layout.FOREIGN_ENTRY) used += pages; // pages the heap did not grow are not its footprint
       previousFree = false;
       page += pages;
     } else {
@@ -173,16 +141,20 @@ export function checkPages(
     }
   }
   checkFreeLists(heap, problems, new Set(freeStarts));
-  if (used !== i32[h + H_USED_PAGES]) problems.push({ where, message: `used pages counted ${i32[h + H_USED_PAGES]}, found ${used}` });
-  if (free !== i32[h + H_FREE_PAGES]) problems.push({ where, message: `free pages counted ${i32[h + H_FREE_PAGES]}, found ${free}` });
-  if (foreign !== i32[h + H_FOREIGN_PAGES]) {
-    problems.push({ where, message: `foreign pages counted ${i32[h + H_FOREIGN_PAGES]}, found ${foreign} in foreign runs` });
+  if (used !== i32[h + layout.H_USED_PAGES]) {
+    problems.push({ where, message: `used pages counted ${i32[h + layout.H_USED_PAGES]}, found ${used}` });
   }
-  if (i32[h + H_PEAK_USED_PAGES] < used) {
-    problems.push({ where, message: `peak used pages ${i32[h + H_PEAK_USED_PAGES]} is below the ${used} used now` });
+  if (free !== i32[h + layout.H_FREE_PAGES]) {
+    problems.push({ where, message: `free pages counted ${i32[h + layout.H_FREE_PAGES]}, found ${free}` });
+  }
+  if (foreign !== i32[h + layout.H_FOREIGN_PAGES]) {
+    problems.push({ where, message: `foreign pages counted ${i32[h + layout.H_FOREIGN_PAGES]}, found ${foreign} in foreign runs` });
+  }
+  if (i32[h + layout.H_PEAK_USED_PAGES] < used) {
+    problems.push({ where, message: `peak used pages ${i32[h + layout.H_PEAK_USED_PAGES]} is below the ${used} used now` });
   }
   // Every metadata run is counted where it is taken (header, leaves, records, per-worker pages).
-  const counted = i32[h + H_METADATA_PAGES];
+  const counted = i32[h + layout.H_METADATA_PAGES];
   if (counted !== metadata) problems.push({ where, message: `metadata pages counted ${counted}, ${metadata} found in metadata runs` });
   return true;
 }
@@ -203,58 +175,60 @@ export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], 
   const i32 = heap.i32;
   const where = "heap header";
   const first = heap.first; // the pages below the base are not the heap's
-  const memoryPages = heap.mem.byteLength >>> PAGE_SHIFT;
-  const top = i32[h + H_TOP_PAGE];
-  if (i32[h + H_PAGE_SHIFT] !== PAGE_SHIFT || i32[h + H_HEADER_PAGES] !== HEADER_PAGES) {
+  const memoryPages = heap.mem.byteLength >>> layout.PAGE_SHIFT;
+  const top = i32[h + layout.H_TOP_PAGE];
+  if (i32[h + layout.H_PAGE_SHIFT] !== layout.PAGE_SHIFT || i32[h + layout.H_HEADER_PAGES] !== layout.HEADER_PAGES) {
     problems.push({
       where,
-      message: `page shift ${i32[h + H_PAGE_SHIFT]} and header pages ${i32[h + H_HEADER_PAGES]} are not this layout's`,
+      message: `page shift ${i32[h + layout.H_PAGE_SHIFT]} and header pages ${i32[h + layout.H_HEADER_PAGES]} are not this layout's`,
     });
   }
   for (
-    const [word, name] of [[h + H_PAGE_LOCK, "page heap"], [h + H_RECORD_LOCK, "record arena"], [
-      h + H_WORKER_LOCK,
+    const [word, name] of [[h + layout.H_PAGE_LOCK, "page heap"], [h + layout.H_RECORD_LOCK, "record arena"], [
+      h + layout.H_WORKER_LOCK,
       "worker table",
     ]] as const
   ) {
     // A lock word is 0 (free), 1 (held) or 2 (held, waiters): anything else was written over, and taking it would spin forever.
     if (i32[word] < 0 || i32[word] > 2) problems.push({ where, message: `the ${name} lock word holds ${i32[word]}` });
   }
-  if (!(top >= first + HEADER_PAGES + LEAF_PAGES && top <= memoryPages)) {
+  if (!(top >= first + layout.HEADER_PAGES + layout.LEAF_PAGES && top <= memoryPages)) {
     problems.push({ where, message: `top page ${top} lies outside the memory's ${memoryPages} pages` });
     return false;
   }
-  if (top > i32[h + H_MAX_PAGES]) problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[h + H_MAX_PAGES]}` });
-  const record = i32[h + H_RECORD_FREE] >>> 0;
-  if (record % 64 !== 0 || record >= top * PAGE_SIZE) {
+  if (top > i32[h + layout.H_MAX_PAGES]) {
+    problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[h + layout.H_MAX_PAGES]}` });
+  }
+  const record = i32[h + layout.H_RECORD_FREE] >>> 0;
+  if (record % 64 !== 0 || record >= top * layout.PAGE_SIZE) {
     problems.push({ where, message: `the record arena's free list starts at ${record}, which is no record of the heap` });
   }
   if (!counters) return checkDirectory(heap, problems, top);
-  const used = i32[h + H_USED_PAGES];
-  const free = i32[h + H_FREE_PAGES];
-  const metadata = i32[h + H_METADATA_PAGES];
-  const foreign = i32[h + H_FOREIGN_PAGES];
+  const used = i32[h + layout.H_USED_PAGES];
+  const free = i32[h + layout.H_FREE_PAGES];
+  const metadata = i32[h + layout.H_METADATA_PAGES];
+  const foreign = i32[h + layout.H_FOREIGN_PAGES];
   if (used < 0 || free < 0 || foreign < 0 || used + free + foreign !== top - first) {
     problems.push({
       where,
       message: `used pages ${used}, free pages ${free} and foreign pages ${foreign} do not add up to the ${top - first} pages of the heap`,
     });
   }
-  if (metadata < HEADER_PAGES + LEAF_PAGES || metadata > used) {
+  if (metadata < layout.HEADER_PAGES + layout.LEAF_PAGES || metadata > used) {
     problems.push({
       where,
-      message: `metadata pages ${metadata} are not between a header's ${HEADER_PAGES + LEAF_PAGES} and the ${used} used`,
+      message: `metadata pages ${metadata} are not between a header's ${layout.HEADER_PAGES + layout.LEAF_PAGES} and the ${used} used`,
     });
   }
   for (
-    const [buckets, bitmap, area] of [[H_FREE_BUCKETS, H_FREE_BITMAP, ""], [
-      H_SMALL_FREE_BUCKETS,
-      H_SMALL_FREE_BITMAP,
+    const [buckets, bitmap, area] of [[layout.H_FREE_BUCKETS, layout.H_FREE_BITMAP, ""], [
+      layout.H_SMALL_FREE_BUCKETS,
+      layout.H_SMALL_FREE_BITMAP,
       "small area ",
     ]] as const
   ) {
     // Both areas' lists (see allocRun): each head a page of the heap or -1, each bitmap bit set exactly for a list that holds a run.
-    for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
+    for (let bucket = 0; bucket < layout.FREE_BUCKETS; bucket++) {
       const head = i32[h + buckets + bucket];
       if (head < -1 || (head >= 0 && head < first) || head >= top) {
         problems.push({ where, message: `${area}free list ${bucket} starts at page ${head}, outside the heap` });
@@ -269,7 +243,7 @@ export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], 
 /** Checks every page of the run of `pages` at `page` lies in one area, a known one. */
 function checkArea(heap: PageCheckState, problems: CheckProblem[], page: number, pages: number, what: string): void {
   const area = heap.areaOf(page);
-  if (area !== AREA_LARGE && area !== AREA_SMALL) {
+  if (area !== layout.AREA_LARGE && area !== layout.AREA_SMALL) {
     problems.push({ where: "page heap", message: `${what} run at page ${page} has area ${area}, which is none` });
     return;
   }
@@ -289,8 +263,8 @@ function checkArea(heap: PageCheckState, problems: CheckProblem[], page: number,
  */
 function checkFreeLists(heap: PageCheckState, problems: CheckProblem[], starts: Set<number>): void {
   const listed = new Set<number>();
-  checkAreaLists(heap, problems, starts, listed, AREA_LARGE);
-  checkAreaLists(heap, problems, starts, listed, AREA_SMALL);
+  checkAreaLists(heap, problems, starts, listed, layout.AREA_LARGE);
+  checkAreaLists(heap, problems, starts, listed, layout.AREA_SMALL);
   if (listed.size !== starts.size) {
     problems.push({ where: "page heap free lists", message: `the lists hold ${listed.size} runs, the pages ${starts.size}` });
   }
@@ -300,9 +274,9 @@ function checkFreeLists(heap: PageCheckState, problems: CheckProblem[], starts: 
 function checkAreaLists(heap: PageCheckState, problems: CheckProblem[], starts: Set<number>, listed: Set<number>, area: number): void {
   const h = heap.h;
   const i32 = heap.i32;
-  const where = area === AREA_SMALL ? "page heap free lists (small area)" : "page heap free lists";
-  for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-    const head = i32[h + (area === AREA_SMALL ? H_SMALL_FREE_BUCKETS : H_FREE_BUCKETS) + bucket]; // the bitmap was checked against it with the header
+  const where = area === layout.AREA_SMALL ? "page heap free lists (small area)" : "page heap free lists";
+  for (let bucket = 0; bucket < layout.FREE_BUCKETS; bucket++) {
+    const head = i32[h + (area === layout.AREA_SMALL ? layout.H_SMALL_FREE_BUCKETS : layout.H_FREE_BUCKETS) + bucket]; // the bitmap was checked against it with the header
     let before = -1;
     for (let page = head; page >= 0; page = heap.next(page)) {
       if (!starts.has(page) || listed.has(page)) {
@@ -332,28 +306,28 @@ function checkDirectory(heap: PageCheckState, problems: CheckProblem[], top: num
   const dir = heap.dir;
   const u32 = heap.u32;
   const where = "page map";
-  const regions = (top + REGION_PAGES - 1) >>> REGION_PAGE_SHIFT;
+  const regions = (top + layout.REGION_PAGES - 1) >>> REGION_PAGE_SHIFT;
   const firstRegion = heap.first >>> REGION_PAGE_SHIFT; // regions wholly below the base need no leaf
   let whole = true;
-  for (let region = 0; region < MAX_REGIONS; region++) {
+  for (let region = 0; region < layout.MAX_REGIONS; region++) {
     const leaf = u32[dir + region];
     if (leaf === 0) {
       if (region < regions && region >= firstRegion) {
-        problems.push({ where, message: `region ${region} (pages ${region * REGION_PAGES}..) is below the top but has no leaf` });
+        problems.push({ where, message: `region ${region} (pages ${region * layout.REGION_PAGES}..) is below the top but has no leaf` });
         whole = false;
       }
       continue;
     }
-    const first = leaf >>> PAGE_SHIFT;
-    if (leaf % PAGE_SIZE !== 0 || first < heap.first || first + LEAF_PAGES > top) {
+    const first = leaf >>> layout.PAGE_SHIFT;
+    if (leaf % layout.PAGE_SIZE !== 0 || first < heap.first || first + layout.LEAF_PAGES > top) {
       problems.push({ where, message: `leaf of region ${region} at byte ${leaf} is not in whole pages below the top` });
       if (region < regions) whole = false;
       continue;
     }
-    for (let i = 0; i < LEAF_PAGES; i++) {
+    for (let i = 0; i < layout.LEAF_PAGES; i++) {
       // The leaf of region 0 describes itself; any other leaf lies in a region whose leaf was checked first, or in region 0.
       if ((first + i) >>> REGION_PAGE_SHIFT > region && u32[dir + ((first + i) >>> REGION_PAGE_SHIFT)] === 0) break;
-      if ((heap.ownerOf((first + i) * PAGE_SIZE) & KIND_MASK) !== PageKind.metadata) {
+      if ((heap.ownerOf((first + i) * layout.PAGE_SIZE) & layout.KIND_MASK) !== layout.PageKind.metadata) {
         problems.push({ where, message: `leaf of region ${region} lies in page ${first + i}, which is not a metadata page` });
         break;
       }
@@ -365,6 +339,6 @@ function checkDirectory(heap: PageCheckState, problems: CheckProblem[], top: num
 /** True when every page from `page` for `count` pages is marked written. */
 function allDirty(heap: PageCheckState, page: number, count: number): boolean {
   const u8 = heap.u8;
-  for (let i = 0; i < count; i++) if ((u8[heap.flagsIndex(page + i)] & PAGE_DIRTY) === 0) return false;
+  for (let i = 0; i < count; i++) if ((u8[heap.flagsIndex(page + i)] & layout.PAGE_DIRTY) === 0) return false;
   return true;
 }

@@ -19,25 +19,57 @@ import { describe, HakmemError } from "../../errors.ts";
 import { MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
-import { CLASS_COUNT } from "../slab/size_classes.ts";
+import { CLASS_COUNT, CLASS_SIZES } from "../slab/size_classes.ts";
 
 /** Most blocks a class's cache may hold. */
-export const MAX_CACHE = 256;
+const MAX_CACHE = 256;
 /** A class's cache holds about this many bytes at most, so big classes keep few blocks. */
-export const CACHE_BYTES_PER_CLASS = 32768;
-// Cache page words.
-/** Per class: blocks in its cache. */
-export const P_COUNT = 0;
-/** Per class: its cache's cap. */
-export const P_CAP = 32;
-/** Per class: where its stack starts (words from the page). */
-export const P_STACK = 64;
-/** The page's size in words. */
-export const P_WORDS = 96;
-/** The first word of the stacks. */
-export const P_STACKS = 128;
-/** Tiny's header area word of worker 0's cache page (+ worker id: the byte offset of its page). */
-export const T_CACHE_PAGES = 512;
+const CACHE_BYTES_PER_CLASS = 32768;
+// Cache page words, from the page's first word.
+const P_COUNT = 0; // per class: blocks in its cache
+const P_CAP = 32; // per class: its cache's cap
+const P_STACK = 64; // per class: where its stack starts (words from the page)
+const P_WORDS = 96; // the page's size in words
+const P_STACKS = 128; // the first word of the stacks
+/** Tiny's header area word of worker 0's cache page (+ worker id: the byte offset of its page, 0 none). */
+const T_CACHE_PAGES = 512;
+
+/** Per class, the cap of its cache: `cacheCap` blocks (default 64, at most 256), at most about 32 KiB of blocks, at least 2. */
+export function cacheCaps(cacheCap: number | undefined): Int32Array {
+  const cap = Math.min(cacheCap ?? 64, MAX_CACHE);
+  return Int32Array.from(CLASS_SIZES, (size) => Math.max(2, Math.min(cap, Math.floor(CACHE_BYTES_PER_CLASS / size))));
+}
+
+/** Byte offset of worker `workerId`'s cache page as the header says (0 none; unchecked: a damaged word reads as it is). */
+export function cachePageOf(mem: LinearMemory, area: number, workerId: number): number {
+  return mem.i32[area + T_CACHE_PAGES + workerId] >>> 0;
+}
+
+/** Whether worker `workerId`'s cache of class `cls` holds `ptr` (another worker's: read, never changed). */
+export function inWorkerCache(mem: LinearMemory, area: number, workerId: number, cls: number, ptr: number): boolean {
+  const i32 = mem.i32;
+  const page = cachePageOf(mem, area, workerId);
+  if (page === 0) return false;
+  const p = page >>> 2;
+  const at = p + i32[p + P_STACK + cls];
+  const n = Math.min(i32[p + P_COUNT + cls], i32[p + P_CAP + cls]);
+  for (let i = 0; i < n; i++) if (mem.u32[at + i] === ptr) return true;
+  return false;
+}
+
+/** Empties worker `workerId`'s caches (a worker that left), calling `giveBack(ptr)` for every block they held. */
+export function emptyWorkerCache(mem: LinearMemory, area: number, workerId: number, giveBack: (ptr: number) => void): void {
+  const page = cachePageOf(mem, area, workerId);
+  if (page === 0) return;
+  const i32 = mem.i32;
+  const p = page >>> 2;
+  for (let cls = 0; cls < CLASS_COUNT; cls++) {
+    const n = i32[p + P_COUNT + cls];
+    const at = p + i32[p + P_STACK + cls];
+    for (let i = 0; i < n; i++) giveBack(mem.u32[at + i]);
+    i32[p + P_COUNT + cls] = 0;
+  }
+}
 
 /**
  * Takes (or reuses) worker `workerId`'s cache page and lays out its stacks,
@@ -90,7 +122,7 @@ export function allCachedBlocks(mem: LinearMemory, area: number): number[] {
   const i32 = mem.i32;
   const out: number[] = [];
   for (let worker = 0; worker < MAX_WORKERS; worker++) {
-    const page = i32[area + T_CACHE_PAGES + worker] >>> 0;
+    const page = cachePageOf(mem, area, worker);
     if (page === 0 || page % PAGE_SIZE !== 0 || page >= mem.byteLength) continue; // a damaged offset: check() reports it
     const p = page >>> 2;
     for (let cls = 0; cls < CLASS_COUNT; cls++) {

@@ -15,33 +15,9 @@ import type { PageHeap } from "../../memory/page_heap.ts";
 import type { CheckLevel, CheckProblem, SlabSource } from "../../router/box.ts";
 import { blockDivisor, isMarkedFree, readLink } from "../slab/blocks.ts";
 import { CLASS_COUNT, CLASS_SIZES } from "../slab/size_classes.ts";
-import {
-  type RecordList,
-  S_BASE,
-  S_BUMP,
-  S_CAPACITY,
-  S_CLASS,
-  S_DAMAGED,
-  S_DIVISOR,
-  S_FREE,
-  S_INDEX,
-  S_NEXT,
-  S_OWNER,
-  S_REMOTE,
-  S_SIZE,
-  S_STATE,
-  S_SUPERSLAB,
-  S_USED,
-  SLAB_BYTES,
-  SLAB_UNIT_SHIFT,
-  slabBase,
-  SlabState,
-  SS_ACTIVE,
-  SS_BASE,
-  SS_UNUSED,
-  SUPERSLAB_PAGES,
-} from "../slab/slab.ts";
-import { allCachedBlocks, T_CACHE_PAGES } from "./cache_page.ts";
+import type { RecordList } from "../slab/slab.ts";
+import * as slabs from "../slab/slab.ts";
+import { allCachedBlocks, cachePageOf } from "./cache_page.ts";
 
 /** What the check reads of one tiny heap object. */
 export interface TinyCheckState {
@@ -91,10 +67,12 @@ export function checkTiny(tiny: TinyCheckState, level: CheckLevel, problems: Che
       problems.push({ where, message: `class ${cls} cache holds ${cached} blocks, cap ${tiny.cacheCap[cls]}` });
     }
     const slab = tiny.current[cls];
-    if (slab !== 0 && (i32[(slab >>> 2) + S_STATE] !== SlabState.current || i32[(slab >>> 2) + S_CLASS] !== cls)) {
+    if (slab !== 0 && (i32[(slab >>> 2) + slabs.S_STATE] !== slabs.SlabState.current || i32[(slab >>> 2) + slabs.S_CLASS] !== cls)) {
       problems.push({
         where,
-        message: `class ${cls}'s current slab ${slab} is in state ${i32[(slab >>> 2) + S_STATE]} of class ${i32[(slab >>> 2) + S_CLASS]}`,
+        message: `class ${cls}'s current slab ${slab} is in state ${i32[(slab >>> 2) + slabs.S_STATE]} of class ${
+          i32[(slab >>> 2) + slabs.S_CLASS]
+        }`,
       });
     }
   }
@@ -120,7 +98,7 @@ function checkSlabs(tiny: TinyCheckState, problems: CheckProblem[]): void {
     if (cachedBlocks.has(ptr)) problems.push({ where, message: `block ${ptr} is cached twice` });
     cachedBlocks.add(ptr);
     const slab = tiny.blockSlab(ptr);
-    if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) {
+    if (slab === 0 || i32[(slab >>> 2) + slabs.S_CLASS] !== cls) {
       problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
     }
     if (!isMarkedFree(i32, ptr)) {
@@ -128,26 +106,26 @@ function checkSlabs(tiny: TinyCheckState, problems: CheckProblem[]): void {
     }
   }
   for (let worker = 0; worker < MAX_WORKERS; worker++) {
-    const page = i32[tiny.area + T_CACHE_PAGES + worker] >>> 0;
+    const page = cachePageOf(tiny.mem, tiny.area, worker);
     if (page !== 0 && (page % PAGE_SIZE !== 0 || page >= tiny.mem.byteLength)) {
       problems.push({ where, message: `worker ${worker}'s cache page lies at ${describe(page)}, no page of the memory` });
     }
   }
   // No list can hold more slabs than the memory has room for: a longer walk is going round a damaged link.
-  const maxSlabs = Math.ceil(tiny.mem.byteLength / SLAB_BYTES) + 1;
+  const maxSlabs = Math.ceil(tiny.mem.byteLength / slabs.SLAB_BYTES) + 1;
   const listed = new Set<number>();
-  const lists: [Float64Array, number][] = [[tiny.partial, SlabState.partial], [tiny.full, SlabState.full]];
+  const lists: [Float64Array, number][] = [[tiny.partial, slabs.SlabState.partial], [tiny.full, slabs.SlabState.full]];
   for (const [heads, state] of lists) {
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
       let steps = 0;
-      for (let slab = heads[cls]; slab !== 0 && steps < maxSlabs; slab = i32[(slab >>> 2) + S_NEXT] >>> 0, steps++) {
+      for (let slab = heads[cls]; slab !== 0 && steps < maxSlabs; slab = i32[(slab >>> 2) + slabs.S_NEXT] >>> 0, steps++) {
         if (listed.has(slab)) {
           problems.push({ where, message: `slab ${slab} is in two of this worker's lists (or a list goes round)` });
           break;
         }
         listed.add(slab);
-        if (i32[(slab >>> 2) + S_STATE] !== state || i32[(slab >>> 2) + S_CLASS] !== cls) {
-          problems.push({ where, message: `slab ${slab} in class ${cls}'s list is in state ${i32[(slab >>> 2) + S_STATE]}` });
+        if (i32[(slab >>> 2) + slabs.S_STATE] !== state || i32[(slab >>> 2) + slabs.S_CLASS] !== cls) {
+          problems.push({ where, message: `slab ${slab} in class ${cls}'s list is in state ${i32[(slab >>> 2) + slabs.S_STATE]}` });
         }
       }
     }
@@ -159,8 +137,8 @@ function checkSlabs(tiny: TinyCheckState, problems: CheckProblem[]): void {
         problems.push({ where, message: `class ${cls}'s orphan list holds more slabs than the memory (a cycle)` });
         break;
       }
-      if (i32[(slab >>> 2) + S_STATE] !== SlabState.orphan || i32[(slab >>> 2) + S_CLASS] !== cls) {
-        problems.push({ where, message: `slab ${slab} in class ${cls}'s orphan list is in state ${i32[(slab >>> 2) + S_STATE]}` });
+      if (i32[(slab >>> 2) + slabs.S_STATE] !== slabs.SlabState.orphan || i32[(slab >>> 2) + slabs.S_CLASS] !== cls) {
+        problems.push({ where, message: `slab ${slab} in class ${cls}'s orphan list is in state ${i32[(slab >>> 2) + slabs.S_STATE]}` });
       }
     }
   }
@@ -168,62 +146,70 @@ function checkSlabs(tiny: TinyCheckState, problems: CheckProblem[]): void {
   tiny.forEachSlab((superslab, slab) => {
     const r = slab >>> 2;
     const s = superslab >>> 2;
-    const index = i32[r + S_INDEX];
-    if (i32[r + S_SUPERSLAB] >>> 0 !== superslab || (i32[r + S_BASE] >>> 0) !== slabBase(i32[s + SS_BASE] >>> 0, index)) {
+    const index = i32[r + slabs.S_INDEX];
+    if (
+      i32[r + slabs.S_SUPERSLAB] >>> 0 !== superslab ||
+      (i32[r + slabs.S_BASE] >>> 0) !== slabs.slabBase(i32[s + slabs.SS_BASE] >>> 0, index)
+    ) {
       problems.push({ where, message: `slab ${slab} does not sit where its SuperSlab ${superslab} says` });
       return;
     }
-    const state = i32[r + S_STATE];
-    if (state === SlabState.unused && index < i32[s + SS_UNUSED]) {
+    const state = i32[r + slabs.S_STATE];
+    if (state === slabs.SlabState.unused && index < i32[s + slabs.SS_UNUSED]) {
       problems.push({ where, message: `slab ${slab} is unused below its SuperSlab's unused mark` });
     }
     // Every page of the slab maps to its record.
-    const firstPage = (i32[r + S_BASE] >>> 0) >>> PAGE_SHIFT;
-    for (let page = firstPage; page < firstPage + SLAB_BYTES / PAGE_SIZE; page++) {
+    const firstPage = (i32[r + slabs.S_BASE] >>> 0) >>> PAGE_SHIFT;
+    for (let page = firstPage; page < firstPage + slabs.SLAB_BYTES / PAGE_SIZE; page++) {
       if (tiny.pages.ownerOf(page << PAGE_SHIFT) !== (slab | tiny.kind)) {
         problems.push({ where, message: `page ${page} of slab ${slab} maps to another record` });
       }
     }
-    if (state < SlabState.current) {
+    if (state < slabs.SlabState.current) {
       // A slab without a class has nothing handed out, listed or owned.
-      if (i32[r + S_BUMP] !== 0 || i32[r + S_FREE] !== 0 || i32[r + S_OWNER] !== 0 || i32[r + S_REMOTE] !== 0) {
+      if (i32[r + slabs.S_BUMP] !== 0 || i32[r + slabs.S_FREE] !== 0 || i32[r + slabs.S_OWNER] !== 0 || i32[r + slabs.S_REMOTE] !== 0) {
         problems.push({ where, message: `slab ${slab} has no class but holds bump, free, owner or remote state` });
       }
       return;
     }
     activePerSuperslab.set(superslab, (activePerSuperslab.get(superslab) ?? 0) + 1);
-    if (i32[r + S_DAMAGED] !== 0) {
+    if (i32[r + slabs.S_DAMAGED] !== 0) {
       problems.push({
         where,
-        message: `slab ${slab}: free block ${describe(i32[r + S_DAMAGED] >>> 0)} was written after it was freed (or a link to ` +
+        message: `slab ${slab}: free block ${describe(i32[r + slabs.S_DAMAGED] >>> 0)} was written after it was freed (or a link to ` +
           `it was); the slab's free or remote list was cut there and the blocks after it are out of use`,
       });
     }
-    const cls = i32[r + S_CLASS];
-    const size = i32[r + S_SIZE];
-    const ours = i32[r + S_OWNER] === tiny.owner;
+    const cls = i32[r + slabs.S_CLASS];
+    const size = i32[r + slabs.S_SIZE];
+    const ours = i32[r + slabs.S_OWNER] === tiny.owner;
     if (cls < 0 || cls >= CLASS_COUNT || size !== CLASS_SIZES[cls]) {
       problems.push({ where, message: `slab ${slab} has class ${cls} with block size ${size}` });
       return;
     }
-    if (i32[r + S_CAPACITY] !== Math.floor(SLAB_BYTES / size) || i32[r + S_DIVISOR] !== blockDivisor(size, SLAB_UNIT_SHIFT)) {
+    if (
+      i32[r + slabs.S_CAPACITY] !== Math.floor(slabs.SLAB_BYTES / size) ||
+      i32[r + slabs.S_DIVISOR] !== blockDivisor(size, slabs.SLAB_UNIT_SHIFT)
+    ) {
       problems.push({ where, message: `slab ${slab}'s capacity or divisor does not match its class ${size}` });
     }
-    if (state === SlabState.current && ours && tiny.current[cls] !== slab) {
+    if (state === slabs.SlabState.current && ours && tiny.current[cls] !== slab) {
       problems.push({ where, message: `slab ${slab} is CURRENT for this worker but not its current slab of class ${size}` });
     }
-    if (ours && (state === SlabState.partial || state === SlabState.full) && !listed.has(slab)) {
+    if (ours && (state === slabs.SlabState.partial || state === slabs.SlabState.full) && !listed.has(slab)) {
       problems.push({ where, message: `slab ${slab} (state ${state}) is in none of its owner's lists` });
     }
-    if (state === SlabState.orphan && i32[r + S_OWNER] !== 0) problems.push({ where, message: `orphan slab ${slab} has an owner` });
-    const base = i32[r + S_BASE] >>> 0;
-    const bump = i32[r + S_BUMP];
-    if (bump < 0 || bump > i32[r + S_CAPACITY] || bump * size > SLAB_BYTES) {
-      problems.push({ where, message: `slab ${slab} bump ${bump} beyond capacity ${i32[r + S_CAPACITY]}` });
+    if (state === slabs.SlabState.orphan && i32[r + slabs.S_OWNER] !== 0) {
+      problems.push({ where, message: `orphan slab ${slab} has an owner` });
+    }
+    const base = i32[r + slabs.S_BASE] >>> 0;
+    const bump = i32[r + slabs.S_BUMP];
+    if (bump < 0 || bump > i32[r + slabs.S_CAPACITY] || bump * size > slabs.SLAB_BYTES) {
+      problems.push({ where, message: `slab ${slab} bump ${bump} beyond capacity ${i32[r + slabs.S_CAPACITY]}` });
       return; // its lists cannot be told from the rest of the memory
     }
     const seen = new Set<number>();
-    for (const [list, head] of [["free", i32[r + S_FREE]], ["remote", i32[r + S_REMOTE]]] as const) {
+    for (const [list, head] of [["free", i32[r + slabs.S_FREE]], ["remote", i32[r + slabs.S_REMOTE]]] as const) {
       let block = head >>> 0;
       while (block !== 0) {
         const offset = block - base;
@@ -247,26 +233,26 @@ function checkSlabs(tiny: TinyCheckState, problems: CheckProblem[]): void {
         seen.add(block);
         block = readLink(i32, block);
       }
-      if (list === "free" && seen.size + i32[r + S_USED] !== bump) {
-        problems.push({ where, message: `slab ${slab}: ${seen.size} free + ${i32[r + S_USED]} used != ${bump} handed out` });
+      if (list === "free" && seen.size + i32[r + slabs.S_USED] !== bump) {
+        problems.push({ where, message: `slab ${slab}: ${seen.size} free + ${i32[r + slabs.S_USED]} used != ${bump} handed out` });
       }
     }
     const remote = tiny.remoteCount(r);
-    if ((cached.get(slab) ?? 0) + remote > i32[r + S_USED]) {
+    if ((cached.get(slab) ?? 0) + remote > i32[r + slabs.S_USED]) {
       problems.push({ where, message: `slab ${slab} has more cached and remote-freed blocks than used ones` });
     }
   });
   tiny.pages.forEachRun((page, pages, owner) => {
     if ((owner & KIND_MASK) !== tiny.kind) return;
-    if (pages !== SUPERSLAB_PAGES) {
-      problems.push({ where, message: `tiny run at page ${page} has ${pages} pages, not ${SUPERSLAB_PAGES}` });
+    if (pages !== slabs.SUPERSLAB_PAGES) {
+      problems.push({ where, message: `tiny run at page ${page} has ${pages} pages, not ${slabs.SUPERSLAB_PAGES}` });
     }
-    const superslab = i32[((owner - tiny.kind) >>> 2) + S_SUPERSLAB] >>> 0;
+    const superslab = i32[((owner - tiny.kind) >>> 2) + slabs.S_SUPERSLAB] >>> 0;
     const active = activePerSuperslab.get(superslab) ?? 0;
-    if (i32[(superslab >>> 2) + SS_ACTIVE] !== active) {
+    if (i32[(superslab >>> 2) + slabs.SS_ACTIVE] !== active) {
       problems.push({
         where,
-        message: `SuperSlab ${superslab} counts ${i32[(superslab >>> 2) + SS_ACTIVE]} active slabs, has ${active}`,
+        message: `SuperSlab ${superslab} counts ${i32[(superslab >>> 2) + slabs.SS_ACTIVE]} active slabs, has ${active}`,
       });
     }
   });

@@ -74,7 +74,7 @@ import type {
   MemoryDescription,
   SlabSource,
 } from "../../router/box.ts";
-import { CLASS_COUNT, CLASS_SIZES, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
+import { CLASS_COUNT, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
 import { blockAddress, blockIndex, clearMark, isMarkedFree, linkSlot, markFree, readLink, writeLink } from "../slab/blocks.ts";
 import {
   RecordList,
@@ -103,7 +103,7 @@ import {
   SUPERSLAB_BYTES,
 } from "../slab/slab.ts";
 import type { SlabSourceFactory } from "../slab/sources.ts";
-import { allCachedBlocks, CACHE_BYTES_PER_CLASS, MAX_CACHE, openCachePage, P_CAP, P_COUNT, P_STACK, T_CACHE_PAGES } from "./cache_page.ts";
+import { allCachedBlocks, cacheCaps, emptyWorkerCache, inWorkerCache, openCachePage } from "./cache_page.ts";
 import { checkTiny, type TinyCheckState } from "./check.ts";
 import { describeSlabs } from "./describe.ts";
 
@@ -200,8 +200,7 @@ export class TinyBackend implements Backend {
     this.shared = this.mem.shared;
     this.area = context.areaWord;
     this.records = context.records;
-    const cap = Math.min(options.cacheCap ?? 64, MAX_CACHE);
-    this.cacheCap = Int32Array.from(CLASS_SIZES, (size) => Math.max(2, Math.min(cap, Math.floor(CACHE_BYTES_PER_CLASS / size))));
+    this.cacheCap = cacheCaps(options.cacheCap);
     this.current = new Float64Array(CLASS_COUNT);
     this.partial = new Float64Array(CLASS_COUNT);
     this.full = new Float64Array(CLASS_COUNT);
@@ -573,13 +572,7 @@ export class TinyBackend implements Backend {
     }
     // Another worker's slab (an orphan has no owner, and its cached blocks went back to its free list).
     if (owner <= 0 || owner > MAX_WORKERS || cls < 0 || cls >= CLASS_COUNT) return false;
-    const page = i32[this.area + T_CACHE_PAGES + owner - 1] >>> 0;
-    if (page === 0) return false;
-    const p = page >>> 2;
-    const at = p + i32[p + P_STACK + cls];
-    const n = Math.min(i32[p + P_COUNT + cls], i32[p + P_CAP + cls]);
-    for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
-    return false;
+    return inWorkerCache(this.mem, this.area, owner - 1, cls, ptr);
   }
 
   /**
@@ -825,22 +818,12 @@ export class TinyBackend implements Backend {
     const owner = workerId + 1;
     // 1. Its cached blocks back onto their slabs' free lists. No list moves:
     //    every slab of the worker is handled below.
-    const page = i32[this.area + T_CACHE_PAGES + workerId] >>> 0;
-    if (page !== 0) {
-      const p = page >>> 2;
-      for (let cls = 0; cls < CLASS_COUNT; cls++) {
-        const n = i32[p + P_COUNT + cls];
-        const at = p + i32[p + P_STACK + cls];
-        for (let i = 0; i < n; i++) {
-          const ptr = this.mem.u32[at + i];
-          const r = (this.pages.ownerOf(ptr) - this.kind) >>> 2;
-          writeLink(i32, ptr, i32[r + S_FREE]);
-          i32[r + S_FREE] = ptr;
-          i32[r + S_USED]--;
-        }
-        i32[p + P_COUNT + cls] = 0;
-      }
-    }
+    emptyWorkerCache(this.mem, this.area, workerId, (ptr) => {
+      const r = (this.pages.ownerOf(ptr) - this.kind) >>> 2;
+      writeLink(i32, ptr, i32[r + S_FREE]);
+      i32[r + S_FREE] = ptr;
+      i32[r + S_USED]--;
+    });
     // 2. Its slabs: owner cleared first, then its remote frees taken (a free
     //    landing later sees no owner and waits for the adopter), then each
     //    slab released when empty, else orphaned.
