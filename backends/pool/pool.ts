@@ -6,9 +6,10 @@
  * records, the free list inside each span, the per class and shard lists of
  * spans, its list table (a metadata run) and its area of the heap header.
  * This file is the backend: allocation and free, the heap object's cache of
- * single-block spans, the empty-span budget and peak rule, prewarm, stats.
+ * single-block spans, prewarm, stats.
  * The words of the layout pictured below are declared in spans.ts, the
- * checks are in check.ts, and a block's address, link and free mark are
+ * checks are in check.ts, the empty-span budget's and the peak rule's limits in
+ * budget.ts, and a block's address, link and free mark are
  * computed in ../slab/blocks.ts (shared with tiny's slabs).
  *
  * A span, and the record that describes it:
@@ -120,6 +121,7 @@ import {
   POOL_SPAN_PAGES,
   poolClassOf,
 } from "./pool_classes.ts";
+import { emptyWithinBudget, peakSlackSpent } from "./budget.ts";
 import { checkPool, type PoolCheckState } from "./check.ts";
 import {
   CACHE_SLOTS,
@@ -164,20 +166,6 @@ import {
 } from "./spans.ts";
 
 export { POOL_SHARDS } from "./spans.ts";
-
-/** Cached empty spans may always hold this many pages (256 KiB), whatever the budget. */
-const EMPTY_FLOOR_PAGES = 64;
-/** Beyond the floor, cached empty spans hold at most 1/EMPTY_SHARE of the pages in spans (measured on mid_mixed: 8 kept 1.28x peak live without the peak rule; with it, 2 gave the same 1.14x as 8 and a third more speed). */
-const EMPTY_SHARE = 2;
-
-/**
- * Past the heap's peak, cached empty spans may still hold up to
- * 1/PEAK_SLACK_SHARE of the pages of live spans before they make room for a
- * new span. Measured on mid_mixed (scratch A/B, both engines): with no slack
- * 1.15x peak live and a quarter of the allocations missing the cache; 1/32,
- * 1.19x and 5-10% more speed; 1/16, 1.22x and +10%; 1/8, 1.29x.
- */
-const PEAK_SLACK_SHARE = 32;
 
 /** What prewarm asked for and what it got, in spans. */
 export interface PrewarmReport {
@@ -377,7 +365,7 @@ export class PoolBackend implements Backend {
     const h = this.mem.header; // the page heap's counters are header words
     const over = i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[h + H_PEAK_USED_PAGES];
     const cached = this.cachedPages + i32[this.area + EMPTY_PAGES];
-    if (over > 0 && cached * PEAK_SLACK_SHARE > i32[this.area + SPAN_PAGES] - cached) {
+    if (over > 0 && peakSlackSpent(cached, i32[this.area + SPAN_PAGES])) {
       if (POOL_SPAN_BLOCKS[cls] === 1) {
         const block = this.reshapeBigger(cls, list) || this.extendSmaller(cls, list);
         if (block !== 0) return block;
@@ -548,7 +536,7 @@ export class PoolBackend implements Backend {
 
   /** True when empty spans of `pages` pages in all (listed and cached) are within the budget. */
   private withinBudget(pages: number): boolean {
-    return pages <= EMPTY_FLOOR_PAGES || pages * EMPTY_SHARE <= this.i32[this.area + SPAN_PAGES];
+    return emptyWithinBudget(pages, this.i32[this.area + SPAN_PAGES]);
   }
 
   /**
