@@ -32,7 +32,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 3; // 3: tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign; the routing the heap was created with is in the header; pages carry an area (small runs apart from large ones), with free lists of each area. 2: the pool keeps its lists in a table of their own, and full spans in none
+export const LAYOUT_VERSION = 3; // 3: pool and tiny blocks carry one free mark (FREE_MARK of backends/slab/blocks.ts; the pool's was 0x5a5a5a5a before this release); tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign; the routing the heap was created with is in the header; pages carry an area (small runs apart from large ones), with free lists of each area. 2: the pool keeps its lists in a table of their own, and full spans in none
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;

@@ -38,6 +38,12 @@
  * shrink. The leaves of the regions a growth adds go at the start of the
  * free run at the top, so growth plans exactly what it gets.
  *
+ * Files: this one hands out, takes back, coalesces and grows runs (the
+ * allocation and free paths, the free-run list operations, growth and
+ * shrinking under the lock); page_map.ts computes where a page's entry, tag,
+ * links and area lie; free_runs.ts the boundary tag and the lists' and
+ * areas' shape; growth.ts the growth and shrink policy; page_check.ts the check.
+ *
  * Locking: one lock word (H_PAGE_LOCK) on shared memory. The page heap never
  * calls out while holding it, and callers must not hold their own locks when
  * calling in (lock order: backend locks are released before any page heap
@@ -64,15 +70,11 @@ import {
   H_PAGE_LOCK,
   H_PAGE_SHIFT,
   H_PEAK_USED_PAGES,
-  H_RECORD_FREE,
-  H_RECORD_LOCK,
   H_SHRINK_COUNT,
   H_SMALL_FREE_BITMAP,
   H_SMALL_FREE_BUCKETS,
   H_TOP_PAGE,
   H_USED_PAGES,
-  H_WORKER_LOCK,
-  HEADER_PAGES,
   KIND_MASK,
   LEAF_AREA,
   LEAF_BYTES,
@@ -90,101 +92,20 @@ import {
   REGION_SHIFT,
 } from "./layout.ts";
 import { type LinearMemory, MemoryKind } from "./linear_memory.ts";
+import {
+  bucketOf,
+  END_TAG,
+  EXACT_BUCKETS,
+  SMALL_CHUNK_PAGES,
+  SMALL_RETURN_PAGES,
+  SMALL_RUN_PAGES,
+  TWO_AREAS_MIN_PAGES,
+} from "./free_runs.ts";
+import { MAX_GROW_STEP_PAGES, shrinkThreshold, WASM_SLACK_SHIFT } from "./growth.ts";
+import { checkPageHeader, checkPages, type CheckProblem, type PageCheckState } from "./page_check.ts";
+import { areaIndex, entryOf, lastEntryOf, NEXT_W, nextEntryOf, PAGE_IN_REGION, PREV_W, REGION_PAGE_SHIFT, TAG_W } from "./page_map.ts";
 
-const END_TAG = 1 << 30;
-/** Free-run lists of one length each: 1..EXACT_BUCKETS pages. */
-const EXACT_BUCKETS = 24;
-
-/**
- * The free-run list of a run of `pages` pages: exact up to 24 pages, then one
- * per power-of-two range (25..32, 33..64, ...), the last for 2049 or more.
- */
-function bucketOf(pages: number): number {
-  if (pages <= EXACT_BUCKETS) return pages - 1;
-  return Math.min(FREE_BUCKETS - 1, EXACT_BUCKETS + 27 - Math.clz32(pages - 1));
-}
-/**
- * Growth doubles the memory (by at least the heap's `growBytes`, at most
- * this many pages, 64 MiB, at once): resizing a buffer cost about 1.3 ms a
- * call on Bun whatever the size in a scratch loop (3 to 13 µs on Deno).
- * Growing by an eighth took 19 resizes on mid_mixed, doubling takes 6 (+5%
- * on Bun in a same-process A/B, Deno unchanged). Pages grown over and not
- * yet used are not written, so they cost address space, not memory, and the
- * footprint (pages in use) does not change.
- */
-const MAX_GROW_STEP_PAGES = 16384;
-/**
- * A WebAssembly.Memory never shrinks, so what it grows by it keeps: it grows
- * by what is needed plus 1/2^WASM_SLACK_SHIFT (an eighth) of the heap's own
- * pages (at least `growBytes`, at most MAX_GROW_STEP_PAGES), which keeps its
- * end within about 1.125x of the heap's peak plus one step, for a few more
- * growths than doubling takes.
- */
-const WASM_SLACK_SHIFT = 3;
-
-/**
- * A free run at the top longer than this shrinks the memory on free: three
- * quarters of the top, so the pages in use must fall to a quarter before the
- * memory shrinks, and a doubling growth is never undone by the next free.
- */
-function shrinkThreshold(top: number): number {
-  return top - (top >>> 2);
-}
-/**
- * Runs of up to this many pages (pool spans, SuperSlabs, records) are small; longer ones are large, and so is every
- * mmap block (the default routes send it nothing smaller, and realloc grows one in place into the pages after it).
- */
-const SMALL_RUN_PAGES = 64;
-/** Pages a chunk of the small area claims from the large area at once (1 MiB). */
-const SMALL_CHUNK_PAGES = 256;
-/**
- * A free run of the small area this long goes back to the large area. Two
- * chunks, not one: a chunk freed and claimed again by turns would walk the
- * runs (see lowestFit) on every claim.
- */
-const SMALL_RETURN_PAGES = 2 * SMALL_CHUNK_PAGES;
-/** A heap that may grow to fewer pages than this (64 MiB) keeps one area: a chunk would take too much of it. */
-const TWO_AREAS_MIN_PAGES = 64 * SMALL_CHUNK_PAGES;
-const REGION_PAGE_SHIFT = REGION_SHIFT - PAGE_SHIFT;
-const PAGE_IN_REGION = REGION_PAGES - 1;
-// Word offsets, from a page's page-map entry, of its tag and list links (a leaf starts page-aligned).
-const TAG_W = LEAF_TAG >>> 2;
-const NEXT_W = LEAF_NEXT >>> 2;
-const PREV_W = LEAF_PREV >>> 2;
-
-/**
- * Word index of `page`'s page-map entry; its tag and links lie TAG_W, NEXT_W
- * and PREV_W words on. A plain function, not a method: the hot paths call it
- * for pages outside the region they already looked up, and both engines
- * inline it.
- */
-function entryOf(u32: Uint32Array, dir: number, page: number): number {
-  return (u32[dir + (page >>> REGION_PAGE_SHIFT)] >>> 2) + (page & PAGE_IN_REGION);
-}
-
-/** Entry of page `page + pages`, given `page`'s entry `at`: no lookup when both lie in one region. */
-function nextEntryOf(u32: Uint32Array, dir: number, page: number, at: number, pages: number): number {
-  return pages >= 0 && (page & PAGE_IN_REGION) + pages < REGION_PAGES ? at + pages : entryOf(u32, dir, page + pages);
-}
-
-/** Entry of page `page + pages - 1`, given `page`'s entry `at`: no lookup when both lie in one region. */
-function lastEntryOf(u32: Uint32Array, dir: number, page: number, at: number, pages: number): number {
-  return pages > 0 && (page & PAGE_IN_REGION) + pages <= REGION_PAGES ? at + pages - 1 : entryOf(u32, dir, page + pages - 1);
-}
-
-/** Byte index of the area of `page`, given its entry `at`: the leaf starts `page & PAGE_IN_REGION` words before the entry. */
-function areaIndex(page: number, at: number): number {
-  const inRegion = page & PAGE_IN_REGION;
-  return ((at - inRegion) << 2) + LEAF_AREA + inRegion;
-}
-
-/** One problem found by a check, in words a person can act on. */
-export interface CheckProblem {
-  /** Which part of the heap the problem is in. */
-  where: string;
-  /** What is wrong. */
-  message: string;
-}
+export type { CheckProblem } from "./page_check.ts";
 
 /** Counters of the page heap, in pages. */
 export interface PageHeapStats {
@@ -1182,96 +1103,10 @@ export class PageHeap {
    * clears it once it is free again). Calls `visit(firstPage, pages, owner)`
    * for each allocated run so backends can check their own pages. Changes
    * nothing. Returns false when the header is too broken to walk the pages
-   * (see {@linkcode PageHeap.checkHeader}).
+   * (see {@linkcode PageHeap.checkHeader}). The walk is in page_check.ts.
    */
   check(problems: CheckProblem[], visit?: (page: number, pages: number, owner: number) => void): boolean {
-    const h = this.h;
-    const i32 = this.i32;
-    const top = this.top;
-    const where = "page heap";
-    if (!this.checkHeader(problems)) return false; // without a sound top and directory no walk can be trusted to end
-    let used = 0;
-    let free = 0;
-    let metadata = 0;
-    let foreign = 0;
-    if (i32[h + H_BASE_PAGE] !== this.first) {
-      problems.push({
-        where,
-        message: `the header says the heap starts at page ${i32[h + H_BASE_PAGE]}, not at its base page ${this.first}`,
-      });
-    }
-    const freeStarts: number[] = [];
-    let previousFree = false;
-    for (let page = this.first; page < top;) {
-      const tag = this.tag(page);
-      if (tag < 0) {
-        const pages = -tag;
-        if (page + pages > top || this.tag(page + pages - 1) !== tag) {
-          problems.push({ where, message: `free run at page ${page} has broken tags` });
-          return true;
-        }
-        const area = this.areaOf(page);
-        if (previousFree && this.areaOf(page - 1) === area) {
-          problems.push({ where, message: `free runs at page ${page} and before it were not coalesced` });
-        }
-        for (let i = 0; i < pages; i++) {
-          if (this.ownerOf((page + i) * PAGE_SIZE) !== 0) {
-            problems.push({ where, message: `free page ${page + i} still has an owner` });
-            break;
-          }
-        }
-        this.checkArea(problems, page, pages, "free");
-        freeStarts.push(page);
-        free += pages;
-        previousFree = true;
-        page += pages;
-      } else if (tag > 0 && tag < END_TAG) {
-        const pages = tag;
-        if (page + pages > top || (pages > 1 && this.tag(page + pages - 1) !== (END_TAG | pages))) {
-          problems.push({ where, message: `allocated run at page ${page} has broken tags` });
-          return true;
-        }
-        const owner = this.ownerOf(page * PAGE_SIZE);
-        const kind = owner & KIND_MASK;
-        if (kind === PageKind.free) problems.push({ where, message: `allocated run at page ${page} has no owner` });
-        for (let i = 1; i < pages; i++) {
-          // Pages of one run may carry different records (a SuperSlab's slabs), never another kind.
-          if ((this.ownerOf((page + i) * PAGE_SIZE) & KIND_MASK) !== kind) {
-            problems.push({ where, message: `page ${page + i} of the run at ${page} has an owner of another kind` });
-            break;
-          }
-        }
-        this.checkArea(problems, page, pages, "allocated");
-        if (owner === FOREIGN_ENTRY) foreign += pages;
-        else if (kind === PageKind.metadata) metadata += pages;
-        else if (kind !== PageKind.free && !this.allDirty(page, pages)) {
-          problems.push({
-            where,
-            message: `run at page ${page} (kind ${kind}) has pages marked never written: calloc would not clear them`,
-          });
-        }
-        visit?.(page, pages, owner);
-        if (owner !== FOREIGN_ENTRY) used += pages; // pages the heap did not grow are not its footprint
-        previousFree = false;
-        page += pages;
-      } else {
-        problems.push({ where, message: `page ${page} starts no run (tag ${tag})` });
-        return true;
-      }
-    }
-    this.checkFreeLists(problems, new Set(freeStarts));
-    if (used !== i32[h + H_USED_PAGES]) problems.push({ where, message: `used pages counted ${i32[h + H_USED_PAGES]}, found ${used}` });
-    if (free !== i32[h + H_FREE_PAGES]) problems.push({ where, message: `free pages counted ${i32[h + H_FREE_PAGES]}, found ${free}` });
-    if (foreign !== i32[h + H_FOREIGN_PAGES]) {
-      problems.push({ where, message: `foreign pages counted ${i32[h + H_FOREIGN_PAGES]}, found ${foreign} in foreign runs` });
-    }
-    if (i32[h + H_PEAK_USED_PAGES] < used) {
-      problems.push({ where, message: `peak used pages ${i32[h + H_PEAK_USED_PAGES]} is below the ${used} used now` });
-    }
-    // Every metadata run is counted where it is taken (header, leaves, records, per-worker pages).
-    const counted = i32[h + H_METADATA_PAGES];
-    if (counted !== metadata) problems.push({ where, message: `metadata pages counted ${counted}, ${metadata} found in metadata runs` });
-    return true;
+    return checkPages(this.checkState(), problems, visit);
   }
 
   /**
@@ -1286,175 +1121,26 @@ export class PageHeap {
    * lock): the counters and the free-list heads are left out.
    */
   checkHeader(problems: CheckProblem[], counters = true): boolean {
-    const h = this.h;
-    const i32 = this.i32;
-    const where = "heap header";
-    const first = this.first; // the pages below the base are not the heap's
-    const memoryPages = this.mem.byteLength >>> PAGE_SHIFT;
-    const top = i32[h + H_TOP_PAGE];
-    if (i32[h + H_PAGE_SHIFT] !== PAGE_SHIFT || i32[h + H_HEADER_PAGES] !== HEADER_PAGES) {
-      problems.push({
-        where,
-        message: `page shift ${i32[h + H_PAGE_SHIFT]} and header pages ${i32[h + H_HEADER_PAGES]} are not this layout's`,
-      });
-    }
-    for (
-      const [word, name] of [[h + H_PAGE_LOCK, "page heap"], [h + H_RECORD_LOCK, "record arena"], [
-        h + H_WORKER_LOCK,
-        "worker table",
-      ]] as const
-    ) {
-      // A lock word is 0 (free), 1 (held) or 2 (held, waiters): anything else was written over, and taking it would spin forever.
-      if (i32[word] < 0 || i32[word] > 2) problems.push({ where, message: `the ${name} lock word holds ${i32[word]}` });
-    }
-    if (!(top >= first + HEADER_PAGES + LEAF_PAGES && top <= memoryPages)) {
-      problems.push({ where, message: `top page ${top} lies outside the memory's ${memoryPages} pages` });
-      return false;
-    }
-    if (top > i32[h + H_MAX_PAGES]) problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[h + H_MAX_PAGES]}` });
-    const record = i32[h + H_RECORD_FREE] >>> 0;
-    if (record % 64 !== 0 || record >= top * PAGE_SIZE) {
-      problems.push({ where, message: `the record arena's free list starts at ${record}, which is no record of the heap` });
-    }
-    if (!counters) return this.checkDirectory(problems, top);
-    const used = i32[h + H_USED_PAGES];
-    const free = i32[h + H_FREE_PAGES];
-    const metadata = i32[h + H_METADATA_PAGES];
-    const foreign = i32[h + H_FOREIGN_PAGES];
-    if (used < 0 || free < 0 || foreign < 0 || used + free + foreign !== top - first) {
-      problems.push({
-        where,
-        message: `used pages ${used}, free pages ${free} and foreign pages ${foreign} do not add up to the ${
-          top - first
-        } pages of the heap`,
-      });
-    }
-    if (metadata < HEADER_PAGES + LEAF_PAGES || metadata > used) {
-      problems.push({
-        where,
-        message: `metadata pages ${metadata} are not between a header's ${HEADER_PAGES + LEAF_PAGES} and the ${used} used`,
-      });
-    }
-    for (
-      const [buckets, bitmap, area] of [[H_FREE_BUCKETS, H_FREE_BITMAP, ""], [
-        H_SMALL_FREE_BUCKETS,
-        H_SMALL_FREE_BITMAP,
-        "small area ",
-      ]] as const
-    ) {
-      // Both areas' lists (see allocRun): each head a page of the heap or -1, each bitmap bit set exactly for a list that holds a run.
-      for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-        const head = i32[h + buckets + bucket];
-        if (head < -1 || (head >= 0 && head < first) || head >= top) {
-          problems.push({ where, message: `${area}free list ${bucket} starts at page ${head}, outside the heap` });
-        } else if (((i32[h + bitmap] >>> bucket) & 1) !== (head >= 0 ? 1 : 0)) {
-          problems.push({ where, message: `${area}bitmap bit ${bucket} says ${head >= 0 ? "empty" : "non-empty"}, the list is not` });
-        }
-      }
-    }
-    return this.checkDirectory(problems, top);
+    return checkPageHeader(this.checkState(), problems, counters);
   }
 
-  /** Checks every page of the run of `pages` at `page` lies in one area, a known one. */
-  private checkArea(problems: CheckProblem[], page: number, pages: number, what: string): void {
-    const area = this.areaOf(page);
-    if (area !== AREA_LARGE && area !== AREA_SMALL) {
-      problems.push({ where: "page heap", message: `${what} run at page ${page} has area ${area}, which is none` });
-      return;
-    }
-    for (let i = 1; i < pages; i++) {
-      if (this.areaOf(page + i) !== area) {
-        problems.push({ where: "page heap", message: `${what} run at page ${page} has pages in both areas` });
-        return;
-      }
-    }
-  }
-
-  /**
-   * Checks the free-run lists of both areas against the free runs the tags
-   * show (`starts`): each run in exactly one list, the list its length and
-   * area name, with good back links, and the bitmaps marking the lists that
-   * hold runs.
-   */
-  private checkFreeLists(problems: CheckProblem[], starts: Set<number>): void {
-    const listed = new Set<number>();
-    this.checkAreaLists(problems, starts, listed, AREA_LARGE);
-    this.checkAreaLists(problems, starts, listed, AREA_SMALL);
-    if (listed.size !== starts.size) {
-      problems.push({ where: "page heap free lists", message: `the lists hold ${listed.size} runs, the pages ${starts.size}` });
-    }
-  }
-
-  /** Checks one area's free-run lists against the free runs the tags show (`starts`), adding each run it meets to `listed`. */
-  private checkAreaLists(problems: CheckProblem[], starts: Set<number>, listed: Set<number>, area: number): void {
-    const h = this.h;
-    const i32 = this.i32;
-    const where = area === AREA_SMALL ? "page heap free lists (small area)" : "page heap free lists";
-    for (let bucket = 0; bucket < FREE_BUCKETS; bucket++) {
-      const head = i32[h + (area === AREA_SMALL ? H_SMALL_FREE_BUCKETS : H_FREE_BUCKETS) + bucket]; // the bitmap was checked against it with the header
-      let before = -1;
-      for (let page = head; page >= 0; page = this.next(page)) {
-        if (!starts.has(page) || listed.has(page)) {
-          problems.push({
-            where,
-            message: `list ${bucket} holds page ${page}, ${listed.has(page) ? "listed before" : "which starts no free run"}`,
-          });
-          return;
-        }
-        listed.add(page);
-        if (bucketOf(-this.tag(page)) !== bucket) {
-          problems.push({ where, message: `run of ${-this.tag(page)} pages at ${page} is in list ${bucket}` });
-        }
-        if (this.areaOf(page) !== area) problems.push({ where, message: `run at ${page} is listed in the other area's lists` });
-        if (this.prev(page) !== before) problems.push({ where, message: `back link of page ${page} is wrong` });
-        before = page;
-      }
-    }
-  }
-
-  /**
-   * Checks the page-map directory: every region below the top has a leaf, and
-   * every leaf lies whole in metadata pages below the top. Returns false when
-   * a region lacks its leaf.
-   */
-  private checkDirectory(problems: CheckProblem[], top: number): boolean {
-    const dir = this.dir;
-    const u32 = this.u32;
-    const where = "page map";
-    const regions = (top + REGION_PAGES - 1) >>> REGION_PAGE_SHIFT;
-    const firstRegion = this.first >>> REGION_PAGE_SHIFT; // regions wholly below the base need no leaf
-    let whole = true;
-    for (let region = 0; region < MAX_REGIONS; region++) {
-      const leaf = u32[dir + region];
-      if (leaf === 0) {
-        if (region < regions && region >= firstRegion) {
-          problems.push({ where, message: `region ${region} (pages ${region * REGION_PAGES}..) is below the top but has no leaf` });
-          whole = false;
-        }
-        continue;
-      }
-      const first = leaf >>> PAGE_SHIFT;
-      if (leaf % PAGE_SIZE !== 0 || first < this.first || first + LEAF_PAGES > top) {
-        problems.push({ where, message: `leaf of region ${region} at byte ${leaf} is not in whole pages below the top` });
-        if (region < regions) whole = false;
-        continue;
-      }
-      for (let i = 0; i < LEAF_PAGES; i++) {
-        // The leaf of region 0 describes itself; any other leaf lies in a region whose leaf was checked first, or in region 0.
-        if ((first + i) >>> REGION_PAGE_SHIFT > region && u32[dir + ((first + i) >>> REGION_PAGE_SHIFT)] === 0) break;
-        if ((this.ownerOf((first + i) * PAGE_SIZE) & KIND_MASK) !== PageKind.metadata) {
-          problems.push({ where, message: `leaf of region ${region} lies in page ${first + i}, which is not a metadata page` });
-          break;
-        }
-      }
-    }
-    return whole;
-  }
-
-  /** True when every page from `page` for `count` pages is marked written. */
-  private allDirty(page: number, count: number): boolean {
-    const u8 = this.u8;
-    for (let i = 0; i < count; i++) if ((u8[this.flagsIndex(page + i)] & PAGE_DIRTY) === 0) return false;
-    return true;
+  /** What page_check.ts reads (cold: built per check). */
+  private checkState(): PageCheckState {
+    return {
+      mem: this.mem,
+      h: this.h,
+      dir: this.dir,
+      first: this.first,
+      top: this.top,
+      i32: this.i32,
+      u32: this.u32,
+      u8: this.u8,
+      tag: (page) => this.tag(page),
+      next: (page) => this.next(page),
+      prev: (page) => this.prev(page),
+      areaOf: (page) => this.areaOf(page),
+      ownerOf: (ptr) => this.ownerOf(ptr),
+      flagsIndex: (page) => this.flagsIndex(page),
+    };
   }
 }

@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 import { expectHakmemError as expectCode } from "../testing/expect.ts";
 import { attachHeap, createHeap, type Heap } from "../mod.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
+import { FREE_MARK } from "../backends/slab/blocks.ts";
 import {
   createPoolBackend,
   POOL_CLASS_COUNT,
@@ -448,7 +449,7 @@ describe("pool backend", () => {
     const { heap, pool } = poolHeap();
     const ptr = pool.alloc(4000);
     const other = pool.alloc(4000);
-    heap.typed(Int32Array, ptr, 2)[1] = (ptr ^ 0x5a5a5a5a) | 0; // what a freed block carries at +4
+    heap.typed(Int32Array, ptr, 2)[1] = ptr ^ FREE_MARK; // what a freed block carries at +4
     pool.free(ptr);
     expectCode(() => pool.free(ptr), "DOUBLE_FREE", "then a real double free");
     pool.free(other);

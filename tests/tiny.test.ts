@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createHeap, HakmemError, type Heap } from "../mod.ts";
 import { CLASS_COUNT, CLASS_SIZES, classAlignment, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../backends/slab/size_classes.ts";
-import { blockDivisor, blockIndex, SLAB_BYTES, SUPERSLAB_BYTES } from "../backends/slab/slab.ts";
+import { blockDivisor, blockIndex } from "../backends/slab/blocks.ts";
+import { SLAB_BYTES, SLAB_UNIT_SHIFT, SUPERSLAB_BYTES } from "../backends/slab/slab.ts";
 import type { Backend } from "../router/box.ts";
 
 function tinyOf(heap: Heap): Backend {
@@ -55,9 +56,9 @@ describe("tiny size classes", () => {
 
   test("the block index by multiplication is exact for every class and offset", () => {
     for (const size of CLASS_SIZES) {
-      const divisor = blockDivisor(size);
+      const divisor = blockDivisor(size, SLAB_UNIT_SHIFT);
       for (let offset = 0; offset < SLAB_BYTES; offset++) {
-        if (blockIndex(offset, divisor) !== Math.floor(offset / size)) assert.fail(`offset ${offset} / ${size}`);
+        if (blockIndex(offset, divisor, SLAB_UNIT_SHIFT) !== Math.floor(offset / size)) assert.fail(`offset ${offset} / ${size}`);
       }
     }
   });

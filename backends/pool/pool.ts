@@ -5,6 +5,12 @@
  * Owns: its spans (one page run each, holding blocks of one class), their
  * records, the free list inside each span, the per class and shard lists of
  * spans, its list table (a metadata run) and its area of the heap header.
+ * This file is the backend: allocation and free, the heap object's cache of
+ * single-block spans, prewarm, stats.
+ * The words of the layout pictured below are declared in spans.ts, the
+ * checks are in check.ts, the empty-span budget's and the peak rule's limits in
+ * budget.ts, and a block's address, link and free mark are
+ * computed in ../slab/blocks.ts (shared with tiny's slabs).
  *
  * A span, and the record that describes it:
  *
@@ -14,7 +20,7 @@
  * ├─ block 0 ─┼─ block 1 ─┼─ ... ─┼─ block bump-1 ─┼─ bump .. capacity-1: never used ─┼─ tail ─┤
  *
  * free block   +0  next free block of the span (byte offset, 0 ends the list)
- *              +4  freed marker: ptr ^ 0x5A5A5A5A (cleared when the block is handed out)
+ *              +4  free mark: ptr ^ FREE_MARK (cleared when the block is handed out; ../slab/blocks.ts)
  * live block   every byte is the user's: no header
  *
  * record (64 bytes from the RecordArena)
@@ -91,7 +97,7 @@ import { describe, HakmemError } from "../../core/errors.ts";
 import { H_PEAK_USED_PAGES, H_USED_PAGES, KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
-import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
+import type { RecordArena } from "../../memory/records.ts";
 import type {
   Backend,
   BackendContext,
@@ -104,6 +110,7 @@ import type {
   MemoryDescription,
   RegionDescription,
 } from "../../router/box.ts";
+import { blockAddress, clearMark, isMarkedFree, markFree, readLink, writeLink } from "../slab/blocks.ts";
 import {
   POOL_CLASS_COUNT,
   POOL_CLASS_SIZES,
@@ -114,126 +121,51 @@ import {
   POOL_SPAN_PAGES,
   poolClassOf,
 } from "./pool_classes.ts";
+import { emptyWithinBudget, peakSlackSpent } from "./budget.ts";
+import { checkPool, type PoolCheckState } from "./check.ts";
+import {
+  CACHE_SLOTS,
+  EMPTY_PAGES,
+  FAILURES,
+  L_ALLOCS,
+  L_EMPTY,
+  L_FREES,
+  L_LOCK,
+  L_PARTIAL,
+  L_SPANS,
+  LIST_COUNT,
+  LIST_WORDS,
+  listWord,
+  POOL_SHARDS,
+  PREWARM_FAILED,
+  PREWARM_REQUESTED,
+  PREWARM_SUCCEEDED,
+  R_BASE,
+  R_BUMP,
+  R_CACHER,
+  R_CAPACITY,
+  R_CLASS,
+  R_DAMAGED,
+  R_FREE,
+  R_NEXT,
+  R_PREV,
+  R_SHARD,
+  R_STATE,
+  R_USED,
+  recordOf,
+  S_CACHED,
+  S_EMPTY,
+  S_FULL,
+  S_PARTIAL,
+  SPAN_PAGES,
+  spanBlockIndex,
+  SPANS_CREATED,
+  SPANS_RELEASED,
+  TABLE,
+  TABLE_PAGES,
+} from "./spans.ts";
 
-/**
- * Free-list shards per class; a worker uses shard `workerId & (POOL_SHARDS - 1)`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { POOL_SHARDS } from "./pool.ts";
- * assert.equal(POOL_SHARDS, 4);
- * ```
- */
-export const POOL_SHARDS = 4;
-
-// Words of the shared area, from its first word.
-const FAILURES = 0; // allocations that could get no new span
-const PREWARM_REQUESTED = 1; // spans prewarm asked for
-const PREWARM_SUCCEEDED = 2; // spans prewarm got
-const PREWARM_FAILED = 3; // spans prewarm could not get
-const SPANS_CREATED = 4; // spans taken from the page heap, ever
-const SPANS_RELEASED = 5; // spans given back to the page heap, ever
-const TABLE = 6; // byte offset of the list table
-const SPAN_PAGES = 7; // pages in spans now
-const EMPTY_PAGES = 8; // pages in cached empty spans now
-
-// Words of one list entry (one per class and shard) in the list table.
-const L_LOCK = 0; // lock word (shared memory only)
-const L_PARTIAL = 1; // first span with a block to hand out and one in use (record byte offset, 0 none)
-const L_EMPTY = 2; // first span with every block free
-const L_ALLOCS = 3; // blocks handed out (wraps at 2^32)
-const L_FREES = 4; // blocks taken back (wraps at 2^32)
-const L_SPANS = 5; // spans of the class and shard: listed, and full ones in no list
-const LIST_WORDS = 6;
-const LIST_COUNT = POOL_CLASS_COUNT * POOL_SHARDS;
-const TABLE_PAGES = Math.ceil((LIST_COUNT * LIST_WORDS * 4) / PAGE_SIZE);
-
-// Words of a span record.
-const R_CLASS = 0; // class index
-const R_BASE = 1; // byte offset of the span's first page
-const R_CAPACITY = 2; // blocks the span holds
-const R_USED = 3; // blocks handed out and not freed
-const R_BUMP = 4; // blocks below this index have been handed out at least once
-const R_FREE = 5; // first free block (byte offset), 0 when none
-const R_SHARD = 6; // the shard whose lists hold the span
-const R_STATE = 7; // S_PARTIAL, S_FULL or S_EMPTY (0 while being created or released)
-const R_NEXT = 8; // next record in its list, 0 at the end
-const R_PREV = 9; // previous record in the partial list, 0 at its head (and in the empty list, a stack)
-const R_CACHER = 10; // while cached: the worker slot of the heap object whose cache holds the span
-const R_DAMAGED = 11; // a free block found written after free (the free list was cut there), 0 none
-
-// Span states (R_STATE). A partial or empty span is in the list of that name; a full one in none.
-const S_PARTIAL = L_PARTIAL;
-const S_EMPTY = L_EMPTY;
-const S_FULL = 3;
-/** A single-block span whose block is free, held in a heap object's cache (unshared memory): in no list, its block counted free. */
-const S_CACHED = 4;
-const STATE_NAMES: Record<number, string> = { [S_PARTIAL]: "partial", [S_FULL]: "full", [S_EMPTY]: "empty", [S_CACHED]: "cached" };
-
-/** Depth of the heap object's cache, per class (unshared memory only). */
-const CACHE_SLOTS = 32;
-if (POOL_CLASS_COUNT > 64) throw new Error("the cache's class mask has 64 bits"); // two 32-bit words
-
-/** Cached empty spans may always hold this many pages (256 KiB), whatever the budget. */
-const EMPTY_FLOOR_PAGES = 64;
-/** Beyond the floor, cached empty spans hold at most 1/EMPTY_SHARE of the pages in spans (measured on mid_mixed: 8 kept 1.28x peak live without the peak rule; with it, 2 gave the same 1.14x as 8 and a third more speed). */
-const EMPTY_SHARE = 2;
-
-/**
- * Past the heap's peak, cached empty spans may still hold up to
- * 1/PEAK_SLACK_SHARE of the pages of live spans before they make room for a
- * new span. Measured on mid_mixed (scratch A/B, both engines): with no slack
- * 1.15x peak live and a quarter of the allocations missing the cache; 1/32,
- * 1.19x and 5-10% more speed; 1/16, 1.22x and +10%; 1/8, 1.29x.
- */
-const PEAK_SLACK_SHARE = 32;
-
-const FREED_MARK = 0x5a5a5a5a; // xored with the block's address into its word at +4 when freed
-
-// ---- blocks: the one place their addresses and link words are computed ------
-
-/** Byte offset of block `index` of the span at `base`, for blocks of `size` bytes. */
-function blockAddress(base: number, index: number, size: number): number {
-  return base + index * size;
-}
-
-/**
- * Per class: ceil(2^20 / (size / 256)), so that a block index is one multiply
- * (see {@linkcode blockIndex}).
- */
-const UNIT_DIVISORS: Int32Array = POOL_CLASS_SIZES.map((size) => Math.ceil(2 ** 20 / (size / POOL_GRANULE)));
-
-/**
- * Index of the block of class `cls` starting `offset` bytes into its span, or
- * -1 when none starts there. Exact: a span's offsets are under 2^18, so
- * `offset / 256` is under 1024 and the rounding of the divisor stays below
- * one part in 1024 of the smallest step.
- */
-function blockIndex(offset: number, cls: number): number {
-  const index = Math.imul(offset >>> 8, UNIT_DIVISORS[cls]) >>> 20;
-  return offset >= 0 && index * POOL_CLASS_SIZES[cls] === offset ? index : -1;
-}
-
-/** Word holding a free block's next pointer: its first 4 bytes. */
-function linkWord(block: number): number {
-  return block >>> 2;
-}
-
-/** Word holding a free block's freed marker: its bytes 4..7. */
-function markWord(block: number): number {
-  return (block >>> 2) + 1;
-}
-
-/** The marker a free block carries in its {@linkcode markWord}. */
-function freedMarker(block: number): number {
-  return (block ^ FREED_MARK) | 0;
-}
-
-/** The record byte offset of a page-map entry. */
-function recordOf(entry: number): number {
-  return (entry & ~KIND_MASK) >>> 0;
-}
+export { POOL_SHARDS } from "./spans.ts";
 
 /** What prewarm asked for and what it got, in spans. */
 export interface PrewarmReport {
@@ -343,7 +275,7 @@ export class PoolBackend implements Backend {
 
   /** Word index of the list entry of class `cls` and shard `shard`. */
   private listOf(cls: number, shard: number): number {
-    return this.table + (cls * POOL_SHARDS + shard) * LIST_WORDS;
+    return listWord(this.table, cls, shard);
   }
 
   /** Word index of this worker's list entry of class `cls` (`listOf(cls, shard)` with the shard folded in). */
@@ -433,7 +365,7 @@ export class PoolBackend implements Backend {
     const h = this.mem.header; // the page heap's counters are header words
     const over = i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[h + H_PEAK_USED_PAGES];
     const cached = this.cachedPages + i32[this.area + EMPTY_PAGES];
-    if (over > 0 && cached * PEAK_SLACK_SHARE > i32[this.area + SPAN_PAGES] - cached) {
+    if (over > 0 && peakSlackSpent(cached, i32[this.area + SPAN_PAGES])) {
       if (POOL_SPAN_BLOCKS[cls] === 1) {
         const block = this.reshapeBigger(cls, list) || this.extendSmaller(cls, list);
         if (block !== 0) return block;
@@ -604,7 +536,7 @@ export class PoolBackend implements Backend {
 
   /** True when empty spans of `pages` pages in all (listed and cached) are within the budget. */
   private withinBudget(pages: number): boolean {
-    return pages <= EMPTY_FLOOR_PAGES || pages * EMPTY_SHARE <= this.i32[this.area + SPAN_PAGES];
+    return emptyWithinBudget(pages, this.i32[this.area + SPAN_PAGES]);
   }
 
   /**
@@ -619,8 +551,8 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     let block = u32[r + R_FREE];
     if (block !== 0) {
-      const next = u32[linkWord(block)];
-      if (i32[markWord(block)] !== freedMarker(block) || (next !== 0 && !this.isHandedOut(next, r))) {
+      const next = readLink(i32, block);
+      if (!isMarkedFree(i32, block) || (next !== 0 && !this.isHandedOut(next, r))) {
         throw this.cutFreeList(list, record, block);
       }
       u32[r + R_FREE] = next;
@@ -629,7 +561,7 @@ export class PoolBackend implements Backend {
       i32[r + R_BUMP] = index + 1;
       block = blockAddress(u32[r + R_BASE], index, POOL_CLASS_SIZES[i32[r + R_CLASS]]);
     }
-    i32[markWord(block)] = 0;
+    clearMark(i32, block);
     const used = i32[r + R_USED] + 1;
     i32[r + R_USED] = used;
     if (used === i32[r + R_CAPACITY] && i32[r + R_STATE] === S_PARTIAL) this.becameFull(list, record);
@@ -639,7 +571,7 @@ export class PoolBackend implements Backend {
 
   /** True when `block` starts a block of span record word `r` that was handed out at least once (below the bump mark). */
   private isHandedOut(block: number, r: number): boolean {
-    const index = blockIndex(block - this.u32[r + R_BASE], this.i32[r + R_CLASS]);
+    const index = spanBlockIndex(block - this.u32[r + R_BASE], this.i32[r + R_CLASS]);
     return index >= 0 && index < this.i32[r + R_BUMP];
   }
 
@@ -785,7 +717,7 @@ export class PoolBackend implements Backend {
       if (state === S_FULL && !this.shared) return this.freeSingle(ptr, record, cls);
       if (state === S_EMPTY || state === S_CACHED) throw notLive(ptr, false);
     }
-    const index = blockIndex(ptr - this.u32[r + R_BASE], cls);
+    const index = spanBlockIndex(ptr - this.u32[r + R_BASE], cls);
     if (index < 0 || index >= i32[r + R_CAPACITY]) {
       // The span's record may lie in memory another worker grew: look again once.
       if (this.mem.refresh(true)) return this.free(ptr, entry);
@@ -832,12 +764,12 @@ export class PoolBackend implements Backend {
   private freeLocked(ptr: number, record: number, list: number, index: number): void {
     const { i32, u32 } = this;
     const r = record >>> 2;
-    if (index >= i32[r + R_BUMP] || ((i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.onFreeList(record, ptr))) {
+    if (index >= i32[r + R_BUMP] || ((isMarkedFree(i32, ptr) || this.debug) && this.onFreeList(record, ptr))) {
       this.mem.unlock(list + L_LOCK);
       throw notLive(ptr, index >= i32[r + R_BUMP]);
     }
-    u32[linkWord(ptr)] = u32[r + R_FREE];
-    i32[markWord(ptr)] = freedMarker(ptr);
+    writeLink(i32, ptr, u32[r + R_FREE]);
+    markFree(i32, ptr);
     u32[r + R_FREE] = ptr;
     const used = i32[r + R_USED] - 1;
     i32[r + R_USED] = used;
@@ -876,7 +808,7 @@ export class PoolBackend implements Backend {
     const { i32, u32 } = this.mem;
     const r = record >>> 2;
     let steps = i32[r + R_CAPACITY];
-    for (let node = u32[r + R_FREE]; node !== 0 && steps >= 0; node = u32[linkWord(node)], steps--) {
+    for (let node = u32[r + R_FREE]; node !== 0 && steps >= 0; node = readLink(i32, node), steps--) {
       if (node === block) return true;
     }
     return false;
@@ -905,14 +837,14 @@ export class PoolBackend implements Backend {
     const record = recordOf(entry);
     const r = record >>> 2;
     const i32 = this.mem.i32;
-    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
+    const index = spanBlockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
     // A freed block has no size and may not be resized: the same tests as free's.
     const single = i32[r + R_CAPACITY] === 1;
     if (
       single
         ? i32[r + R_STATE] !== S_FULL
-        : index < i32[r + R_BUMP] && (i32[markWord(ptr)] === freedMarker(ptr) || this.debug) && this.isFreeBlock(record, ptr)
+        : index < i32[r + R_BUMP] && (isMarkedFree(i32, ptr) || this.debug) && this.isFreeBlock(record, ptr)
     ) {
       throw new HakmemError("INVALID_POINTER", `pool block ${describe(ptr)} is free: used after it was freed`, ptr);
     }
@@ -945,7 +877,7 @@ export class PoolBackend implements Backend {
     if ((entry & KIND_MASK) !== this.kind) return false;
     const r = recordOf(entry) >>> 2;
     const i32 = this.mem.i32;
-    const index = blockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
+    const index = spanBlockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     return index >= 0 && index < i32[r + R_CAPACITY];
   }
 
@@ -1150,204 +1082,13 @@ export class PoolBackend implements Backend {
    * list). Reads without locks: run it while no other worker allocates.
    */
   check(level: CheckLevel, problems: CheckProblem[]): void {
-    const where = "pool";
-    const i32 = this.mem.i32;
-    const a = this.area;
-    if (i32[a + PREWARM_SUCCEEDED] + i32[a + PREWARM_FAILED] !== i32[a + PREWARM_REQUESTED]) {
-      problems.push({
-        where,
-        message: `prewarm counted ${i32[a + PREWARM_SUCCEEDED]} got and ${i32[a + PREWARM_FAILED]} failed of ${i32[a + PREWARM_REQUESTED]}`,
-      });
-    }
-    let counted = 0;
-    let spanPages = 0;
-    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
-      for (let shard = 0; shard < POOL_SHARDS; shard++) {
-        const list = this.listOf(cls, shard);
-        const spans = i32[list + L_SPANS];
-        const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
-        counted += spans;
-        spanPages += spans * POOL_SPAN_PAGES[cls];
-        if (spans < 0 || live < 0 || live > spans * POOL_SPAN_BLOCKS[cls]) {
-          problems.push({ where, message: `class ${POOL_CLASS_SIZES[cls]} shard ${shard}: ${live} live blocks in ${spans} spans` });
-        }
-      }
-    }
-    const held = (i32[a + SPANS_CREATED] - i32[a + SPANS_RELEASED]) | 0;
-    if (held !== counted) {
-      problems.push({
-        where,
-        message: `${i32[a + SPANS_CREATED]} spans created - ${i32[a + SPANS_RELEASED]} released != ${counted} counted by the lists`,
-      });
-    }
-    if (spanPages !== i32[a + SPAN_PAGES]) {
-      problems.push({ where, message: `pages in spans counted ${i32[a + SPAN_PAGES]}, the lists' spans hold ${spanPages}` });
-    }
-    if (level === "full") this.checkSpans(problems);
+    checkPool(this.checkState(), level, problems);
   }
 
-  /**
-   * Walks the partial and empty lists of every class and shard, then the page
-   * heap's pool runs: those in no list must be full spans.
-   */
-  private checkSpans(problems: CheckProblem[]): void {
-    const seen = new Set<number>();
-    const spansOf = new Int32Array(LIST_COUNT);
-    const usedOf = new Int32Array(LIST_COUNT);
-    let emptyPages = 0;
-    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
-      for (let shard = 0; shard < POOL_SHARDS; shard++) {
-        const list = this.listOf(cls, shard);
-        for (const state of [S_PARTIAL, S_EMPTY]) {
-          const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard} ${STATE_NAMES[state]} list`;
-          let prev = 0;
-          for (let record = this.mem.u32[list + state]; record !== 0; record = this.mem.u32[(record >>> 2) + R_NEXT]) {
-            if (
-              record % RECORD_BYTES !== 0 || record + RECORD_BYTES > this.mem.byteLength ||
-              (this.pages.ownerOf(record) & KIND_MASK) !== PageKind.metadata
-            ) {
-              problems.push({ where, message: `holds ${describe(record)}, which is no record` });
-              break;
-            }
-            if (seen.has(record)) {
-              problems.push({ where, message: `reaches span record ${describe(record)} a second time (listed twice, or a cycle)` });
-              break;
-            }
-            seen.add(record);
-            spansOf[cls * POOL_SHARDS + shard]++;
-            usedOf[cls * POOL_SHARDS + shard] += this.mem.i32[(record >>> 2) + R_USED];
-            if (state === S_EMPTY) emptyPages += POOL_SPAN_PAGES[cls];
-            this.checkSpan(record, cls, shard, state, state === S_PARTIAL ? prev : 0, where, problems); // the empty list links forwards only
-            prev = record;
-          }
-        }
-      }
-    }
-    this.pages.forEachRun((page, _pages, owner) => {
-      if ((owner & KIND_MASK) !== this.kind) return;
-      const record = recordOf(owner);
-      if (this.mem.u32[(record >>> 2) + R_BASE] !== page * PAGE_SIZE) {
-        problems.push({ where: "pool", message: `run at page ${page} maps to span record ${describe(record)}, which starts elsewhere` });
-        return;
-      }
-      if (seen.has(record)) return;
-      const i32 = this.mem.i32;
-      const cls = i32[(record >>> 2) + R_CLASS];
-      const shard = i32[(record >>> 2) + R_SHARD];
-      if (!(cls >= 0 && cls < POOL_CLASS_COUNT && shard >= 0 && shard < POOL_SHARDS)) {
-        problems.push({ where: "pool", message: `span at page ${page} says class ${cls} shard ${shard}` });
-        return;
-      }
-      const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}, span at page ${page} in no list`;
-      // In no list: full, or a single-block span in a heap object's cache (its block counted free).
-      const state = i32[(record >>> 2) + R_STATE] === S_CACHED && POOL_SPAN_BLOCKS[cls] === 1 ? S_CACHED : S_FULL;
-      spansOf[cls * POOL_SHARDS + shard]++;
-      if (state === S_FULL) usedOf[cls * POOL_SHARDS + shard] += i32[(record >>> 2) + R_USED];
-      this.checkSpan(record, cls, shard, state, 0, where, problems);
-    });
-    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
-      for (let shard = 0; shard < POOL_SHARDS; shard++) {
-        const list = this.listOf(cls, shard);
-        const i32 = this.mem.i32;
-        const where = `pool class ${POOL_CLASS_SIZES[cls]} shard ${shard}`;
-        const spans = spansOf[cls * POOL_SHARDS + shard];
-        if (spans !== i32[list + L_SPANS]) problems.push({ where, message: `spans counted ${i32[list + L_SPANS]}, found ${spans}` });
-        const live = (i32[list + L_ALLOCS] - i32[list + L_FREES]) | 0;
-        const used = usedOf[cls * POOL_SHARDS + shard];
-        if (used !== live) problems.push({ where, message: `live blocks counted ${live}, the spans hold ${used}` });
-      }
-    }
-    let cachedPages = 0;
-    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
-      for (let slot = cls * CACHE_SLOTS; slot < cls * CACHE_SLOTS + this.cacheCount[cls]; slot++) {
-        const r = this.cacheRecords[slot] >>> 2;
-        const i32 = this.mem.i32;
-        cachedPages += POOL_SPAN_PAGES[cls];
-        if (i32[r + R_STATE] !== S_CACHED || i32[r + R_CLASS] !== cls || this.mem.u32[r + R_BASE] !== this.cacheBlocks[slot]) {
-          problems.push({
-            where: `pool cache, class ${POOL_CLASS_SIZES[cls]}`,
-            message: `holds span record ${describe(this.cacheRecords[slot])} (block ${describe(this.cacheBlocks[slot])}), which is ${
-              STATE_NAMES[i32[r + R_STATE]] ?? `in state ${i32[r + R_STATE]}`
-            }, class ${i32[r + R_CLASS]}, block ${describe(this.mem.u32[r + R_BASE])}`,
-          });
-        }
-      }
-    }
-    if (cachedPages !== this.cachedPages) {
-      problems.push({ where: "pool cache", message: `pages counted ${this.cachedPages}, the cache holds ${cachedPages}` });
-    }
-    if (emptyPages !== this.mem.i32[this.area + EMPTY_PAGES]) {
-      problems.push({
-        where: "pool",
-        message: `pages in empty spans counted ${this.mem.i32[this.area + EMPTY_PAGES]}, listed ${emptyPages}`,
-      });
-    }
-  }
-
-  /** Checks one listed span: its record, its pages, its free list. */
-  private checkSpan(
-    record: number,
-    cls: number,
-    shard: number,
-    state: number,
-    prev: number,
-    where: string,
-    problems: CheckProblem[],
-  ): void {
-    const { i32, u32 } = this.mem;
-    const r = record >>> 2;
-    const here = `${where}, span record ${describe(record)}`;
-    const fail = (message: string) => problems.push({ where: here, message });
-    const base = u32[r + R_BASE];
-    const capacity = i32[r + R_CAPACITY];
-    const used = i32[r + R_USED];
-    const bump = i32[r + R_BUMP];
-    if (i32[r + R_CLASS] !== cls || i32[r + R_SHARD] !== shard) fail(`says class ${i32[r + R_CLASS]} shard ${i32[r + R_SHARD]}`);
-    if (i32[r + R_STATE] !== state) fail(`says it is ${STATE_NAMES[i32[r + R_STATE]] ?? `in state ${i32[r + R_STATE]}`}`);
-    if (u32[r + R_PREV] !== prev) fail(`back link ${describe(u32[r + R_PREV])}, expected ${describe(prev)}`);
-    if (capacity !== POOL_SPAN_BLOCKS[cls]) fail(`capacity ${capacity}, the class holds ${POOL_SPAN_BLOCKS[cls]}`);
-    if (!(used >= 0 && used <= bump && bump <= capacity)) fail(`used ${used}, bump ${bump}, capacity ${capacity} out of order`);
-    if (state === S_PARTIAL && (used >= capacity || used === 0)) fail(`is listed partial with ${used} of ${capacity} blocks used`);
-    if ((state === S_FULL || state === S_CACHED) && used !== capacity) {
-      fail(`is in no list with ${used} of ${capacity} blocks used (only full and cached spans are)`);
-    }
-    if (state === S_EMPTY && used !== 0) fail(`is listed empty with ${used} blocks used`);
-    if (i32[r + R_DAMAGED] !== 0) {
-      fail(
-        `free block ${describe(i32[r + R_DAMAGED] >>> 0)} was written after it was freed (or a link to it was); ` +
-          `the span's free list was cut there and its free blocks are out of use`,
-      );
-    }
-    const pages = POOL_SPAN_PAGES[cls];
-    if (base % PAGE_SIZE !== 0 || this.pages.runPages(base >>> PAGE_SHIFT) !== pages) {
-      fail(`base ${describe(base)} does not start a run of ${pages} pages`);
-      return;
-    }
-    const entry = (record | this.kind) >>> 0;
-    for (let page = 0; page < pages; page++) {
-      const owner = this.pages.ownerOf(base + page * PAGE_SIZE);
-      if (owner !== entry) {
-        fail(`page ${(base >>> PAGE_SHIFT) + page} maps to ${describe(owner)}, not to its record`);
-        break;
-      }
-    }
-    let count = 0;
-    for (let block = u32[r + R_FREE]; block !== 0; block = u32[linkWord(block)]) {
-      // Bounded by the class's blocks, not the record's capacity: the record may be what was damaged.
-      if (count++ > POOL_SPAN_BLOCKS[cls]) {
-        fail("free list runs past the capacity (a cycle)");
-        return;
-      }
-      const index = block >= base ? blockIndex(block - base, cls) : -1;
-      if (index < 0 || index >= bump) {
-        fail(`free list holds ${describe(block)}, which is no handed-out block of the span`);
-        return;
-      }
-      if (i32[markWord(block)] !== freedMarker(block)) fail(`free block ${describe(block)} lost its freed marker (written after free?)`);
-    }
-    if (count !== bump - used) {
-      fail(`free list holds ${count} blocks; capacity ${capacity} - used ${used} - never used ${capacity - bump} = ${bump - used}`);
-    }
+  /** What check.ts reads: the memory, and this heap object's own cache (cold: built per check). */
+  private checkState(): PoolCheckState {
+    const { mem, pages, kind, area, table, cacheRecords, cacheBlocks, cacheCount, cachedPages } = this;
+    return { mem, pages, kind, area, table, cacheRecords, cacheBlocks, cacheCount, cachedPages };
   }
 }
 

@@ -27,8 +27,8 @@
  * workers free into S_REMOTE, a list they push onto with one compare-and-swap;
  * the owner takes the whole list with one exchange.
  *
- * This file is the one place that computes a block's address and the slots of
- * its free-list link and double-free mark.
+ * A block's address, index, link and free mark are computed in ./blocks.ts,
+ * shared with the pool's spans.
  * @module
  */
 
@@ -36,6 +36,7 @@ import type { LinearMemory } from "../../memory/linear_memory.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../memory/layout.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import type { RecordArena } from "../../memory/records.ts";
+import { blockDivisor } from "./blocks.ts";
 import { CLASS_SIZES } from "./size_classes.ts";
 
 /**
@@ -91,7 +92,7 @@ export const S_PREV = 10;
 export const S_STATE = 11; // SlabState
 export const S_REMOTE = 12; // remote-free list head (atomic; multi-worker)
 export const S_INDEX = 13; // slab index inside its SuperSlab
-export const S_DIVISOR = 14; // ceil(2^23 / block size): offset / size as one multiply (see blockIndex)
+export const S_DIVISOR = 14; // blockDivisor(block size, SLAB_UNIT_SHIFT): offset / size as one multiply (see blocks.ts)
 export const S_DAMAGED = 15; // a free block found written after free (its free or remote list was cut there), 0 none
 
 // SuperSlab record words.
@@ -108,40 +109,13 @@ export const SS_STAMP = 8; // when it emptied (LRU order)
 /** Life stages of a slab. */
 export const SlabState = { unused: 0, empty: 1, current: 2, partial: 3, full: 4, orphan: 5 } as const;
 
-/** Written into a free block's second word, xor its offset: a cheap double-free hint. */
-export const FREE_MARK = 0x5a17f4ee;
-
-/** Word index of the free-list link of the block at byte offset `ptr`. */
-export function linkSlot(ptr: number): number {
-  return ptr >>> 2;
-}
-
-/** Word index of the double-free mark of the block at `ptr`. */
-export function markSlot(ptr: number): number {
-  return (ptr >>> 2) + 1;
-}
-
-/** Byte offset of block `index` of a slab whose blocks start at `base`. */
-export function blockAddress(base: number, size: number, index: number): number {
-  return base + index * size;
-}
-
 /**
- * Index of the block holding byte `offset` of a slab, where `divisor` is the
- * slab's S_DIVISOR: exact for every class and every offset below SLAB_BYTES
- * (tested exhaustively), and a multiply instead of a division on the free path.
- * Every class is a multiple of 8, so the offset is counted in 8-byte units:
- * under 2^10 of them times a divisor of at most 2^20 (the 8-byte class) stays
- * within 32 bits, and the divisor's rounding error stays under one unit.
+ * Block offsets in a slab are counted in 8-byte units for {@linkcode blockIndex}
+ * (every class is a multiple of 8): under 2^10 units in a slab, times a
+ * divisor of at most 2^20 (the 8-byte class), stays within 32 bits. Exact for
+ * every class and every offset below SLAB_BYTES (tested exhaustively).
  */
-export function blockIndex(offset: number, divisor: number): number {
-  return Math.imul(offset >>> 3, divisor) >>> 20;
-}
-
-/** The S_DIVISOR of block size `size`: ceil(2^20 / (size / 8)). */
-export function blockDivisor(size: number): number {
-  return Math.ceil(2 ** 23 / size);
-}
+export const SLAB_UNIT_SHIFT = 3;
 
 /** Byte offset of slab `index` of the SuperSlab at `base`. */
 export function slabBase(superslabBase: number, index: number): number {
@@ -154,7 +128,7 @@ export function assignSlab(i32: Int32Array, slab: number, cls: number, owner: nu
   const size = CLASS_SIZES[cls];
   i32[r + S_CLASS] = cls;
   i32[r + S_SIZE] = size;
-  i32[r + S_DIVISOR] = blockDivisor(size);
+  i32[r + S_DIVISOR] = blockDivisor(size, SLAB_UNIT_SHIFT);
   i32[r + S_CAPACITY] = Math.floor(SLAB_BYTES / size);
   i32[r + S_BUMP] = 0;
   i32[r + S_FREE] = 0;

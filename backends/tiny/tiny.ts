@@ -49,11 +49,16 @@
  * tiny header area     512 + worker: its cache page   600 + class: orphan lists
  *                      640: orphan lock
  * ```
+ *
+ * Files: this one is the backend (alloc, free, the caches' push and pop,
+ * slab lists, remote frees and orphans); cache_page.ts opens and reads the
+ * cache pages; check.ts holds its check; describe.ts its heap picture; a
+ * block's address, link and free mark are computed in ../slab/blocks.ts.
  * @module
  */
 
 import { describe, HakmemError } from "../../core/errors.ts";
-import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
+import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT } from "../../memory/layout.ts";
 import type { RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
@@ -69,14 +74,9 @@ import type {
   MemoryDescription,
   SlabSource,
 } from "../../router/box.ts";
-import { CLASS_COUNT, CLASS_SIZES, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
+import { CLASS_COUNT, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
+import { blockAddress, blockIndex, clearMark, isMarkedFree, linkSlot, markFree, readLink, writeLink } from "../slab/blocks.ts";
 import {
-  blockAddress,
-  blockDivisor,
-  blockIndex,
-  FREE_MARK,
-  linkSlot,
-  markSlot,
   RecordList,
   S_BASE,
   S_BUMP,
@@ -95,17 +95,16 @@ import {
   S_SUPERSLAB,
   S_USED,
   SLAB_BYTES,
+  SLAB_UNIT_SHIFT,
   slabBase,
   SLABS_PER_SUPERSLAB,
   SlabState,
-  SS_ACTIVE,
-  SS_BASE,
   SS_SOURCE,
-  SS_UNUSED,
   SUPERSLAB_BYTES,
-  SUPERSLAB_PAGES,
 } from "../slab/slab.ts";
 import type { SlabSourceFactory } from "../slab/sources.ts";
+import { allCachedBlocks, cacheCaps, emptyWorkerCache, inWorkerCache, openCachePage } from "./cache_page.ts";
+import { checkTiny, type TinyCheckState } from "./check.ts";
 import { describeSlabs } from "./describe.ts";
 
 /** How to build tiny itself (its slab sources are chosen by whoever assembles it: see `createTinyBackend`). */
@@ -116,22 +115,11 @@ export interface TinyCacheOptions {
   cacheCap?: number;
 }
 
-/** Most blocks a class's cache may hold. */
-const MAX_CACHE = 256;
-// Cache page words.
-const P_COUNT = 0;
-const P_CAP = 32;
-const P_STACK = 64;
-const P_WORDS = 96;
-const P_STACKS = 128;
-// Tiny's header area words (the sources use 64..511).
-const T_CACHE_PAGES = 512; // + worker id: byte offset of its cache page
+// Tiny's header area words (the sources use 64..511; 512.. are the cache pages', see cache_page.ts).
 const T_ORPHANS = 600; // + class: list of orphaned slabs
 const T_ORPHAN_LOCK = 640;
 /** Used-up slabs looked at for remote frees before a new slab is taken. */
 const FULL_SCAN = 8;
-/** A class's cache holds about this many bytes at most, so big classes keep few blocks. */
-const CACHE_BYTES_PER_CLASS = 32768;
 // Health counters (per worker).
 const C_REFILLS = 0;
 const C_SPILLS = 1;
@@ -212,13 +200,12 @@ export class TinyBackend implements Backend {
     this.shared = this.mem.shared;
     this.area = context.areaWord;
     this.records = context.records;
-    const cap = Math.min(options.cacheCap ?? 64, MAX_CACHE);
-    this.cacheCap = Int32Array.from(CLASS_SIZES, (size) => Math.max(2, Math.min(cap, Math.floor(CACHE_BYTES_PER_CLASS / size))));
+    this.cacheCap = cacheCaps(options.cacheCap);
     this.current = new Float64Array(CLASS_COUNT);
     this.partial = new Float64Array(CLASS_COUNT);
     this.full = new Float64Array(CLASS_COUNT);
     for (let cls = 0; cls < CLASS_COUNT; cls++) this.orphans.push(new RecordList(this.mem, this.area + T_ORPHANS + cls, S_NEXT, S_PREV));
-    if (this.cacheOn) this.openCachePage(context.workerId);
+    if (this.cacheOn) this.countAt = openCachePage(this.mem, this.pages, this.area, context.workerId, this.cacheCap, this.stackAt);
     const sources = slabSources(context);
     this.sources = sources.all;
     this.primary = sources.primary;
@@ -231,43 +218,6 @@ export class TinyBackend implements Backend {
       sharedMemorySafe: true,
       alignedAlloc: false,
     };
-  }
-
-  /**
-   * Takes (or reuses) this worker's cache page and lays out its stacks. A
-   * page left by an earlier worker of the same slot is empty (its blocks
-   * went back when that worker left).
-   */
-  private openCachePage(workerId: number): void {
-    const stacks = this.cacheCap.reduce((sum, cap) => sum + cap, 0);
-    const words = P_STACKS + stacks;
-    const slot = this.area + T_CACHE_PAGES + workerId;
-    let page = this.mem.i32[slot] >>> 0;
-    if (page % PAGE_SIZE !== 0 || page >= this.mem.byteLength) {
-      throw new HakmemError("CORRUPTED", `tiny's cache page of worker ${workerId} lies at ${describe(page)}, no page of the memory`, page);
-    }
-    if (page !== 0 && this.mem.i32[(page >>> 2) + P_WORDS] < words) {
-      this.pages.freeRun(page >>> PAGE_SHIFT);
-      page = 0;
-    }
-    if (page === 0) {
-      const first = this.pages.allocRun(Math.ceil((words * 4) / PAGE_SIZE), PageKind.metadata, true);
-      if (first < 0) throw new HakmemError("INVALID_MEMORY", "no memory left for this worker's tiny cache page");
-      page = first << PAGE_SHIFT;
-      this.mem.i32[(page >>> 2) + P_WORDS] = words;
-      Atomics.store(this.mem.i32, slot, page | 0);
-    }
-    const p = page >>> 2;
-    const i32 = this.mem.i32;
-    this.countAt = p + P_COUNT;
-    let at = P_STACKS;
-    for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      i32[p + P_COUNT + cls] = 0;
-      i32[p + P_CAP + cls] = this.cacheCap[cls];
-      i32[p + P_STACK + cls] = at;
-      this.stackAt[cls] = p + at;
-      at += this.cacheCap[cls];
-    }
   }
 
   /** The slab source tiny asks first ("shared_pool" or "legacy"). */
@@ -294,7 +244,7 @@ export class TinyBackend implements Backend {
     if (!(n >= 0)) return 0; // NaN too: a size that is no integer has no class
     const ptr = this.u32[this.stackAt[cls] + n];
     i32[count] = n;
-    i32[markSlot(ptr)] = 0;
+    clearMark(i32, ptr);
     return ptr;
   }
 
@@ -309,19 +259,19 @@ export class TinyBackend implements Backend {
         if (head !== 0) {
           // A write after free must not turn the list into a wild pointer: the block keeps its free mark, its link stays in the slab.
           const next = i32[linkSlot(head)];
-          if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+          if (!isMarkedFree(i32, head) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
             throw this.cutFreeList(r, head >>> 0);
           }
           i32[r + S_FREE] = next;
           i32[r + S_USED]++;
-          i32[markSlot(head)] = 0;
+          clearMark(i32, head);
           return head >>> 0;
         }
         const bump = i32[r + S_BUMP];
         if (bump < i32[r + S_CAPACITY]) {
           i32[r + S_BUMP] = bump + 1;
           i32[r + S_USED]++;
-          return blockAddress(i32[r + S_BASE] >>> 0, i32[r + S_SIZE], bump);
+          return blockAddress(i32[r + S_BASE] >>> 0, bump, i32[r + S_SIZE]);
         }
         if (this.shared && this.collectRemote(slab) > 0) continue;
       }
@@ -353,7 +303,7 @@ export class TinyBackend implements Backend {
       while (head !== 0 && got < want) {
         // As in takeOne: a damaged block or link ends the refill with CORRUPTED; what it took is kept in the cache.
         const next = i32[linkSlot(head)];
-        if (i32[markSlot(head)] !== (head ^ FREE_MARK) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
+        if (!isMarkedFree(i32, head) || (next !== 0 && !this.isHandedOutBlock(next >>> 0, r))) {
           i32[r + S_USED] += taken;
           i32[this.countAt + cls] = got;
           throw this.cutFreeList(r, head >>> 0);
@@ -370,8 +320,8 @@ export class TinyBackend implements Backend {
         const end = Math.min(i32[r + S_CAPACITY], bump + want - got);
         // Highest address first into the stack, so pops come out ascending.
         for (let index = end - 1; index >= bump; index--) {
-          const block = blockAddress(base, size, index);
-          i32[markSlot(block)] = block ^ FREE_MARK; // cached means free: a free of it is caught
+          const block = blockAddress(base, index, size);
+          markFree(i32, block); // cached means free: a free of it is caught
           cache[at + got++] = block;
         }
         taken += end - bump;
@@ -386,7 +336,7 @@ export class TinyBackend implements Backend {
     }
     i32[this.countAt + cls] = got - 1;
     const ptr = cache[at + got - 1];
-    i32[markSlot(ptr)] = 0;
+    clearMark(i32, ptr);
     return ptr;
   }
 
@@ -469,12 +419,12 @@ export class TinyBackend implements Backend {
     let count = 0;
     let last = 0;
     const limit = i32[r + S_CAPACITY];
-    for (let block = head; block !== 0; block = i32[linkSlot(block)] >>> 0) {
+    for (let block = head; block !== 0; block = readLink(i32, block)) {
       if (!this.isHandedOutBlock(block, r)) {
         i32[r + S_DAMAGED] = last || block; // the link of `last` was overwritten
         break;
       }
-      if (count >= limit || i32[markSlot(block)] !== (block ^ FREE_MARK)) {
+      if (count >= limit || !isMarkedFree(i32, block)) {
         i32[r + S_DAMAGED] = block; // its mark was overwritten, or links were made into a cycle
         break;
       }
@@ -482,7 +432,7 @@ export class TinyBackend implements Backend {
       count++;
     }
     if (count === 0) return 0;
-    i32[linkSlot(last)] = i32[r + S_FREE];
+    writeLink(i32, last, i32[r + S_FREE]);
     i32[r + S_FREE] = head;
     i32[r + S_USED] -= count;
     this.counters[C_REMOTE_COLLECTED] += count;
@@ -502,9 +452,8 @@ export class TinyBackend implements Backend {
       if (this.mem.refresh(true)) return this.free(ptr, entry);
       throw this.badBlock(ptr, r);
     }
-    const mark = markSlot(ptr);
-    if (i32[mark] === (ptr ^ FREE_MARK) && this.isFree(ptr, r)) throw doubleFree(ptr);
-    i32[mark] = ptr ^ FREE_MARK;
+    if (isMarkedFree(i32, ptr) && this.isFree(ptr, r)) throw doubleFree(ptr);
+    markFree(i32, ptr);
     if (i32[r + S_OWNER] !== this.owner) return this.remoteFree(ptr, r);
     if (!this.cacheOn) return this.returnToSlab(ptr, r << 2);
     this.cachePush(i32[r + S_CLASS], ptr);
@@ -522,15 +471,14 @@ export class TinyBackend implements Backend {
     const r = (pageEntry - this.kind) >>> 2;
     // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined).
     const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR]);
+    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
     if (!(index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset)) return false;
-    const mark = markSlot(ptr);
-    if (i32[mark] === (ptr ^ FREE_MARK) || i32[r + S_OWNER] !== this.owner) return false;
+    if (isMarkedFree(i32, ptr) || i32[r + S_OWNER] !== this.owner) return false;
     const cls = i32[r + S_CLASS];
     const count = this.countAt + cls;
     const n = i32[count];
     if (n >= this.cacheCap[cls]) return false;
-    i32[mark] = ptr ^ FREE_MARK;
+    markFree(i32, ptr);
     this.u32[this.stackAt[cls] + n] = ptr;
     i32[count] = n + 1;
     return true;
@@ -551,7 +499,7 @@ export class TinyBackend implements Backend {
     let head: number;
     do {
       head = Atomics.load(i32, r + S_REMOTE);
-      i32[linkSlot(ptr)] = head;
+      writeLink(i32, ptr, head);
     } while (Atomics.compareExchange(i32, r + S_REMOTE, head, ptr | 0) !== head);
     this.counters[C_REMOTE_FREES]++;
   }
@@ -575,7 +523,7 @@ export class TinyBackend implements Backend {
   private returnToSlab(ptr: number, slab: number): void {
     const i32 = this.mem.i32;
     const r = slab >>> 2;
-    i32[linkSlot(ptr)] = i32[r + S_FREE];
+    writeLink(i32, ptr, i32[r + S_FREE]);
     i32[r + S_FREE] = ptr;
     const used = --i32[r + S_USED];
     const state = i32[r + S_STATE];
@@ -624,13 +572,7 @@ export class TinyBackend implements Backend {
     }
     // Another worker's slab (an orphan has no owner, and its cached blocks went back to its free list).
     if (owner <= 0 || owner > MAX_WORKERS || cls < 0 || cls >= CLASS_COUNT) return false;
-    const page = i32[this.area + T_CACHE_PAGES + owner - 1] >>> 0;
-    if (page === 0) return false;
-    const p = page >>> 2;
-    const at = p + i32[p + P_STACK + cls];
-    const n = Math.min(i32[p + P_COUNT + cls], i32[p + P_CAP + cls]);
-    for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
-    return false;
+    return inWorkerCache(this.mem, this.area, owner - 1, cls, ptr);
   }
 
   /**
@@ -644,7 +586,7 @@ export class TinyBackend implements Backend {
     const base = i32[r + S_BASE] >>> 0;
     const span = i32[r + S_BUMP] * i32[r + S_SIZE];
     let steps = i32[r + S_CAPACITY];
-    for (let block = head >>> 0; block !== 0 && steps >= 0; block = i32[linkSlot(block)] >>> 0, steps--) {
+    for (let block = head >>> 0; block !== 0 && steps >= 0; block = readLink(i32, block), steps--) {
       if (block === ptr) return true;
       if (block - base >= span || block < base) return false;
     }
@@ -704,7 +646,7 @@ export class TinyBackend implements Backend {
   private isHandedOutBlock(ptr: number, r: number): boolean {
     const i32 = this.mem.i32;
     const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR]);
+    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
     return index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset;
   }
 
@@ -720,7 +662,7 @@ export class TinyBackend implements Backend {
   private liveBlockSlab(ptr: number): number {
     const slab = this.blockSlab(ptr);
     if (slab === 0) return 0;
-    const free = this.mem.i32[markSlot(ptr)] === (ptr ^ FREE_MARK) && this.isFree(ptr, slab >>> 2);
+    const free = isMarkedFree(this.mem.i32, ptr) && this.isFree(ptr, slab >>> 2);
     return free ? 0 : slab;
   }
 
@@ -876,22 +818,12 @@ export class TinyBackend implements Backend {
     const owner = workerId + 1;
     // 1. Its cached blocks back onto their slabs' free lists. No list moves:
     //    every slab of the worker is handled below.
-    const page = i32[this.area + T_CACHE_PAGES + workerId] >>> 0;
-    if (page !== 0) {
-      const p = page >>> 2;
-      for (let cls = 0; cls < CLASS_COUNT; cls++) {
-        const n = i32[p + P_COUNT + cls];
-        const at = p + i32[p + P_STACK + cls];
-        for (let i = 0; i < n; i++) {
-          const ptr = this.mem.u32[at + i];
-          const r = (this.pages.ownerOf(ptr) - this.kind) >>> 2;
-          i32[linkSlot(ptr)] = i32[r + S_FREE];
-          i32[r + S_FREE] = ptr;
-          i32[r + S_USED]--;
-        }
-        i32[p + P_COUNT + cls] = 0;
-      }
-    }
+    emptyWorkerCache(this.mem, this.area, workerId, (ptr) => {
+      const r = (this.pages.ownerOf(ptr) - this.kind) >>> 2;
+      writeLink(i32, ptr, i32[r + S_FREE]);
+      i32[r + S_FREE] = ptr;
+      i32[r + S_USED]--;
+    });
     // 2. Its slabs: owner cleared first, then its remote frees taken (a free
     //    landing later sees no owner and waits for the adopter), then each
     //    slab released when empty, else orphaned.
@@ -926,29 +858,10 @@ export class TinyBackend implements Backend {
     }
   }
 
-  /** Every block in every worker's cache, as [block, class] pairs. */
-  private allCachedBlocks(): number[] {
-    const i32 = this.mem.i32;
-    const out: number[] = [];
-    for (let worker = 0; worker < MAX_WORKERS; worker++) {
-      const page = i32[this.area + T_CACHE_PAGES + worker] >>> 0;
-      if (page === 0 || page % PAGE_SIZE !== 0 || page >= this.mem.byteLength) continue; // a damaged offset: check() reports it
-      const p = page >>> 2;
-      for (let cls = 0; cls < CLASS_COUNT; cls++) {
-        // Counts and stack starts read as no cache could hold them (damage) are read no further than a cache reaches.
-        const at = p + i32[p + P_STACK + cls];
-        const count = Math.min(Math.max(i32[p + P_COUNT + cls], 0), MAX_CACHE);
-        if (at < p || at + count > this.mem.u32.length) continue;
-        for (let i = 0; i < count; i++) out.push(this.mem.u32[at + i], cls);
-      }
-    }
-    return out;
-  }
-
   /** Per slab record, how many of its blocks sit in any worker's cache. */
   private cachedPerSlab(): Map<number, number> {
     const counts = new Map<number, number>();
-    const cached = this.allCachedBlocks();
+    const cached = allCachedBlocks(this.mem, this.area);
     for (let i = 0; i < cached.length; i += 2) {
       const slab = this.pages.ownerOf(cached[i]) - this.kind;
       counts.set(slab, (counts.get(slab) ?? 0) + 1);
@@ -961,7 +874,7 @@ export class TinyBackend implements Backend {
     const i32 = this.mem.i32;
     const limit = Math.min(i32[r + S_CAPACITY], SLAB_BYTES >>> 2); // no slab holds more blocks, whatever a damaged record says
     let count = 0;
-    for (let block = Atomics.load(i32, r + S_REMOTE) >>> 0; block !== 0 && count <= limit; block = i32[linkSlot(block)] >>> 0) count++;
+    for (let block = Atomics.load(i32, r + S_REMOTE) >>> 0; block !== 0 && count <= limit; block = readLink(i32, block)) count++;
     return count;
   }
 
@@ -1029,193 +942,31 @@ export class TinyBackend implements Backend {
   }
 
   check(level: CheckLevel, problems: CheckProblem[]): void {
-    const i32 = this.mem.i32;
-    const where = "tiny";
-    for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      const cached = this.cacheOn ? i32[this.countAt + cls] : 0;
-      if (cached < 0 || cached > this.cacheCap[cls]) {
-        problems.push({ where, message: `class ${cls} cache holds ${cached} blocks, cap ${this.cacheCap[cls]}` });
-      }
-      const slab = this.current[cls];
-      if (slab !== 0 && (i32[(slab >>> 2) + S_STATE] !== SlabState.current || i32[(slab >>> 2) + S_CLASS] !== cls)) {
-        problems.push({
-          where,
-          message: `class ${cls}'s current slab ${slab} is in state ${i32[(slab >>> 2) + S_STATE]} of class ${i32[(slab >>> 2) + S_CLASS]}`,
-        });
-      }
-    }
-    if (level === "full") this.checkSlabs(problems);
-    for (const source of this.sources) source.check(problems);
+    checkTiny(this.checkState(), level, problems);
   }
 
-  /**
-   * Walks every slab: its place in its SuperSlab, class, bump mark, free and
-   * remote lists (in bounds, on block boundaries, no cycles, not cached),
-   * free + used = handed out, list membership, SuperSlab active counts. Meant
-   * for a quiescent heap: other workers' concurrent frees make it racy.
-   */
-  private checkSlabs(problems: CheckProblem[]): void {
-    const i32 = this.mem.i32;
-    const where = "tiny";
-    const cached = this.cachedPerSlab();
-    const cachedBlocks = new Set<number>();
-    const all = this.allCachedBlocks();
-    for (let i = 0; i < all.length; i += 2) {
-      const ptr = all[i];
-      const cls = all[i + 1];
-      if (cachedBlocks.has(ptr)) problems.push({ where, message: `block ${ptr} is cached twice` });
-      cachedBlocks.add(ptr);
-      const slab = this.blockSlab(ptr);
-      if (slab === 0 || i32[(slab >>> 2) + S_CLASS] !== cls) {
-        problems.push({ where, message: `cached block ${ptr} is not a block of class ${cls}` });
-      }
-      if (i32[markSlot(ptr)] !== (ptr ^ FREE_MARK)) {
-        problems.push({ where, message: `cached block ${ptr} lost its free mark (written after free?)` });
-      }
-    }
-    for (let worker = 0; worker < MAX_WORKERS; worker++) {
-      const page = i32[this.area + T_CACHE_PAGES + worker] >>> 0;
-      if (page !== 0 && (page % PAGE_SIZE !== 0 || page >= this.mem.byteLength)) {
-        problems.push({ where, message: `worker ${worker}'s cache page lies at ${describe(page)}, no page of the memory` });
-      }
-    }
-    // No list can hold more slabs than the memory has room for: a longer walk is going round a damaged link.
-    const maxSlabs = Math.ceil(this.mem.byteLength / SLAB_BYTES) + 1;
-    const listed = new Set<number>();
-    const lists: [Float64Array, number][] = [[this.partial, SlabState.partial], [this.full, SlabState.full]];
-    for (const [heads, state] of lists) {
-      for (let cls = 0; cls < CLASS_COUNT; cls++) {
-        let steps = 0;
-        for (let slab = heads[cls]; slab !== 0 && steps < maxSlabs; slab = i32[(slab >>> 2) + S_NEXT] >>> 0, steps++) {
-          if (listed.has(slab)) {
-            problems.push({ where, message: `slab ${slab} is in two of this worker's lists (or a list goes round)` });
-            break;
-          }
-          listed.add(slab);
-          if (i32[(slab >>> 2) + S_STATE] !== state || i32[(slab >>> 2) + S_CLASS] !== cls) {
-            problems.push({ where, message: `slab ${slab} in class ${cls}'s list is in state ${i32[(slab >>> 2) + S_STATE]}` });
-          }
-        }
-      }
-    }
-    for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      let steps = 0;
-      for (let slab = this.orphans[cls].first(); slab !== 0; slab = this.orphans[cls].next(slab), steps++) {
-        if (steps >= maxSlabs) {
-          problems.push({ where, message: `class ${cls}'s orphan list holds more slabs than the memory (a cycle)` });
-          break;
-        }
-        if (i32[(slab >>> 2) + S_STATE] !== SlabState.orphan || i32[(slab >>> 2) + S_CLASS] !== cls) {
-          problems.push({ where, message: `slab ${slab} in class ${cls}'s orphan list is in state ${i32[(slab >>> 2) + S_STATE]}` });
-        }
-      }
-    }
-    const activePerSuperslab = new Map<number, number>();
-    this.forEachSlab((superslab, slab) => {
-      const r = slab >>> 2;
-      const s = superslab >>> 2;
-      const index = i32[r + S_INDEX];
-      if (i32[r + S_SUPERSLAB] >>> 0 !== superslab || (i32[r + S_BASE] >>> 0) !== slabBase(i32[s + SS_BASE] >>> 0, index)) {
-        problems.push({ where, message: `slab ${slab} does not sit where its SuperSlab ${superslab} says` });
-        return;
-      }
-      const state = i32[r + S_STATE];
-      if (state === SlabState.unused && index < i32[s + SS_UNUSED]) {
-        problems.push({ where, message: `slab ${slab} is unused below its SuperSlab's unused mark` });
-      }
-      // Every page of the slab maps to its record.
-      const firstPage = (i32[r + S_BASE] >>> 0) >>> PAGE_SHIFT;
-      for (let page = firstPage; page < firstPage + SLAB_BYTES / PAGE_SIZE; page++) {
-        if (this.pages.ownerOf(page << PAGE_SHIFT) !== (slab | this.kind)) {
-          problems.push({ where, message: `page ${page} of slab ${slab} maps to another record` });
-        }
-      }
-      if (state < SlabState.current) {
-        // A slab without a class has nothing handed out, listed or owned.
-        if (i32[r + S_BUMP] !== 0 || i32[r + S_FREE] !== 0 || i32[r + S_OWNER] !== 0 || i32[r + S_REMOTE] !== 0) {
-          problems.push({ where, message: `slab ${slab} has no class but holds bump, free, owner or remote state` });
-        }
-        return;
-      }
-      activePerSuperslab.set(superslab, (activePerSuperslab.get(superslab) ?? 0) + 1);
-      if (i32[r + S_DAMAGED] !== 0) {
-        problems.push({
-          where,
-          message: `slab ${slab}: free block ${describe(i32[r + S_DAMAGED] >>> 0)} was written after it was freed (or a link to ` +
-            `it was); the slab's free or remote list was cut there and the blocks after it are out of use`,
-        });
-      }
-      const cls = i32[r + S_CLASS];
-      const size = i32[r + S_SIZE];
-      const ours = i32[r + S_OWNER] === this.owner;
-      if (cls < 0 || cls >= CLASS_COUNT || size !== CLASS_SIZES[cls]) {
-        problems.push({ where, message: `slab ${slab} has class ${cls} with block size ${size}` });
-        return;
-      }
-      if (i32[r + S_CAPACITY] !== Math.floor(SLAB_BYTES / size) || i32[r + S_DIVISOR] !== blockDivisor(size)) {
-        problems.push({ where, message: `slab ${slab}'s capacity or divisor does not match its class ${size}` });
-      }
-      if (state === SlabState.current && ours && this.current[cls] !== slab) {
-        problems.push({ where, message: `slab ${slab} is CURRENT for this worker but not its current slab of class ${size}` });
-      }
-      if (ours && (state === SlabState.partial || state === SlabState.full) && !listed.has(slab)) {
-        problems.push({ where, message: `slab ${slab} (state ${state}) is in none of its owner's lists` });
-      }
-      if (state === SlabState.orphan && i32[r + S_OWNER] !== 0) problems.push({ where, message: `orphan slab ${slab} has an owner` });
-      const base = i32[r + S_BASE] >>> 0;
-      const bump = i32[r + S_BUMP];
-      if (bump < 0 || bump > i32[r + S_CAPACITY] || bump * size > SLAB_BYTES) {
-        problems.push({ where, message: `slab ${slab} bump ${bump} beyond capacity ${i32[r + S_CAPACITY]}` });
-        return; // its lists cannot be told from the rest of the memory
-      }
-      const seen = new Set<number>();
-      for (const [list, head] of [["free", i32[r + S_FREE]], ["remote", i32[r + S_REMOTE]]] as const) {
-        let block = head >>> 0;
-        while (block !== 0) {
-          const offset = block - base;
-          if (offset < 0 || offset >= bump * size || offset % size !== 0) {
-            problems.push({ where, message: `slab ${slab}'s ${list} list holds ${block}, not one of its handed-out blocks` });
-            break;
-          }
-          if (seen.has(block)) {
-            problems.push({ where, message: `slab ${slab}'s ${list} list has a cycle or repeat at ${block}` });
-            break;
-          }
-          if (cachedBlocks.has(block)) {
-            problems.push({ where, message: `block ${block} is both cached and on slab ${slab}'s ${list} list` });
-          }
-          if (i32[markSlot(block)] !== (block ^ FREE_MARK)) {
-            problems.push({
-              where,
-              message: `free block ${block} on slab ${slab}'s ${list} list lost its free mark (written after free?)`,
-            });
-          }
-          seen.add(block);
-          block = i32[linkSlot(block)] >>> 0;
-        }
-        if (list === "free" && seen.size + i32[r + S_USED] !== bump) {
-          problems.push({ where, message: `slab ${slab}: ${seen.size} free + ${i32[r + S_USED]} used != ${bump} handed out` });
-        }
-      }
-      const remote = this.remoteCount(r);
-      if ((cached.get(slab) ?? 0) + remote > i32[r + S_USED]) {
-        problems.push({ where, message: `slab ${slab} has more cached and remote-freed blocks than used ones` });
-      }
-    });
-    this.pages.forEachRun((page, pages, owner) => {
-      if ((owner & KIND_MASK) !== this.kind) return;
-      if (pages !== SUPERSLAB_PAGES) {
-        problems.push({ where, message: `tiny run at page ${page} has ${pages} pages, not ${SUPERSLAB_PAGES}` });
-      }
-      const superslab = i32[((owner - this.kind) >>> 2) + S_SUPERSLAB] >>> 0;
-      const active = activePerSuperslab.get(superslab) ?? 0;
-      if (i32[(superslab >>> 2) + SS_ACTIVE] !== active) {
-        problems.push({
-          where,
-          message: `SuperSlab ${superslab} counts ${i32[(superslab >>> 2) + SS_ACTIVE]} active slabs, has ${active}`,
-        });
-      }
-    });
+  /** What check.ts reads of this heap object (cold: built per check). */
+  private checkState(): TinyCheckState {
+    const { mem, pages, kind, area, owner, cacheOn, countAt, cacheCap, current, partial, full, orphans, sources } = this;
+    return {
+      mem,
+      pages,
+      kind,
+      area,
+      owner,
+      cacheOn,
+      countAt,
+      cacheCap,
+      current,
+      partial,
+      full,
+      orphans,
+      sources,
+      cachedPerSlab: () => this.cachedPerSlab(),
+      blockSlab: (ptr) => this.blockSlab(ptr),
+      forEachSlab: (visit) => this.forEachSlab(visit),
+      remoteCount: (r) => this.remoteCount(r),
+    };
   }
 }
 
