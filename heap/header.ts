@@ -100,8 +100,9 @@ export function verifyHeader(mem: LinearMemory, pages: PageHeap): void {
   const i32 = mem.i32;
   const top = mem.byteLength >= mem.base + HEADER_PAGES * PAGE_SIZE ? i32[h + H_TOP_PAGE] : 0;
   // Cut short, not overwritten: the fixed words are right and the top is one a heap can have, past the end of this memory.
+  // A shared memory another worker is growing right now may show this worker its old size: look again before calling it cut.
   const cut = i32[h + H_PAGE_SHIFT] === PAGE_SHIFT && i32[h + H_HEADER_PAGES] === HEADER_PAGES && top <= i32[h + H_MAX_PAGES] &&
-    top * PAGE_SIZE <= MAX_MEMORY_BYTES && top * PAGE_SIZE > mem.byteLength;
+    top * PAGE_SIZE <= MAX_MEMORY_BYTES && top * PAGE_SIZE > mem.byteLength && !(mem.refresh(true) && top * PAGE_SIZE <= mem.byteLength);
   if (mem.byteLength < mem.base + HEADER_PAGES * PAGE_SIZE || cut) {
     throw new HakmemError(
       "INVALID_MEMORY",

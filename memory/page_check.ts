@@ -175,7 +175,11 @@ export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], 
   const i32 = heap.i32;
   const where = "heap header";
   const first = heap.first; // the pages below the base are not the heap's
-  const memoryPages = heap.mem.byteLength >>> layout.PAGE_SHIFT;
+  // Attaching (no `counters`) takes no lock: another worker may be growing the memory and the heap right now, past what this
+  // worker's buffer shows, so the top and the leaves are bounded by the most the memory may ever hold, not by its size now.
+  const memoryPages = counters
+    ? heap.mem.byteLength >>> layout.PAGE_SHIFT
+    : Math.min(i32[h + layout.H_MAX_PAGES] >>> 0, layout.MAX_MEMORY_BYTES / layout.PAGE_SIZE);
   const top = i32[h + layout.H_TOP_PAGE];
   if (i32[h + layout.H_PAGE_SHIFT] !== layout.PAGE_SHIFT || i32[h + layout.H_HEADER_PAGES] !== layout.HEADER_PAGES) {
     problems.push({
@@ -203,7 +207,7 @@ export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], 
   if (record % 64 !== 0 || record >= top * layout.PAGE_SIZE) {
     problems.push({ where, message: `the record arena's free list starts at ${record}, which is no record of the heap` });
   }
-  if (!counters) return checkDirectory(heap, problems, top, false);
+  if (!counters) return checkDirectory(heap, problems, top, memoryPages);
   const used = i32[h + layout.H_USED_PAGES];
   const free = i32[h + layout.H_FREE_PAGES];
   const metadata = i32[h + layout.H_METADATA_PAGES];
@@ -237,7 +241,7 @@ export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], 
       }
     }
   }
-  return checkDirectory(heap, problems, top, true);
+  return checkDirectory(heap, problems, top, 0);
 }
 
 /** Checks every page of the run of `pages` at `page` lies in one area, a known one. */
@@ -302,11 +306,13 @@ function checkAreaLists(heap: PageCheckState, problems: CheckProblem[], starts: 
  * every leaf lies whole in metadata pages below the top. Returns false when
  * a region lacks its leaf.
  */
-function checkDirectory(heap: PageCheckState, problems: CheckProblem[], top: number, exact: boolean): boolean {
-  // Without `exact` (attaching, which takes no lock) another worker may be growing the heap right now: it writes a
-  // new leaf's directory word, then marks the leaf's pages, then moves the top. So a leaf is only required to lie in
-  // the memory, and its pages' owners are not read; check() itself runs on a quiet heap and reads all of it.
-  const bound = exact ? top : (heap.u32.length * 4) >>> layout.PAGE_SHIFT;
+function checkDirectory(heap: PageCheckState, problems: CheckProblem[], top: number, racingBound: number): boolean {
+  // With a `racingBound` (attaching, which takes no lock) another worker may be growing the heap right now: it writes a
+  // new leaf's directory word, then marks the leaf's pages, then moves the top. So a leaf is only required to lie below
+  // that bound (the most pages the memory may hold), and its pages' owners are not read; check() runs on a quiet heap,
+  // with no such bound, and reads all of it.
+  const exact = racingBound === 0;
+  const bound = exact ? top : racingBound;
   const dir = heap.dir;
   const u32 = heap.u32;
   const where = "page map";
