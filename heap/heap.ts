@@ -286,11 +286,6 @@ export class Heap {
   private readonly records: RecordArena;
   /** Debug mode's layer (debug/debug.ts), when the heap is in debug mode. */
   private readonly debugLayer: DebugChecks | undefined;
-  /**
-   * A non-shared WebAssembly.Memory (the default too: `wasmImports` hands it to a module): a module's own
-   * `memory.grow` detaches our views, so entries look for that.
-   */
-  private readonly detachable: boolean;
 
   /** @internal Use {@linkcode createHeap} or {@linkcode attachHeap}. */
   constructor(config: HeapConfig, options: ResolvedOptions, fresh: boolean) {
@@ -310,7 +305,6 @@ export class Heap {
     const source = config.memory ?? defaultMemory(initialBytes, options.maxBytes);
     this.mem = new LinearMemory(source, Math.min(options.maxBytes, MAX_MEMORY_BYTES), base);
     this.pages = new PageHeap(this.mem);
-    this.detachable = this.mem.kind === MemoryKind.wasm && !this.mem.shared;
     this.plainViews(config.memory === undefined);
     if (fresh) formatHeader(this.mem, this.pages, options, config.memory !== undefined);
     else verifyHeader(this.mem, this.pages);
@@ -499,7 +493,7 @@ export class Heap {
    */
   malloc(size: number, site?: string): number {
     // typeof first: `>>>` would throw a TypeError for a BigInt or a Symbol (and call an object's valueOf).
-    if (typeof size !== "number" || (size >>> 0) !== size || this.detachable && this.mem.u8.length === 0) {
+    if (typeof size !== "number" || (size >>> 0) !== size || this.mem.canDetach && this.mem.u8.length === 0) {
       return this.mallocSlow(size, site);
     }
     return this.router.alloc(size, site);
@@ -661,7 +655,7 @@ export class Heap {
    * so they are rebuilt (and the new pages taken in) before anything reads them.
    */
   private syncEntry(): void {
-    if (this.detachable && this.mem.u8.length === 0) this.refresh();
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh();
   }
 
   /** malloc off its fast path: not a 32-bit size (refused or 0), or detached views (refreshed, then served). */
