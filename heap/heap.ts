@@ -475,7 +475,7 @@ export class Heap {
    * stale until the heap's next call or `refresh()`, as wasm/wasm.ts tells such users to call.)
    */
   private plainViews(own: boolean): void {
-    if (this.mem.kind !== MemoryKind.arrayBuffer && !(own && this.mem.kind === MemoryKind.wasm && !this.mem.shared)) return;
+    if (this.mem.kind !== MemoryKind.arrayBuffer && !(own && this.mem.canDetach)) return;
     const bind = () => {
       Object.defineProperty(this, "u8", { value: this.mem.u8, enumerable: true, writable: true, configurable: true });
       Object.defineProperty(this, "buffer", { value: this.mem.currentBuffer, enumerable: true, writable: true, configurable: true });

@@ -1,7 +1,8 @@
 /**
- * One assertion for misuse: the call throws a HakmemError with one of the
- * expected codes. Shared by the contract suite and the project's tests, and
- * exported for tests of a user's own backend.
+ * Assertions for misuse: the call throws a HakmemError with one of the
+ * expected codes, or which code (if any) a call answers with. Shared by the
+ * contract suite and the project's tests, and exported for tests of a user's
+ * own backend.
  * @module
  */
 
@@ -30,4 +31,30 @@ export function expectHakmemError(fn: () => unknown, code: ErrorCode | readonly 
     return true;
   }, `${what} did not throw`);
   return caught!;
+}
+
+/**
+ * The code of the {@linkcode HakmemError} that `call` throws, or `"no error"`
+ * when it returns; any other exception is thrown on. For steps that accept
+ * several answers (a random test that may or may not meet damage).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createHeap } from "../mod.ts";
+ * import { errorCodeOf } from "./expect.ts";
+ * const heap = createHeap();
+ * const ptr = heap.malloc(32);
+ * assert.equal(errorCodeOf(() => heap.free(ptr)), "no error");
+ * assert.equal(errorCodeOf(() => heap.free(ptr)), "DOUBLE_FREE");
+ * ```
+ */
+export function errorCodeOf(call: () => unknown): string {
+  try {
+    call();
+  } catch (error) {
+    if (error instanceof HakmemError) return error.code;
+    throw error;
+  }
+  return "no error";
 }

@@ -15,4 +15,4 @@ export { buildBackend, runContractSuite } from "./contract.ts";
 export type { BackendUnderTest, ContractTarget } from "./contract.ts";
 export { Random } from "./random.ts";
 export { SharedQueue } from "./shared_queue.ts";
-export { expectHakmemError } from "./expect.ts";
+export { errorCodeOf, expectHakmemError } from "./expect.ts";

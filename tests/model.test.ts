@@ -20,6 +20,7 @@ import { resolveOptions } from "../core/options.ts";
 import type { Backend, CheckProblem } from "../router/box.ts";
 import { buildBackend } from "../testing/contract.ts";
 import { Random } from "../testing/random.ts";
+import { errorCodeOf } from "../testing/expect.ts";
 import "../debug/mod.ts"; // one target runs in debug mode
 
 const MiB = 1 << 20;
@@ -290,15 +291,7 @@ function runModel(name: string, seed: number, makeTarget: () => Target, steps = 
       throw error;
     }
   };
-  const code = (call: () => unknown): string => {
-    try {
-      call();
-    } catch (error) {
-      if (error instanceof HakmemError) return error.code;
-      throw error;
-    }
-    return "no error";
-  };
+  const code = errorCodeOf;
   let step = 0;
   let op = "setup";
   const where = () => `${name}, seed ${seed} (replay: HAKMEM_TEST_SEED=${BASE_SEED}), step ${step}, ${op}`;

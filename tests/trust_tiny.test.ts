@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { attachHeap, createHeap, HakmemError, type Heap, type HeapConfig } from "../mod.ts";
 import { POOL_CLASS_SIZES } from "../backends/pool/mod.ts";
+import { errorCodeOf } from "../testing/expect.ts";
 import "../debug/mod.ts"; // one configuration runs in debug mode
 
 const MiB = 1 << 20;
@@ -53,15 +54,7 @@ function twoWorkers(config: HeapConfig = {}): [Heap, Heap] {
   return [a, attachHeap(memory, { maxBytes: 64 * MiB, ...rest })];
 }
 
-function code(call: () => unknown): string {
-  try {
-    call();
-  } catch (error) {
-    if (error instanceof HakmemError) return error.code;
-    throw error;
-  }
-  return "no error";
-}
+const code = errorCodeOf;
 
 function clean(...heaps: Heap[]): void {
   for (const heap of heaps) assert.deepEqual(heap.check("full").problems, []);
