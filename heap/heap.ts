@@ -493,9 +493,9 @@ export class Heap {
    */
   malloc(size: number, site?: string): number {
     // typeof first: `>>>` would throw a TypeError for a BigInt or a Symbol (and call an object's valueOf).
-    if (typeof size !== "number" || (size >>> 0) !== size || this.mem.canDetach && this.mem.u8.length === 0) {
-      return this.mallocSlow(size, site);
-    }
+    // Detached views (a WebAssembly.Memory grown behind our back) need no test here either: they read as an empty
+    // cache, and the router's miss path refreshes them before any backend reads them.
+    if (typeof size !== "number" || (size >>> 0) !== size) return this.mallocSlow(size, site);
     return this.router.alloc(size, site);
   }
 

@@ -212,6 +212,7 @@ export class Router {
   private readonly route0Index: number; // route 0's backend's index in `backends`
   private readonly route0Cached: boolean; // route 0's backend has a per-worker cache (popCached, pushCached)
   private readonly route0Max: number; // route 0's largest size, at most DIRECT_LIMIT
+  private readonly route0Kind: number; // the page kind of route 0's backend
   private readonly route1Backend: Backend;
   private readonly route2Backend: Backend;
   private readonly backend0: Backend;
@@ -229,6 +230,11 @@ export class Router {
   private verbose = false;
   /** A count from which a call takes its out-of-line tail: MERGE_EVERY, or 0 while logging (every call). */
   private slowAt = MERGE_EVERY;
+  // Route 0's countdowns: its decisions and its backend's frees pending are `countStart - allocLeft0` and
+  // `countStart - freeLeft0` (one field each on the hot path, no array); folded into `pending` when one runs out.
+  private countStart = MERGE_EVERY;
+  private allocLeft0 = MERGE_EVERY;
+  private freeLeft0 = MERGE_EVERY;
   private sink: DecisionSink | undefined;
   private readonly ring: Float64Array;
   private readonly ringSites: Array<string | undefined>;
@@ -259,6 +265,7 @@ export class Router {
     this.route0Backend = this.routeBackend[0];
     this.route0Index = this.routeBackendIndex[0];
     this.route0Max = Math.min(routes[0].max, DIRECT_LIMIT);
+    this.route0Kind = config.backends[this.route0Index].kind;
     this.route0Cached = typeof this.route0Backend.popCached === "function" && typeof this.route0Backend.pushCached === "function";
     this.route1Backend = this.routeBackend[Math.min(1, routes.length - 1)];
     this.route2Backend = this.routeBackend[Math.min(2, routes.length - 1)];
@@ -322,6 +329,12 @@ export class Router {
    * and every `MERGE_EVERY` (4096) counts of one kind.
    */
   mergeCounters(): void {
+    if (this.allocLeft0 !== this.countStart || this.freeLeft0 !== this.countStart) {
+      const pending = this.pending;
+      pending[DECISIONS] += this.countStart - this.allocLeft0;
+      pending[this.freesAt + this.route0Index] += this.countStart - this.freeLeft0;
+      this.allocLeft0 = this.freeLeft0 = this.countStart;
+    }
     // A WebAssembly.Memory grown behind our back detached the store's view: rebuild it first, or the counts are lost.
     if (this.store.length === 0) this.pages.mem.refresh(true);
     const pending = this.pending;
@@ -374,16 +387,39 @@ export class Router {
    * 0 when every backend refused. `site` names the caller in the decision log.
    */
   alloc(size: number, site?: string): number {
-    if (size <= this.route0Max) {
-      // Route 0 (the smallest sizes, most calls) inline, its cache first: a hit is the whole call. A miss (or no
-      // cache) asks the backend's alloc, which looks at its cache again (empty: one load) before its slabs.
-      let ptr = this.route0Cached ? this.route0Backend.popCached!(size) : 0;
-      if (ptr === 0) ptr = this.route0Backend.alloc(size);
-      const count = this.pending[DECISIONS] + 1;
-      this.pending[DECISIONS] = count;
-      return ptr === 0 || count >= this.slowAt ? this.allocTail(0, size, ptr, count, site) : ptr;
+    if (size <= this.route0Max && this.route0Cached) {
+      // Route 0 (the smallest sizes, most calls) inline, its cache first: a hit is the whole call, counted by one
+      // countdown (its decisions are `allocStart0 - allocLeft0` pending). A miss, a due merge or logging: the tail.
+      const ptr = this.route0Backend.popCached!(size);
+      const left = this.allocLeft0 - 1;
+      this.allocLeft0 = left;
+      if (ptr !== 0 && left > 0) return ptr;
+      return this.allocTail0(size, ptr, site);
     }
+    return this.allocRoute(size, site);
+  }
+
+  /** Route 0 past its cache hit: the backend's alloc on a miss (its slabs), the fallback chain, a due merge, the log. */
+  private allocTail0(size: number, ptr: number, site: string | undefined): number {
+    if (ptr === 0) {
+      // A WebAssembly.Memory grown behind our back reads as an empty cache: new views first.
+      if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.mem.refresh(true);
+      ptr = this.route0Backend.alloc(size);
+      if (ptr === 0) {
+        this.foldCountdowns();
+        return this.allocTail(0, size, 0, 0, site);
+      }
+    }
+    if (this.allocLeft0 <= 0) this.foldCountdowns();
+    if (this.verbose) this.log(0, size, 0, ptr, site);
+    return ptr;
+  }
+
+  /** Any route but a cached route 0: the routed backend from its own call site, counted in `pending`. */
+  private allocRoute(size: number, site: string | undefined): number {
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
+    // A WebAssembly.Memory grown behind our back: new views before a backend reads them.
+    if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.mem.refresh(true);
     const ptr = this.allocOther(route, size);
     const count = this.pending[DECISIONS + route] + 1;
     this.pending[DECISIONS + route] = count;
@@ -399,6 +435,19 @@ export class Router {
     if (count >= MERGE_EVERY) this.mergeCounters();
     if (this.verbose) this.log(0, size, route, ptr, site);
     return ptr;
+  }
+
+  /**
+   * Moves route 0's countdowns (its decisions, and its backend's frees) into `pending` and starts them again: at
+   * `MERGE_EVERY`, or at 1 while logging, so that every call takes its tail.
+   */
+  private foldCountdowns(): void {
+    const pending = this.pending;
+    pending[DECISIONS] += this.countStart - this.allocLeft0;
+    pending[this.freesAt + this.route0Index] += this.countStart - this.freeLeft0;
+    const start = this.verbose ? 1 : MERGE_EVERY;
+    this.countStart = this.allocLeft0 = this.freeLeft0 = start;
+    if (pending[DECISIONS] >= MERGE_EVERY || pending[this.freesAt + this.route0Index] >= MERGE_EVERY) this.mergeCounters();
   }
 
   /** The routed backend's alloc, each of the first three routes from its own call site. */
@@ -505,16 +554,37 @@ export class Router {
    */
   free(ptr: number): void {
     const entry = this.pages.ownerOf(ptr);
-    // A detached view (a WebAssembly.Memory grown behind our back) reads undefined: kind 0, no backend, the slow path.
+    // Route 0's cache inline; a block it refuses (full, another worker's, anything odd) goes on to the backend's free.
+    if ((entry & KIND_MASK) === this.route0Kind && this.route0Cached && this.route0Backend.pushCached!(ptr, entry)) {
+      const left = this.freeLeft0 - 1;
+      this.freeLeft0 = left;
+      if (left <= 0) this.freeTail0(ptr);
+      return;
+    }
+    this.freeRoute(ptr, entry);
+  }
+
+  /** Any free but a cache hit of route 0's backend. A detached view (a WebAssembly.Memory grown behind our back) reads undefined: kind 0, no backend, refreshed. */
+  private freeRoute(ptr: number, entry: number): void {
     const index = this.kindToBackend[entry & KIND_MASK];
     if (index === this.route0Index) {
-      // Route 0's cache inline; a block it refuses (full, another worker's, anything odd) goes to free, which decides.
-      if (!this.route0Cached || !this.route0Backend.pushCached!(ptr, entry)) this.route0Backend.free(ptr, entry);
-    } else if (index >= 0) this.freeOther(index, ptr, entry);
+      this.route0Backend.free(ptr, entry);
+      const left = this.freeLeft0 - 1;
+      this.freeLeft0 = left;
+      if (left <= 0) this.freeTail0(ptr);
+      return;
+    }
+    if (index >= 0) this.freeOther(index, ptr, entry);
     else return this.freeUnowned(ptr);
     const count = this.pending[this.freesAt + index] + 1;
     this.pending[this.freesAt + index] = count;
     if (count >= this.slowAt) this.freeTail(index, ptr, count);
+  }
+
+  /** Route 0's backend's free countdown ran out: a merge is due, or logging is on. */
+  private freeTail0(ptr: number): void {
+    this.foldCountdowns();
+    if (this.verbose) this.log(1, 0, -1 - this.route0Index, ptr, undefined);
   }
 
   /** The rare end of a free, out of line: a counter due to merge, or logging on. */
@@ -577,8 +647,10 @@ export class Router {
 
   /** Turns logging of every decision on or off. Off costs one branch per call; on, the same path plus the ring and the sink. */
   setVerbose(on: boolean): void {
+    this.mergeCounters();
     this.verbose = on;
     this.slowAt = on ? 0 : MERGE_EVERY;
+    this.countStart = this.allocLeft0 = this.freeLeft0 = on ? 1 : MERGE_EVERY;
   }
 
   /** True while decisions are logged. */
