@@ -241,8 +241,8 @@ export class TinyBackend implements Backend {
     const cls = SIZE_TO_CLASS[size];
     const count = this.countAt + cls;
     const n = i32[count] - 1;
-    if (!(n >= 0)) return 0; // NaN too: a size that is no integer has no class
-    const ptr = this.u32[this.stackAt[cls] + n];
+    if (!(n >= 0)) return 0; // NaN too: a size that is no integer has no class; a detached view reads undefined
+    const ptr = i32[this.stackAt[cls] + n] >>> 0;
     i32[count] = n;
     clearMark(i32, ptr);
     return ptr;
@@ -469,17 +469,16 @@ export class TinyBackend implements Backend {
     if (!this.cacheOn) return false;
     const i32 = this.i32;
     const r = (pageEntry - this.kind) >>> 2;
-    // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined).
-    const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
-    if (!(index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset)) return false;
-    if (isMarkedFree(i32, ptr) || i32[r + S_OWNER] !== this.owner) return false;
     const cls = i32[r + S_CLASS];
     const count = this.countAt + cls;
     const n = i32[count];
-    if (n >= this.cacheCap[cls]) return false;
+    // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined); not marked free; ours.
+    const offset = ptr - (i32[r + S_BASE] >>> 0);
+    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
+    if (!(index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset && n < this.cacheCap[cls])) return false;
+    if (isMarkedFree(i32, ptr) || i32[r + S_OWNER] !== this.owner) return false;
     markFree(i32, ptr);
-    this.u32[this.stackAt[cls] + n] = ptr;
+    i32[this.stackAt[cls] + n] = ptr;
     i32[count] = n + 1;
     return true;
   }
