@@ -105,6 +105,20 @@ import { MAX_GROW_STEP_PAGES, shrinkThreshold, WASM_SLACK_SHIFT } from "./growth
 import { checkPageHeader, checkPages, type CheckProblem, type PageCheckState } from "./page_check.ts";
 import { areaIndex, entryOf, lastEntryOf, NEXT_W, nextEntryOf, PAGE_IN_REGION, PREV_W, REGION_PAGE_SHIFT, TAG_W } from "./page_map.ts";
 
+/**
+ * The page map's shifts for ownerOf, the one page-map read on every free, as literals: Bun inlines no constant a
+ * module imports (each read would cost a scope lookup, and its bytecode would keep the free path from inlining).
+ * Checked against layout.ts's below, when the module loads.
+ */
+const enum MapShift {
+  region = 22,
+  page = 12,
+  pageInRegion = 1023,
+}
+if (MapShift.region !== REGION_SHIFT || MapShift.page !== PAGE_SHIFT || MapShift.pageInRegion !== PAGE_IN_REGION) {
+  throw new Error("page_heap.ts: MapShift disagrees with the page map's layout");
+}
+
 export type { CheckProblem } from "./page_check.ts";
 
 /** Counters of the page heap, in pages. */
@@ -208,8 +222,8 @@ export class PageHeap {
   ownerOf(ptr: number): number {
     const dir = this.dir;
     const u32 = this.u32;
-    const leaf = u32[dir + (ptr >>> REGION_SHIFT)];
-    return leaf === 0 ? 0 : u32[(leaf >>> 2) + ((ptr >>> PAGE_SHIFT) & PAGE_IN_REGION)];
+    const leaf = u32[dir + (ptr >>> MapShift.region)];
+    return leaf === 0 ? 0 : u32[(leaf >>> 2) + ((ptr >>> MapShift.page) & MapShift.pageInRegion)];
   }
 
   /** Sets the page-map entry of `count` pages from `page`. */

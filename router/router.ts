@@ -151,6 +151,11 @@ export interface RouterHealth {
 
 /** Sizes up to this are routed through a direct table. */
 const DIRECT_LIMIT = 65536;
+/** KIND_MASK as a literal for the free path (Bun inlines no imported constant); checked when the module loads. */
+const enum Kind {
+  mask = 7,
+}
+if (Kind.mask !== KIND_MASK) throw new Error("router.ts: Kind.mask disagrees with KIND_MASK");
 const RING_FIELDS = 4; // op(0 alloc, 1 free), size, backend index + 1 (0 none) | fallback << 8, ptr
 /**
  * A hot counter (a route's decisions, a backend's frees) that reaches this
@@ -555,7 +560,7 @@ export class Router {
   free(ptr: number): void {
     const entry = this.pages.ownerOf(ptr);
     // Route 0's cache inline; a block it refuses (full, another worker's, anything odd) goes on to the backend's free.
-    if ((entry & KIND_MASK) === this.route0Kind && this.route0Cached && this.route0Backend.pushCached!(ptr, entry)) {
+    if ((entry & Kind.mask) === this.route0Kind && this.route0Cached && this.route0Backend.pushCached!(ptr, entry)) {
       const left = this.freeLeft0 - 1;
       this.freeLeft0 = left;
       if (left <= 0) this.freeTail0(ptr);

@@ -4,8 +4,19 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createHeap, HakmemError, type Heap } from "../mod.ts";
 import { CLASS_COUNT, CLASS_SIZES, classAlignment, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../backends/slab/size_classes.ts";
-import { blockDivisor, blockIndex } from "../backends/slab/blocks.ts";
-import { SLAB_BYTES, SLAB_UNIT_SHIFT, SUPERSLAB_BYTES } from "../backends/slab/slab.ts";
+import { blockDivisor, blockIndex, isMarkedFree, markFree } from "../backends/slab/blocks.ts";
+import {
+  assignSlab,
+  isHandedOut,
+  liveBlockClass,
+  S_BASE,
+  S_BUMP,
+  S_CLASS,
+  S_OWNER,
+  SLAB_BYTES,
+  SLAB_UNIT_SHIFT,
+  SUPERSLAB_BYTES,
+} from "../backends/slab/slab.ts";
 import type { Backend } from "../router/box.ts";
 
 function tinyOf(heap: Heap): Backend {
@@ -59,6 +70,29 @@ describe("tiny size classes", () => {
       const divisor = blockDivisor(size, SLAB_UNIT_SHIFT);
       for (let offset = 0; offset < SLAB_BYTES; offset++) {
         if (blockIndex(offset, divisor, SLAB_UNIT_SHIFT) !== Math.floor(offset / size)) assert.fail(`offset ${offset} / ${size}`);
+      }
+    }
+  });
+
+  test("the free path's one-call block test agrees with the block module's tests, every class and offset", () => {
+    // liveBlockClass writes blockIndex and isMarkedFree out (JavaScriptCore's inlining depth): it must answer as they do.
+    const base = 8192;
+    const i32 = new Int32Array((base + SLAB_BYTES) / 4 + 64);
+    const r = 16; // the record at word 16, below the slab
+    for (let cls = 0; cls < CLASS_COUNT; cls++) {
+      i32.fill(0);
+      i32[r + S_BASE] = base;
+      assignSlab(i32, r << 2, cls, 3);
+      const size = CLASS_SIZES[cls];
+      const blocks = Math.floor(SLAB_BYTES / size);
+      i32[r + S_BUMP] = Math.max(1, blocks >> 1);
+      for (let block = 0; block < i32[r + S_BUMP]; block += 3) markFree(i32, base + block * size);
+      for (let offset = -8; offset < SLAB_BYTES; offset += 4) {
+        const ptr = base + offset;
+        for (const owner of [3, 4]) {
+          const expected = isHandedOut(i32, r, ptr) && i32[r + S_OWNER] === owner && !isMarkedFree(i32, ptr) ? i32[r + S_CLASS] : -1;
+          if (liveBlockClass(i32, r, ptr, owner) !== expected) assert.fail(`class ${cls}, offset ${offset}, owner ${owner}`);
+        }
       }
     }
   });

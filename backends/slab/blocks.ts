@@ -66,7 +66,7 @@ export function blockAddress(base: number, index: number, size: number): number 
  * bytes, counted in units of 2^`unitShift` bytes: ceil(2^20 / (size / 2^unitShift)).
  */
 export function blockDivisor(size: number, unitShift: number): number {
-  return Math.ceil(2 ** (20 + unitShift) / size);
+  return Math.ceil(2 ** (DIVISOR_BITS + unitShift) / size);
 }
 
 /**
@@ -82,8 +82,11 @@ export function blockDivisor(size: number, unitShift: number): number {
  * ```
  */
 export function blockIndex(offset: number, divisor: number, unitShift: number): number {
-  return Math.imul(offset >>> unitShift, divisor) >>> 20;
+  return Math.imul(offset >>> unitShift, divisor) >>> DIVISOR_BITS;
 }
+
+/** The fixed-point shift of a divisor: `blockDivisor` is 2^DIVISOR_BITS / (size in units), rounded up. */
+export const DIVISOR_BITS = 20;
 
 /** The next free block after free block `block` (its link word), 0 at the end. */
 export function readLink(i32: Int32Array, block: number): number {

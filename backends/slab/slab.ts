@@ -36,7 +36,7 @@ import type { LinearMemory } from "../../memory/linear_memory.ts";
 import { PAGE_SHIFT, PAGE_SIZE } from "../../memory/layout.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import type { RecordArena } from "../../memory/records.ts";
-import { blockDivisor } from "./blocks.ts";
+import { blockDivisor, blockIndex, DIVISOR_BITS, FREE_MARK } from "./blocks.ts";
 import { CLASS_SIZES } from "./size_classes.ts";
 
 /**
@@ -77,22 +77,32 @@ export const SUPERSLAB_BYTES = SLAB_BYTES * SLABS_PER_SUPERSLAB;
 export const SUPERSLAB_PAGES = SUPERSLAB_BYTES / PAGE_SIZE;
 const SLAB_PAGES = SLAB_BYTES / PAGE_SIZE;
 
-// Slab record words (Int32, from the record's first word).
-export const S_BASE = 0; // byte offset of the slab's first block
-export const S_CLASS = 1; // class index while assigned
-export const S_SIZE = 2; // block size of the class (copied for the hot path); 0 without a class
+// Slab record words (Int32, from the record's first word). A const enum so that the hot path's reads in this file
+// compile to literals under Bun (which inlines no module-scope const of a module with imports); the S_ names below
+// are what other files read.
+const enum SlabWord {
+  base = 0,
+  class = 1,
+  size = 2,
+  bump = 4,
+  owner = 7,
+  divisor = 14,
+}
+export const S_BASE = SlabWord.base; // byte offset of the slab's first block
+export const S_CLASS = SlabWord.class; // class index while assigned
+export const S_SIZE = SlabWord.size; // block size of the class (copied for the hot path); 0 without a class
 export const S_CAPACITY = 3; // blocks that fit
-export const S_BUMP = 4; // blocks below this index have been handed out at least once
+export const S_BUMP = SlabWord.bump; // blocks below this index have been handed out at least once
 export const S_FREE = 5; // first free block's byte offset, 0 when none
 export const S_USED = 6; // blocks out of the slab (live or in a worker's cache)
-export const S_OWNER = 7; // owning worker id + 1, 0 when none
+export const S_OWNER = SlabWord.owner; // owning worker id + 1, 0 when none
 export const S_SUPERSLAB = 8; // byte offset of its SuperSlab's record
 export const S_NEXT = 9; // list link (record byte offset), 0 = end
 export const S_PREV = 10;
 export const S_STATE = 11; // SlabState
 export const S_REMOTE = 12; // remote-free list head (atomic; multi-worker)
 export const S_INDEX = 13; // slab index inside its SuperSlab
-export const S_DIVISOR = 14; // blockDivisor(block size, SLAB_UNIT_SHIFT): offset / size as one multiply (see blocks.ts)
+export const S_DIVISOR = SlabWord.divisor; // blockDivisor(block size, SLAB_UNIT_SHIFT): offset / size as one multiply (see blocks.ts)
 export const S_DAMAGED = 15; // a free block found written after free (its free or remote list was cut there), 0 none
 
 // SuperSlab record words.
@@ -116,6 +126,36 @@ export const SlabState = { unused: 0, empty: 1, current: 2, partial: 3, full: 4,
  * every class and every offset below SLAB_BYTES (tested exhaustively).
  */
 export const SLAB_UNIT_SHIFT = 3;
+const enum Unit {
+  shift = SLAB_UNIT_SHIFT, // as a literal for the hot path
+}
+
+/**
+ * Whether `ptr` starts a block of the slab whose record is at word `r` that
+ * was handed out at least once: below the bump mark and on a block boundary
+ * (one multiply, see blockIndex).
+ */
+export function isHandedOut(i32: Int32Array, r: number, ptr: number): boolean {
+  const offset = ptr - (i32[r + SlabWord.base] >>> 0);
+  const index = blockIndex(offset, i32[r + SlabWord.divisor], Unit.shift);
+  return index < i32[r + SlabWord.bump] && index * i32[r + SlabWord.size] === offset;
+}
+
+/**
+ * The class of the slab at record word `r` when `ptr` starts a block of it
+ * that is handed out, not marked free, and the slab is `owner`'s; else -1:
+ * the free fast path's whole test of a block, small so that it inlines.
+ */
+export function liveBlockClass(i32: Int32Array, r: number, ptr: number, owner: number): number {
+  // blockIndex and isMarkedFree written out (tests/slab_blocks.test.ts holds them equal): JavaScriptCore inlines five
+  // calls deep, and the user's loop, Heap.free, Router.free and pushCached come first.
+  const offset = ptr - (i32[r + SlabWord.base] >>> 0);
+  const index = Math.imul(offset >>> Unit.shift, i32[r + SlabWord.divisor]) >>> DIVISOR_BITS;
+  return index < i32[r + SlabWord.bump] && index * i32[r + SlabWord.size] === offset && i32[r + SlabWord.owner] === owner &&
+      i32[(ptr >>> 2) + 1] !== (ptr ^ FREE_MARK)
+    ? i32[r + SlabWord.class]
+    : -1;
+}
 
 /** Byte offset of slab `index` of the SuperSlab at `base`. */
 export function slabBase(superslabBase: number, index: number): number {

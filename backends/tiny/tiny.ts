@@ -75,15 +75,16 @@ import type {
   SlabSource,
 } from "../../router/box.ts";
 import { CLASS_COUNT, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
-import { blockAddress, blockIndex, clearMark, isMarkedFree, linkSlot, markFree, readLink, writeLink } from "../slab/blocks.ts";
+import { blockAddress, clearMark, isMarkedFree, linkSlot, markFree, readLink, writeLink } from "../slab/blocks.ts";
 import {
+  isHandedOut,
+  liveBlockClass,
   RecordList,
   S_BASE,
   S_BUMP,
   S_CAPACITY,
   S_CLASS,
   S_DAMAGED,
-  S_DIVISOR,
   S_FREE,
   S_INDEX,
   S_NEXT,
@@ -95,7 +96,6 @@ import {
   S_SUPERSLAB,
   S_USED,
   SLAB_BYTES,
-  SLAB_UNIT_SHIFT,
   slabBase,
   SLABS_PER_SUPERSLAB,
   SlabState,
@@ -466,20 +466,14 @@ export class TinyBackend implements Backend {
    * free mark, a pointer that starts no handed-out block): free() decides.
    */
   pushCached(ptr: number, pageEntry: number): boolean {
-    if (!this.cacheOn) return false;
+    // Small on purpose (JavaScriptCore inlines functions of bytecode cost up to 170): the block's tests are one call.
     const i32 = this.i32;
-    const r = (pageEntry - this.kind) >>> 2;
-    const cls = i32[r + S_CLASS];
-    const count = this.countAt + cls;
-    const n = i32[count];
-    // Handed out: below the bump mark and on a block boundary (isHandedOutBlock, inlined); not marked free; ours.
-    const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
-    if (!(index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset && n < this.cacheCap[cls])) return false;
-    if (isMarkedFree(i32, ptr) || i32[r + S_OWNER] !== this.owner) return false;
+    const cls = liveBlockClass(i32, (pageEntry - this.kind) >>> 2, ptr, this.owner);
+    const n = i32[this.countAt + cls];
+    if (cls < 0 || n >= this.cacheCap[cls] || !this.cacheOn) return false;
     markFree(i32, ptr);
     i32[this.stackAt[cls] + n] = ptr;
-    i32[count] = n + 1;
+    i32[this.countAt + cls] = n + 1;
     return true;
   }
 
@@ -643,10 +637,7 @@ export class TinyBackend implements Backend {
    * without a class has its bump mark at 0, so nothing passes.
    */
   private isHandedOutBlock(ptr: number, r: number): boolean {
-    const i32 = this.mem.i32;
-    const offset = ptr - (i32[r + S_BASE] >>> 0);
-    const index = blockIndex(offset, i32[r + S_DIVISOR], SLAB_UNIT_SHIFT);
-    return index < i32[r + S_BUMP] && index * i32[r + S_SIZE] === offset;
+    return isHandedOut(this.mem.i32, r, ptr);
   }
 
   /** The slab record (byte offset) of a handed-out block's start, or 0. */
