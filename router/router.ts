@@ -407,8 +407,8 @@ export class Router {
   /** Route 0 past its cache hit: the backend's alloc on a miss (its slabs), the fallback chain, a due merge, the log. */
   private allocTail0(size: number, ptr: number, site: string | undefined): number {
     if (ptr === 0) {
-      // A WebAssembly.Memory grown behind our back reads as an empty cache: new views first.
-      if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.mem.refresh(true);
+      // A WebAssembly.Memory grown behind our back reads as an empty cache: new views first, its new pages foreign.
+      if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.adoptGrowth();
       ptr = this.route0Backend.alloc(size);
       if (ptr === 0) {
         this.foldCountdowns();
@@ -423,8 +423,8 @@ export class Router {
   /** Any route but a cached route 0: the routed backend from its own call site, counted in `pending`. */
   private allocRoute(size: number, site: string | undefined): number {
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
-    // A WebAssembly.Memory grown behind our back: new views before a backend reads them.
-    if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.mem.refresh(true);
+    // A WebAssembly.Memory grown behind our back: new views (its new pages foreign) before a backend reads them.
+    if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.adoptGrowth();
     const ptr = this.allocOther(route, size);
     const count = this.pending[DECISIONS + route] + 1;
     this.pending[DECISIONS + route] = count;

@@ -173,16 +173,11 @@ export function wasmImports(heap: Heap | (() => Heap | undefined), options: Wasm
     return bound;
   };
   /**
-   * The heap, its views current: the module may have grown the memory itself
-   * (memory.grow), which detaches the buffer the heap's views look at. The
-   * heap's own entries notice that too; this one load keeps the imports right
-   * on their own.
+   * The heap. The module may have grown the memory itself (memory.grow), which detaches the buffer the heap's views
+   * look at: the heap's entries notice that on their own (a detached view reads as an empty cache and as a page no
+   * backend owns, and those paths refresh the views first), so the imports add no test of their own.
    */
-  const current = (): Heap => {
-    const target = bound ?? bind();
-    if (target.mem.u8.length === 0) target.refresh();
-    return target;
-  };
+  const current = (): Heap => bound ?? bind();
   /** A misuse: handed to onError (the call then fails with 0), or thrown. */
   const misuse = (error: unknown, name: WasmAllocatorFunction): number => {
     if (onError === undefined || !(error instanceof HakmemError)) throw error;
