@@ -274,7 +274,7 @@ function scalingWorkload(): Workload {
     extraColumns: [{ key: "afterTrimMinusStart", label: "after free+trim − start" }],
     describe: (quick) =>
       `${countOf(quick).toLocaleString("en-US")} blocks of ${size} B, then all freed in allocation order; then trim. ` +
-      "Target: overhead ≤ 1.05, and after free+trim within one SuperSlab of the starting footprint.",
+      "Target: overhead ≤ 1.05, and after free+trim back to the starting footprint.",
     liveBlocks: countOf,
     maxBytes: (quick) => quick ? 64 * MiB : 512 * MiB,
     run(contender, loops, quick) {

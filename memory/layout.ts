@@ -32,7 +32,7 @@
 /** "HAKM" little-endian: the first word of every heap. */
 export const MAGIC = 0x4d4b4148;
 /** Bumped whenever any in-memory layout changes; attach refuses other versions. */
-export const LAYOUT_VERSION = 3; // 3: pool and tiny blocks carry one free mark (FREE_MARK of backends/slab/blocks.ts; the pool's was 0x5a5a5a5a before this release); tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign; the routing the heap was created with is in the header; pages carry an area (small runs apart from large ones), with free lists of each area. 2: the pool keeps its lists in a table of their own, and full spans in none
+export const LAYOUT_VERSION = 4; // 4: trim() gives whole regions at the top of a memory that cannot shrink back to the memory (H_RESERVE_TOP). 3: pool and tiny blocks carry one free mark (FREE_MARK of backends/slab/blocks.ts; the pool's was 0x5a5a5a5a before this release); tiny has 21 size classes, all 16-aligned from 16 bytes (a slab record's class index means another size); slab and pool span records keep the free block found damaged by a write after free; the heap starts at a base (H_BASE_PAGE) and marks pages it did not grow as foreign; the routing the heap was created with is in the header; pages carry an area (small runs apart from large ones), with free lists of each area. 2: the pool keeps its lists in a table of their own, and full spans in none
 
 export const PAGE_SHIFT = 12; // 4 KiB pages
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -84,6 +84,12 @@ export const H_CREATED_LOW = 22; // creation time, to tell heaps apart in report
 export const H_METADATA_PAGES = 23; // header + leaves + record pages
 export const H_FREE_BUCKETS = 24; // + bucket (0..31): first free run of the bucket, -1 when none (see page_heap.ts)
 export const FREE_BUCKETS = 32;
+/**
+ * 0, or a page above the top: pages [top, reserve) lie in a memory that cannot shrink, were grown by the heap and
+ * given back by trim() (whole 4 MiB regions, their page-map leaves freed). They are the heap's, not foreign, and
+ * taken back before the memory grows again.
+ */
+export const H_RESERVE_TOP = 56;
 export const H_BASE_PAGE = 60; // the heap's first page (its header's): the pages below it are not the heap's
 export const H_FOREIGN_PAGES = 61; // pages in foreign runs (grown by someone else: never handed out, not footprint)
 // Words 57..59: the routing the heap was created with, which every worker attached to it must share (the

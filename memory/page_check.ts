@@ -203,6 +203,13 @@ export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], 
   if (top > i32[h + layout.H_MAX_PAGES]) {
     problems.push({ where, message: `top page ${top} lies past the most pages, ${i32[h + layout.H_MAX_PAGES]}` });
   }
+  const reserve = i32[h + layout.H_RESERVE_TOP];
+  if (reserve !== 0 && !(reserve > top && reserve <= memoryPages && reserve <= i32[h + layout.H_MAX_PAGES])) {
+    problems.push({
+      where,
+      message: `the reserve given back at trim ends at page ${reserve}, not between the top ${top} and the memory's end`,
+    });
+  }
   const record = i32[h + layout.H_RECORD_FREE] >>> 0;
   if (record % 64 !== 0 || record >= top * layout.PAGE_SIZE) {
     problems.push({ where, message: `the record arena's free list starts at ${record}, which is no record of the heap` });

@@ -70,6 +70,7 @@ import {
   H_PAGE_LOCK,
   H_PAGE_SHIFT,
   H_PEAK_USED_PAGES,
+  H_RESERVE_TOP,
   H_SHRINK_COUNT,
   H_SMALL_FREE_BITMAP,
   H_SMALL_FREE_BUCKETS,
@@ -149,6 +150,12 @@ export interface PageHeapStats {
    * `memory.grow`). Not part of the footprint.
    */
   foreignPages: number;
+  /**
+   * Pages trim() gave back from the top of a memory that cannot shrink
+   * (whole regions, their page-map leaves freed): still in the memory, taken
+   * back before it grows again. Not part of the footprint.
+   */
+  reservePages: number;
 }
 
 /** Page runs over a {@linkcode LinearMemory}; all state lives in the memory. */
@@ -477,16 +484,26 @@ export class PageHeap {
   }
 
   /**
-   * Returns free pages at the top of a resizable ArrayBuffer to the engine.
-   * Returns the bytes given back (0 for other kinds of memory).
+   * Gives free pages at the top back: a resizable ArrayBuffer shrinks to its
+   * highest used page; a memory that cannot shrink (a WebAssembly.Memory, a
+   * growable SharedArrayBuffer) keeps its bytes, but whole 4 MiB regions at
+   * its top that hold nothing leave the heap with their page-map leaves (the
+   * heap's reserve, taken back before the memory grows again). Returns the
+   * bytes the heap's span gave up.
    */
   trimTop(): number {
     this.mem.lock(this.h + H_PAGE_LOCK);
     const before = this.top;
     this.maybeShrink(0, 0);
     if (this.dropLeavesAboveTop()) this.maybeShrink(0, 0);
+    if (!this.mem.canShrink) this.giveBackRegions();
     this.mem.unlock(this.h + H_PAGE_LOCK);
     return (before - this.top) * PAGE_SIZE;
+  }
+
+  /** Pages the heap gave back at trim() that stay in the memory (see H_RESERVE_TOP): taken back before it grows. */
+  get reservePages(): number {
+    return Math.max(0, this.i32[this.h + H_RESERVE_TOP] - this.top);
   }
 
   /**
@@ -823,6 +840,105 @@ export class PageHeap {
     return dropped;
   }
 
+  /**
+   * Memory that cannot shrink: lowers the top to the lowest region boundary
+   * from which every page up is free or a page-map leaf of a region at or
+   * above it, so those regions leave the heap and their leaves are freed
+   * (the footprint goes back to what the heap holds). Their pages become the
+   * reserve (H_RESERVE_TOP), taken back by reclaimReserve before the memory
+   * grows. Keeps at least one page per leaf the regions would need again, so
+   * that taking them back always fits. Lock held.
+   */
+  private giveBackRegions(): void {
+    const h = this.h;
+    const i32 = this.i32;
+    const u32 = this.u32;
+    const dir = this.dir;
+    const top = this.top;
+    const lowest = ((this.first >>> REGION_PAGE_SHIFT) + 1) << REGION_PAGE_SHIFT; // the header's region stays
+    if (top <= lowest) return;
+    const leafRegion = new Map<number, number>(); // leaf's first page -> its region
+    for (let region = 0; region < MAX_REGIONS; region++) {
+      if (u32[dir + region] !== 0) leafRegion.set(u32[dir + region] >>> PAGE_SHIFT, region);
+    }
+    // Walk the runs down from the top: free runs, and leaves of regions no lower than the boundary, may go.
+    let best = top;
+    let crossed = -1;
+    let minLeafRegion = MAX_REGIONS;
+    for (let page = top; page > lowest;) {
+      const last = this.tag(page - 1);
+      let start: number;
+      if (last < 0) start = page + last;
+      else {
+        start = page - (last >= END_TAG ? last - END_TAG : last);
+        const region = leafRegion.get(start);
+        if (region === undefined || page - start !== LEAF_PAGES || this.ownerOf(start * PAGE_SIZE) !== PageKind.metadata) break;
+        minLeafRegion = Math.min(minLeafRegion, region);
+      }
+      const boundary = Math.max(((start + REGION_PAGES - 1) >>> REGION_PAGE_SHIFT) << REGION_PAGE_SHIFT, lowest);
+      if (boundary > minLeafRegion << REGION_PAGE_SHIFT || start < this.first) break;
+      const regions = ((top - 1) >>> REGION_PAGE_SHIFT) - (boundary >>> REGION_PAGE_SHIFT) + 1;
+      // A leaf must lie wholly on one side of the boundary: one that straddles it rules that boundary out.
+      if (last >= 0 && boundary > start && boundary < page) crossed = boundary;
+      if (boundary < best && boundary !== crossed && top - boundary >= regions * LEAF_PAGES) best = boundary;
+      page = start;
+    }
+    if (best >= top) return;
+    // Free runs above the boundary leave their lists (one that crosses it keeps its part below); leaves above it go
+    // with their regions.
+    for (let page = top; page > best;) {
+      const last = this.tag(page - 1);
+      if (last < 0) {
+        const start = page + last;
+        const at = entryOf(u32, dir, start);
+        this.unlinkFree(start, at, -last);
+        this.clearTags(start, -last);
+        if (start < best) this.addFree(start, at, best - start);
+        i32[h + H_FREE_PAGES] -= page - Math.max(start, best);
+        page = start;
+      } else {
+        i32[h + H_USED_PAGES] -= LEAF_PAGES;
+        i32[h + H_METADATA_PAGES] -= LEAF_PAGES;
+        page -= LEAF_PAGES;
+      }
+    }
+    i32[h + H_TOP_PAGE] = best;
+    i32[h + H_RESERVE_TOP] = Math.max(i32[h + H_RESERVE_TOP], top);
+    i32[h + H_SHRINK_COUNT]++;
+    // The regions' leaves that lie below the boundary are freed; the directory forgets them all.
+    for (let region = best >>> REGION_PAGE_SHIFT; region < MAX_REGIONS; region++) {
+      const leaf = u32[dir + region];
+      if (leaf === 0) continue;
+      const page = leaf >>> PAGE_SHIFT;
+      if (page < best) {
+        this.clearAllocated(page, entryOf(u32, dir, page), LEAF_PAGES);
+        i32[h + H_METADATA_PAGES] -= LEAF_PAGES;
+        u32[dir + region] = 0;
+        this.release(page, entryOf(u32, dir, page), LEAF_PAGES);
+      } else {
+        u32[dir + region] = 0;
+      }
+    }
+  }
+
+  /**
+   * Takes the reserve (pages trim() gave back, see giveBackRegions) into the
+   * heap again as free pages, with new leaves: before the memory grows, and
+   * before pages above the top are taken for foreign. They hold old bytes:
+   * marked written. Lock held.
+   */
+  private reclaimReserve(): void {
+    const h = this.h;
+    const reserve = this.i32[h + H_RESERVE_TOP];
+    const top = this.top;
+    if (reserve > top) {
+      this.cover(top, reserve);
+      const u8 = this.u8;
+      for (let page = top; page < this.top; page++) u8[this.flagsIndex(page)] |= PAGE_DIRTY;
+    }
+    this.i32[h + H_RESERVE_TOP] = 0;
+  }
+
   /** Drops the run of page-map leaves ending at `top` if it describes nothing below it. */
   private dropTopLeaves(top: number, lastTag: number): boolean {
     const h = this.h;
@@ -946,6 +1062,7 @@ export class PageHeap {
    * held.
    */
   private adoptForeign(): boolean {
+    this.reclaimReserve(); // the heap's own pages first: they are not foreign
     const top = this.top;
     const maxPages = this.maxPages;
     const end = Math.min(this.mem.byteLength >>> PAGE_SHIFT, maxPages);
@@ -1005,7 +1122,10 @@ export class PageHeap {
     const leafPages = foreign ? (leaves > 0 && this.findFit(leaves, AREA_LARGE) >= 0 ? 0 : leaves) : this.leafPagesAtTop(top, newTop);
     // Elsewhere: the leaves' run is taken (zeroed, counted as metadata) before the directory names it.
     const elsewhere = leaves > 0 && leafPages === 0 && (foreign || start === top) ? this.findFit(leaves, AREA_LARGE) : -1;
-    if (elsewhere >= 0) this.take(elsewhere, leaves, PageKind.metadata, true);
+    if (elsewhere >= 0) {
+      this.take(elsewhere, leaves, PageKind.metadata, true);
+      this.splitLeafRuns(elsewhere, leaves);
+    }
     let cursor = elsewhere >= 0 ? elsewhere : start;
     for (let region = top >>> REGION_PAGE_SHIFT; region <= (newTop - 1) >>> REGION_PAGE_SHIFT; region++) {
       if (u32[dir + region] !== 0) continue;
@@ -1035,6 +1155,7 @@ export class PageHeap {
     }
     if (elsewhere < 0 && cursor > start) {
       this.writeAllocated(start, cursor - start, PageKind.metadata);
+      this.splitLeafRuns(start, cursor - start);
       for (let page = start; page < cursor; page++) u8[this.flagsIndex(page)] = PAGE_DIRTY;
       i32[h + H_USED_PAGES] += cursor - start;
       i32[h + H_METADATA_PAGES] += cursor - start;
@@ -1042,6 +1163,13 @@ export class PageHeap {
     }
     const free = elsewhere < 0 ? cursor : start;
     if (newTop > free) this.release(free, entryOf(u32, dir, free), newTop - free);
+  }
+
+  /** Makes the allocated run of `pages` leaf pages at `page` one run per leaf: trim() can then free each on its own. */
+  private splitLeafRuns(page: number, pages: number): void {
+    if (pages <= LEAF_PAGES) return;
+    this.clearTags(page, pages);
+    for (let leaf = page; leaf < page + pages; leaf += LEAF_PAGES) this.writeTags(leaf, LEAF_PAGES);
   }
 
   /** Tags an allocated run's first and last pages with its length. */
@@ -1106,7 +1234,9 @@ export class PageHeap {
       growCount: i32[h + H_GROW_COUNT],
       shrinkCount: i32[h + H_SHRINK_COUNT],
       basePage: this.first,
-      foreignPages: i32[h + H_FOREIGN_PAGES] + Math.max(0, Math.min(this.mem.byteLength >>> PAGE_SHIFT, i32[h + H_MAX_PAGES]) - this.top),
+      foreignPages: i32[h + H_FOREIGN_PAGES] +
+        Math.max(0, Math.min(this.mem.byteLength >>> PAGE_SHIFT, i32[h + H_MAX_PAGES]) - Math.max(this.top, i32[h + H_RESERVE_TOP])),
+      reservePages: this.reservePages,
     };
   }
 

@@ -624,6 +624,13 @@ export class Router {
     if (this.pages.ownerOf(ptr) === 0 && page < this.pages.top && !this.pages.isClean(page, 1)) {
       return new HakmemError("DOUBLE_FREE", `block ${describe(ptr)} lies in free pages: freed already (a double free)`, ptr);
     }
+    if (page >= this.pages.top && page < this.pages.top + this.pages.reservePages) {
+      return new HakmemError(
+        "DOUBLE_FREE",
+        `block ${describe(ptr)} lies in pages the heap gave back at trim(): freed already (a double free)`,
+        ptr,
+      );
+    }
     return foreignPointer(ptr);
   }
 

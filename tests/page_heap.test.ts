@@ -6,6 +6,7 @@ import { DIR_WORD, HEADER_PAGES, KIND_MASK, LEAF_PAGES, PAGE_SIZE, PageKind, REG
 import { LinearMemory } from "../memory/linear_memory.ts";
 import { type CheckProblem, PageHeap } from "../memory/page_heap.ts";
 import { createHeap } from "../heap/heap.ts";
+import { HakmemError } from "../core/errors.ts";
 import { mmapBackend } from "../backends/mmap/mod.ts";
 import { Random } from "../testing/random.ts";
 
@@ -323,6 +324,99 @@ describe("page heap: growing and shrinking the memory", () => {
     assert.equal(leafOf(mem, 1), 0);
     assert.equal(leafOf(mem, 2), 0);
     assertClean(pages, "trimming again");
+  });
+});
+
+describe("page heap: trim on memory that cannot shrink", () => {
+  function makeWasmPageHeap(maxBytes: number): { mem: LinearMemory; pages: PageHeap; memory: WebAssembly.Memory } {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: maxBytes / 65536 });
+    const mem = new LinearMemory(memory, maxBytes);
+    const pages = new PageHeap(mem);
+    pages.format(HEADER_PAGES, maxBytes / PAGE_SIZE, 16);
+    return { mem, pages, memory };
+  }
+
+  test("whole regions at the top leave the heap with their leaves, and come back before the memory grows", () => {
+    const { mem, pages, memory } = makeWasmPageHeap(64 * MiB);
+    const start = pages.stats().usedPages;
+    const low = pages.allocRun(8, OWNER);
+    const runs = Array.from({ length: 40 }, () => pages.allocRun(300, OWNER)); // 12,000 pages: regions 0..2
+    assert.ok(pages.top > 2 * REGION_PAGES && leafOf(mem, 2) !== 0);
+    for (const run of runs) mem.u8.fill(0xab, run * PAGE_SIZE, (run + 300) * PAGE_SIZE);
+    for (const run of runs) pages.freeRun(run);
+    const bytes = memory.buffer.byteLength;
+    const top = pages.top;
+    const released = pages.trimTop();
+    assert.equal(pages.top, REGION_PAGES, "the top goes down to the first region boundary above what is used");
+    assert.equal(released, (top - REGION_PAGES) * PAGE_SIZE);
+    assert.equal(leafOf(mem, 1), 0, "region 1's leaf is freed");
+    assert.equal(leafOf(mem, 2), 0);
+    assert.equal(pages.stats().usedPages, start + 8, "the footprint is back to what is allocated");
+    assert.equal(pages.stats().reservePages, top - REGION_PAGES);
+    assert.equal(pages.stats().foreignPages, 0, "the pages given back are the heap's, not foreign");
+    assert.equal(memory.buffer.byteLength, bytes, "a WebAssembly.Memory keeps its bytes");
+    assertClean(pages, "giving regions back");
+    assert.equal(pages.trimTop(), 0, "nothing more to give back");
+
+    // Growth takes the reserve back first: no memory.grow for what fits in it, and its pages count as written.
+    const again = pages.allocRun(2 * REGION_PAGES, OWNER, true);
+    assert.ok(again >= 0);
+    assert.equal(memory.buffer.byteLength, bytes, "the reserve served the growth");
+    assert.equal(pages.stats().reservePages, 0);
+    assert.notEqual(leafOf(mem, 1), 0);
+    assert.ok(
+      mem.u8.subarray(again * PAGE_SIZE, (again + 2 * REGION_PAGES) * PAGE_SIZE).every((byte) => byte === 0),
+      "a zeroed run from the reserve is zero, though the reserve held old bytes",
+    );
+    assertClean(pages, "taking the reserve back");
+    pages.freeRun(again);
+    pages.freeRun(low);
+    pages.trimTop();
+    assert.equal(pages.stats().usedPages, start);
+    assertClean(pages, "trimming again");
+  });
+
+  test("memory a module grows after a trim is foreign above the reserve, and the reserve stays the heap's", () => {
+    const { mem, pages, memory } = makeWasmPageHeap(64 * MiB);
+    const run = pages.allocRun(3 * REGION_PAGES, OWNER);
+    pages.freeRun(run);
+    pages.trimTop();
+    const reserve = pages.stats().reservePages;
+    assert.ok(reserve > 0);
+    const end = memory.buffer.byteLength / PAGE_SIZE;
+    memory.grow(2); // the module's own growth: 32 pages
+    mem.refresh();
+    pages.adoptGrowth();
+    assert.equal(pages.stats().reservePages, 0);
+    assert.equal(pages.stats().foreignPages, 32, "only the module's pages are foreign");
+    assert.equal(pages.top, end + 32);
+    assert.equal(pages.ownerOf((end - 1) * PAGE_SIZE), 0, "the last reserve page is a free page of the heap");
+    assertClean(pages, "a module's growth after a trim");
+    const big = pages.allocRun(reserve - 40, OWNER);
+    assert.ok(big >= 0 && big + reserve - 40 <= end, "the reserve serves the heap below the module's pages");
+    assertClean(pages, "allocating from the reclaimed reserve");
+  });
+
+  test("a heap over the default memory is back to its starting footprint after a million small blocks and trim()", () => {
+    const heap = createHeap({ maxBytes: 256 * MiB });
+    const start = heap.stats().footprintBytes;
+    const ptrs = new Float64Array(1_000_000);
+    for (let i = 0; i < ptrs.length; i++) ptrs[i] = heap.malloc(16);
+    for (let i = 0; i < ptrs.length; i++) heap.free(ptrs[i]);
+    heap.trim();
+    assert.equal(heap.stats().footprintBytes, start);
+    assert.ok(heap.stats().pageHeap.reservePages > 0);
+    assert.deepEqual(heap.check("full").problems, []);
+    const last = ptrs[ptrs.length - 1]; // in a region given back
+    assert.ok(last >= heap.stats().pageHeap.topPages * PAGE_SIZE);
+    assert.throws(() => heap.free(last), (error: unknown) => error instanceof HakmemError && error.code === "DOUBLE_FREE");
+    assert.deepEqual(heap.check("full").problems, [], "the refused free changed nothing");
+    for (let i = 0; i < ptrs.length; i++) ptrs[i] = heap.malloc(16);
+    assert.deepEqual(heap.check("full").problems, [], "the same million again, from the reserve");
+    for (let i = 0; i < ptrs.length; i++) heap.free(ptrs[i]);
+    heap.trim();
+    assert.ok(heap.stats().footprintBytes - start <= LEAF_PAGES * PAGE_SIZE, "at most a leaf above the start the second time");
+    assert.deepEqual(heap.check("full").problems, []);
   });
 });
 
