@@ -9,9 +9,14 @@
  * ```
  * cache page (words)   0: count per class   32: cap per class
  *                      64: stack start per class (words from the page)
- *                      96: page words        128..: the stacks (block offsets)
+ *                      96: page words        128..: the stacks (block offsets), class c's at
+ *                                                  128 + c × stride (the largest cap rounded up to a power of two)
  * tiny header area     512 + worker: its cache page
  * ```
+ *
+ * The stride makes a stack's word one shift from the class, so the hot path
+ * needs no table of stack starts (the P_STACK words still say where each
+ * starts, for the readers here).
  * @module
  */
 
@@ -30,7 +35,8 @@ const P_COUNT = 0; // per class: blocks in its cache
 const P_CAP = 32; // per class: its cache's cap
 const P_STACK = 64; // per class: where its stack starts (words from the page)
 const P_WORDS = 96; // the page's size in words
-const P_STACKS = 128; // the first word of the stacks
+/** The first word of the stacks, from the page's first word (its counts). */
+export const P_STACKS = 128;
 /** Tiny's header area word of worker 0's cache page (+ worker id: the byte offset of its page, 0 none). */
 const T_CACHE_PAGES = 512;
 
@@ -71,12 +77,17 @@ export function emptyWorkerCache(mem: LinearMemory, area: number, workerId: numb
   }
 }
 
+/** log2 of the words between two classes' stacks: the largest cap, rounded up to a power of two. */
+export function stackShift(cacheCap: Int32Array): number {
+  return 32 - Math.clz32(Math.max(...cacheCap) - 1);
+}
+
 /**
  * Takes (or reuses) worker `workerId`'s cache page and lays out its stacks,
- * one of `cacheCap[cls]` blocks per class, filling `stackAt` with each
- * stack's word index. Returns the word index of the page's counts. A page
- * left by an earlier worker of the same slot is empty (its blocks went back
- * when that worker left).
+ * one per class, `1 << stackShift(cacheCap)` words apart, filling `stackAt`
+ * with each stack's word index. Returns the word index of the page's
+ * counts. A page left by an earlier worker of the same slot is empty (its
+ * blocks went back when that worker left).
  */
 export function openCachePage(
   mem: LinearMemory,
@@ -86,8 +97,8 @@ export function openCachePage(
   cacheCap: Int32Array,
   stackAt: Int32Array,
 ): number {
-  const stacks = cacheCap.reduce((sum, cap) => sum + cap, 0);
-  const words = P_STACKS + stacks;
+  const stride = 1 << stackShift(cacheCap);
+  const words = P_STACKS + CLASS_COUNT * stride;
   const slot = area + T_CACHE_PAGES + workerId;
   let page = mem.i32[slot] >>> 0;
   if (page % PAGE_SIZE !== 0 || page >= mem.byteLength) {
@@ -112,7 +123,7 @@ export function openCachePage(
     i32[p + P_CAP + cls] = cacheCap[cls];
     i32[p + P_STACK + cls] = at;
     stackAt[cls] = p + at;
-    at += cacheCap[cls];
+    at += stride;
   }
   return p + P_COUNT;
 }

@@ -103,7 +103,13 @@ import {
   SUPERSLAB_BYTES,
 } from "../slab/slab.ts";
 import type { SlabSourceFactory } from "../slab/sources.ts";
-import { allCachedBlocks, cacheCaps, emptyWorkerCache, inWorkerCache, openCachePage } from "./cache_page.ts";
+import { allCachedBlocks, cacheCaps, emptyWorkerCache, inWorkerCache, openCachePage, P_STACKS, stackShift } from "./cache_page.ts";
+
+/** The cache page's stacks' first word from its counts' (P_STACKS), as a literal for the hot path; checked on load. */
+const enum CachePage {
+  stacks = 128,
+}
+if (CachePage.stacks !== P_STACKS) throw new Error("tiny.ts: CachePage.stacks disagrees with cache_page.ts");
 import { checkTiny, type TinyCheckState } from "./check.ts";
 import { describeSlabs } from "./describe.ts";
 
@@ -169,8 +175,10 @@ export class TinyBackend implements Backend {
   private readonly records: RecordArena;
   /** Word index of this worker's per-class cache counts (in its cache page). */
   private countAt = 0;
-  /** Per class: word index of its cache stack. */
+  /** Per class: word index of its cache stack (countAt + P_STACKS + (class << stackShift)). */
   private readonly stackAt = new Int32Array(CLASS_COUNT);
+  /** log2 of the words between two classes' stacks. */
+  private readonly stackShift: number;
   private readonly cacheCap: Int32Array;
   private readonly current: Float64Array; // per class: slab record byte offset, 0 none
   private readonly partial: Float64Array; // per class: first slab with freed blocks
@@ -201,6 +209,7 @@ export class TinyBackend implements Backend {
     this.area = context.areaWord;
     this.records = context.records;
     this.cacheCap = cacheCaps(options.cacheCap);
+    this.stackShift = stackShift(this.cacheCap);
     this.current = new Float64Array(CLASS_COUNT);
     this.partial = new Float64Array(CLASS_COUNT);
     this.full = new Float64Array(CLASS_COUNT);
@@ -242,7 +251,7 @@ export class TinyBackend implements Backend {
     const count = this.countAt + cls;
     const n = i32[count] - 1;
     if (!(n >= 0)) return 0; // NaN too: a size that is no integer has no class; a detached view reads undefined
-    const ptr = i32[this.stackAt[cls] + n] >>> 0;
+    const ptr = i32[this.countAt + CachePage.stacks + (cls << this.stackShift) + n] >>> 0;
     i32[count] = n;
     clearMark(i32, ptr);
     return ptr;
@@ -472,7 +481,7 @@ export class TinyBackend implements Backend {
     const n = i32[this.countAt + cls];
     if (cls < 0 || n >= this.cacheCap[cls] || !this.cacheOn) return false;
     markFree(i32, ptr);
-    i32[this.stackAt[cls] + n] = ptr;
+    i32[this.countAt + CachePage.stacks + (cls << this.stackShift) + n] = ptr;
     i32[this.countAt + cls] = n + 1;
     return true;
   }
