@@ -506,10 +506,10 @@ export class Heap {
    * is unchanged then.
    */
   free(ptr: number): void {
-    // One test covers non-numbers, NaN, fractions, negatives, 0 and offsets past the
-    // views (which another worker's growth may have left short). Detached views
-    // need no test here: the router reads no owner through them and refreshes.
-    if (typeof ptr !== "number" || (ptr >>> 0) !== ptr || ptr === 0 || ptr >= this.mem.limit) {
+    // One test covers non-numbers, NaN, fractions, negatives and 0. Offsets past the views (another worker's
+    // growth may have left them short, a module's may have detached them) need none here: the router finds no
+    // owner for them in the page map, refreshes the views and looks again before refusing.
+    if (typeof ptr !== "number" || (ptr >>> 0) !== ptr || ptr === 0) {
       if (ptr === 0) return;
       this.checkPointer(ptr);
     }
