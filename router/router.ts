@@ -215,9 +215,10 @@ export class Router {
   // each site sees one backend class.
   private readonly route0Backend: Backend;
   private readonly route0Index: number; // route 0's backend's index in `backends`
-  private readonly route0Cached: boolean; // route 0's backend has a per-worker cache (popCached, pushCached)
-  private readonly route0Max: number; // route 0's largest size, at most DIRECT_LIMIT
-  private readonly route0Kind: number; // the page kind of route 0's backend
+  // Route 0's cache path, built once: its largest size and its backend's page kind when the backend has a per-worker
+  // cache (popCached, pushCached); -1 when it has none, so that the hot tests never pass and no flag is read.
+  private readonly route0CacheMax: number;
+  private readonly route0CacheKind: number;
   private readonly route1Backend: Backend;
   private readonly route2Backend: Backend;
   private readonly backend0: Backend;
@@ -269,9 +270,9 @@ export class Router {
     // Past the end of a short table these repeat a real backend: never called (the switch only reaches real indexes).
     this.route0Backend = this.routeBackend[0];
     this.route0Index = this.routeBackendIndex[0];
-    this.route0Max = Math.min(routes[0].max, DIRECT_LIMIT);
-    this.route0Kind = config.backends[this.route0Index].kind;
-    this.route0Cached = typeof this.route0Backend.popCached === "function" && typeof this.route0Backend.pushCached === "function";
+    const cached = typeof this.route0Backend.popCached === "function" && typeof this.route0Backend.pushCached === "function";
+    this.route0CacheMax = cached ? Math.min(routes[0].max, DIRECT_LIMIT) : -1;
+    this.route0CacheKind = cached ? config.backends[this.route0Index].kind : -1;
     this.route1Backend = this.routeBackend[Math.min(1, routes.length - 1)];
     this.route2Backend = this.routeBackend[Math.min(2, routes.length - 1)];
     this.backend0 = this.backends[0];
@@ -392,7 +393,7 @@ export class Router {
    * 0 when every backend refused. `site` names the caller in the decision log.
    */
   alloc(size: number, site?: string): number {
-    if (size <= this.route0Max && this.route0Cached) {
+    if (size <= this.route0CacheMax) {
       // Route 0 (the smallest sizes, most calls) inline, its cache first: a hit is the whole call, counted by one
       // countdown (its decisions are `allocStart0 - allocLeft0` pending). A miss, a due merge or logging: the tail.
       const ptr = this.route0Backend.popCached!(size);
@@ -560,7 +561,7 @@ export class Router {
   free(ptr: number): void {
     const entry = this.pages.ownerOf(ptr);
     // Route 0's cache inline; a block it refuses (full, another worker's, anything odd) goes on to the backend's free.
-    if ((entry & Kind.mask) === this.route0Kind && this.route0Cached && this.route0Backend.pushCached!(ptr, entry)) {
+    if ((entry & Kind.mask) === this.route0CacheKind && this.route0Backend.pushCached!(ptr, entry)) {
       const left = this.freeLeft0 - 1;
       this.freeLeft0 = left;
       if (left <= 0) this.freeTail0(ptr);
