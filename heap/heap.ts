@@ -655,7 +655,7 @@ export class Heap {
    * so they are rebuilt (and the new pages taken in) before anything reads them.
    */
   private syncEntry(): void {
-    if (this.mem.canDetach && this.mem.u8.length === 0) this.refresh();
+    this.pages.adoptIfDetached();
   }
 
   /** malloc off its fast path: not a 32-bit size (refused or 0), or detached views (refreshed, then served). */

@@ -520,6 +520,11 @@ export class PageHeap {
     this.mem.unlock(this.h + H_PAGE_LOCK);
   }
 
+  /** adoptGrowth when a WASM module's own growth detached the views (an unshared WebAssembly.Memory); else one test. */
+  adoptIfDetached(): void {
+    if (this.mem.canDetach && this.mem.u8.length === 0) this.adoptGrowth();
+  }
+
   // ---- internals (called with the lock held) --------------------------------
 
   /** A free run of `area` of at least `pages` pages from the shortest list that has one (best fit by list), or -1. */

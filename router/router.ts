@@ -335,12 +335,7 @@ export class Router {
    * and every `MERGE_EVERY` (4096) counts of one kind.
    */
   mergeCounters(): void {
-    if (this.allocLeft0 !== this.countStart || this.freeLeft0 !== this.countStart) {
-      const pending = this.pending;
-      pending[DECISIONS] += this.countStart - this.allocLeft0;
-      pending[this.freesAt + this.route0Index] += this.countStart - this.freeLeft0;
-      this.allocLeft0 = this.freeLeft0 = this.countStart;
-    }
+    this.foldCountdowns();
     // A WebAssembly.Memory grown behind our back detached the store's view: rebuild it first, or the counts are lost.
     if (this.store.length === 0) this.pages.mem.refresh(true);
     const pending = this.pending;
@@ -395,7 +390,7 @@ export class Router {
   alloc(size: number, site?: string): number {
     if (size <= this.route0CacheMax) {
       // Route 0 (the smallest sizes, most calls) inline, its cache first: a hit is the whole call, counted by one
-      // countdown (its decisions are `allocStart0 - allocLeft0` pending). A miss, a due merge or logging: the tail.
+      // countdown (its decisions are `countStart - allocLeft0` pending). A miss, a due merge or logging: the tail.
       const ptr = this.route0Backend.popCached!(size);
       const left = this.allocLeft0 - 1;
       this.allocLeft0 = left;
@@ -408,15 +403,11 @@ export class Router {
   /** Route 0 past its cache hit: the backend's alloc on a miss (its slabs), the fallback chain, a due merge, the log. */
   private allocTail0(size: number, ptr: number, site: string | undefined): number {
     if (ptr === 0) {
-      // A WebAssembly.Memory grown behind our back reads as an empty cache: new views first, its new pages foreign.
-      if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.adoptGrowth();
+      this.pages.adoptIfDetached(); // a WebAssembly.Memory grown behind our back reads as an empty cache
       ptr = this.route0Backend.alloc(size);
-      if (ptr === 0) {
-        this.foldCountdowns();
-        return this.allocTail(0, size, 0, 0, site);
-      }
+      if (ptr === 0) return this.allocTail(0, size, 0, 0, site); // the fallback chain merges the counts
     }
-    if (this.allocLeft0 <= 0) this.foldCountdowns();
+    if (this.allocLeft0 <= 0) this.countdownRanOut();
     if (this.verbose) this.log(0, size, 0, ptr, site);
     return ptr;
   }
@@ -424,8 +415,7 @@ export class Router {
   /** Any route but a cached route 0: the routed backend from its own call site, counted in `pending`. */
   private allocRoute(size: number, site: string | undefined): number {
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
-    // A WebAssembly.Memory grown behind our back: new views (its new pages foreign) before a backend reads them.
-    if (this.pages.mem.canDetach && this.pages.mem.u8.length === 0) this.pages.adoptGrowth();
+    this.pages.adoptIfDetached(); // a WebAssembly.Memory grown behind our back: new views before a backend reads them
     const ptr = this.allocOther(route, size);
     const count = this.pending[DECISIONS + route] + 1;
     this.pending[DECISIONS + route] = count;
@@ -451,9 +441,13 @@ export class Router {
     const pending = this.pending;
     pending[DECISIONS] += this.countStart - this.allocLeft0;
     pending[this.freesAt + this.route0Index] += this.countStart - this.freeLeft0;
-    const start = this.verbose ? 1 : MERGE_EVERY;
-    this.countStart = this.allocLeft0 = this.freeLeft0 = start;
-    if (pending[DECISIONS] >= MERGE_EVERY || pending[this.freesAt + this.route0Index] >= MERGE_EVERY) this.mergeCounters();
+    this.countStart = this.allocLeft0 = this.freeLeft0 = this.verbose ? 1 : MERGE_EVERY;
+  }
+
+  /** A countdown of route 0 ran out (every MERGE_EVERY calls; every call while logging): folded, merged when due. */
+  private countdownRanOut(): void {
+    this.foldCountdowns();
+    if (this.pending[DECISIONS] >= MERGE_EVERY || this.pending[this.freesAt + this.route0Index] >= MERGE_EVERY) this.mergeCounters();
   }
 
   /** The routed backend's alloc, each of the first three routes from its own call site. */
@@ -589,7 +583,7 @@ export class Router {
 
   /** Route 0's backend's free countdown ran out: a merge is due, or logging is on. */
   private freeTail0(ptr: number): void {
-    this.foldCountdowns();
+    this.countdownRanOut();
     if (this.verbose) this.log(1, 0, -1 - this.route0Index, ptr, undefined);
   }
 
@@ -660,10 +654,9 @@ export class Router {
 
   /** Turns logging of every decision on or off. Off costs one branch per call; on, the same path plus the ring and the sink. */
   setVerbose(on: boolean): void {
-    this.mergeCounters();
     this.verbose = on;
     this.slowAt = on ? 0 : MERGE_EVERY;
-    this.countStart = this.allocLeft0 = this.freeLeft0 = on ? 1 : MERGE_EVERY;
+    this.foldCountdowns(); // and starts them again at this mode's length
   }
 
   /** True while decisions are logged. */
