@@ -14,6 +14,7 @@ import {
 } from "../bench/contenders.ts";
 import { Floor, FLOOR_MEMORY_KINDS } from "../bench/floor.ts";
 import type { Loops } from "../bench/loops.ts";
+import { measureLayers } from "../bench/layers.ts";
 import { formatSection, replaceSection } from "../bench/readme_table.ts";
 import { formatReport, renderSvg } from "../bench/report.ts";
 import { runBench, runWorkload, whyNotRun } from "../bench/runner.ts";
@@ -287,5 +288,13 @@ describe("bench: reports", () => {
     const replaced = replaceSection(readme, formatSection([{ ...report, quick: false }]))!;
     assert.ok(!replaced.includes("old") && replaced.includes("| hakmem |") && replaced.endsWith("<!-- bench:end -->\n\nafter\n"));
     assert.equal(replaceSection("no markers", "x"), undefined);
+  });
+});
+
+describe("bench/layers.ts", () => {
+  test("every layer's row runs the churn and leaves its heap whole (each run checks it)", () => {
+    const { names, times } = measureLayers(1, 20_000);
+    assert.deepEqual(names, ["heap", "router", "backend", "inline", "inline, no tests", "floor (API)"]);
+    for (const [i, row] of times.entries()) assert.ok(row.length === 1 && row[0] > 0, names[i]);
   });
 });
