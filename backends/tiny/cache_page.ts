@@ -84,9 +84,9 @@ export function stackShift(cacheCap: Int32Array): number {
 
 /**
  * Takes (or reuses) worker `workerId`'s cache page and lays out its stacks,
- * one per class, `1 << stackShift(cacheCap)` words apart, filling `stackAt`
- * with each stack's word index. Returns the word index of the page's
- * counts. A page left by an earlier worker of the same slot is empty (its
+ * one per class, `1 << stackShift(cacheCap)` words apart (class c's at
+ * the returned word + P_STACKS + c × stride). Returns the word index of the
+ * page's counts. A page left by an earlier worker of the same slot is empty (its
  * blocks went back when that worker left).
  */
 export function openCachePage(
@@ -95,7 +95,6 @@ export function openCachePage(
   area: number,
   workerId: number,
   cacheCap: Int32Array,
-  stackAt: Int32Array,
 ): number {
   const stride = 1 << stackShift(cacheCap);
   const words = P_STACKS + CLASS_COUNT * stride;
@@ -122,7 +121,6 @@ export function openCachePage(
     i32[p + P_COUNT + cls] = 0;
     i32[p + P_CAP + cls] = cacheCap[cls];
     i32[p + P_STACK + cls] = at;
-    stackAt[cls] = p + at;
     at += stride;
   }
   return p + P_COUNT;

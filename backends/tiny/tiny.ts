@@ -175,8 +175,6 @@ export class TinyBackend implements Backend {
   private readonly records: RecordArena;
   /** Word index of this worker's per-class cache counts (in its cache page). */
   private countAt = 0;
-  /** Per class: word index of its cache stack (countAt + P_STACKS + (class << stackShift)). */
-  private readonly stackAt = new Int32Array(CLASS_COUNT);
   /** log2 of the words between two classes' stacks. */
   private readonly stackShift: number;
   private readonly cacheCap: Int32Array;
@@ -214,7 +212,7 @@ export class TinyBackend implements Backend {
     this.partial = new Float64Array(CLASS_COUNT);
     this.full = new Float64Array(CLASS_COUNT);
     for (let cls = 0; cls < CLASS_COUNT; cls++) this.orphans.push(new RecordList(this.mem, this.area + T_ORPHANS + cls, S_NEXT, S_PREV));
-    if (this.cacheOn) this.countAt = openCachePage(this.mem, this.pages, this.area, context.workerId, this.cacheCap, this.stackAt);
+    if (this.cacheOn) this.countAt = openCachePage(this.mem, this.pages, this.area, context.workerId, this.cacheCap);
     const sources = slabSources(context);
     this.sources = sources.all;
     this.primary = sources.primary;
@@ -257,6 +255,11 @@ export class TinyBackend implements Backend {
     return ptr;
   }
 
+  /** Word index of class `cls`'s cache stack (popCached and pushCached write it out: a call more would not inline). */
+  private stackOf(cls: number): number {
+    return this.countAt + CachePage.stacks + (cls << this.stackShift);
+  }
+
   /** Cache off: one block from the class's current slab (free list first, then bump). */
   private takeOne(cls: number): number {
     let slab = this.current[cls];
@@ -294,7 +297,7 @@ export class TinyBackend implements Backend {
     let i32 = this.mem.i32;
     const want = (this.cacheCap[cls] + 1) >> 1;
     let cache = this.mem.u32;
-    const at = this.stackAt[cls];
+    const at = this.stackOf(cls);
     let got = 0;
     let slab = this.current[cls];
     this.counters[C_REFILLS]++;
@@ -491,7 +494,7 @@ export class TinyBackend implements Backend {
     const count = this.countAt + cls;
     if (this.i32[count] >= this.cacheCap[cls]) this.spill(cls);
     const n = this.i32[count];
-    this.u32[this.stackAt[cls] + n] = ptr;
+    this.u32[this.stackOf(cls) + n] = ptr;
     this.i32[count] = n + 1;
   }
 
@@ -511,7 +514,7 @@ export class TinyBackend implements Backend {
     const count = this.countAt + cls;
     const n = this.mem.i32[count];
     const half = Math.max(1, n >> 1);
-    const at = this.stackAt[cls];
+    const at = this.stackOf(cls);
     for (let i = 0; i < half; i++) {
       const ptr = this.mem.u32[at + i];
       this.returnToSlab(ptr, this.pages.ownerOf(ptr) - this.kind);
@@ -567,7 +570,7 @@ export class TinyBackend implements Backend {
     const cls = i32[r + S_CLASS];
     if (owner === this.owner) {
       if (!this.cacheOn) return false;
-      const at = this.stackAt[cls];
+      const at = this.stackOf(cls);
       const n = i32[this.countAt + cls];
       for (let i = 0; i < n; i++) if (this.mem.u32[at + i] === ptr) return true;
       return false;
@@ -693,7 +696,7 @@ export class TinyBackend implements Backend {
     if (!this.cacheOn) return;
     const i32 = this.mem.i32;
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      const at = this.stackAt[cls];
+      const at = this.stackOf(cls);
       const n = i32[this.countAt + cls];
       i32[this.countAt + cls] = 0;
       for (let i = 0; i < n; i++) {
