@@ -909,7 +909,6 @@ export class PageHeap {
     }
     i32[h + H_TOP_PAGE] = best;
     i32[h + H_RESERVE_TOP] = Math.max(i32[h + H_RESERVE_TOP], top);
-    i32[h + H_SHRINK_COUNT]++;
     // The regions' leaves that lie below the boundary are freed; the directory forgets them all.
     for (let region = best >>> REGION_PAGE_SHIFT; region < MAX_REGIONS; region++) {
       const leaf = u32[dir + region];

@@ -355,6 +355,7 @@ describe("page heap: trim on memory that cannot shrink", () => {
     assert.equal(pages.stats().reservePages, top - REGION_PAGES);
     assert.equal(pages.stats().foreignPages, 0, "the pages given back are the heap's, not foreign");
     assert.equal(memory.buffer.byteLength, bytes, "a WebAssembly.Memory keeps its bytes");
+    assert.equal(pages.stats().shrinkCount, 0, "and shrinkCount counts only the memory's own shrinking");
     assertClean(pages, "giving regions back");
     assert.equal(pages.trimTop(), 0, "nothing more to give back");
 
