@@ -18,7 +18,9 @@
  * The two inline rows read the memory as tiny's slabs and cache page lay it
  * out (backends/slab/slab.ts, backends/tiny/cache_page.ts); they cost what
  * the structures cost without the layers, and hand anything unusual (a full
- * cache, a miss) to tiny as the backend row does.
+ * cache, a miss) to tiny as the backend row does. They are one loop with the
+ * tests behind a flag (a copy per row would repeat it whole): their difference
+ * is what computing the tests costs, the branch around them stays in both.
  *
  * ```sh
  * deno run -A bench/layers.ts [--rounds N] [--quick]
