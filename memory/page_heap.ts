@@ -327,7 +327,9 @@ export class PageHeap {
    * longer run), growing the memory if none fits, and marks it owned by
    * `owner` (a page-map entry). With `zero`, any
    * page written before is cleared. Returns the first page, or -1 when the
-   * memory cannot grow enough.
+   * memory cannot grow enough. With `grow` false, -1 wherever the memory
+   * would have to grow: a caller holding free pages of its own gives them
+   * back first (a WebAssembly.Memory keeps every page it grows for good).
    *
    * Small runs come from the small area, large runs from the large area, so
    * neither cuts the other's free space apart (see the module doc). A small
@@ -336,22 +338,22 @@ export class PageHeap {
    * area's free runs back first, so a request that fits never fails for the
    * split.
    */
-  allocRun(pages: number, owner: number, zero = false): number {
+  allocRun(pages: number, owner: number, zero = false, grow = true): number {
     this.syncViews(); // another worker may have grown the memory
     this.mem.lock(this.h + H_PAGE_LOCK);
     let page: number;
     if (pages <= SMALL_RUN_PAGES && (owner & KIND_MASK) !== PageKind.mmap) {
       page = this.findFit(pages, AREA_SMALL);
       // A new chunk for the small area; metadata, taken while a heap is made, claims none (a heap of a few pages stays one).
-      if (page < 0 && owner !== PageKind.metadata && this.maxPages >= TWO_AREAS_MIN_PAGES && this.claimChunk()) {
-        page = this.findFit(pages, AREA_SMALL);
-      }
-      if (page < 0) page = this.findFit(pages, AREA_LARGE);
-      if (page < 0 && this.growFor(pages)) page = this.findFit(pages, AREA_LARGE);
+      const chunks = owner !== PageKind.metadata && this.maxPages >= TWO_AREAS_MIN_PAGES;
+      if (page < 0 && chunks && this.claimChunk(grow)) page = this.findFit(pages, AREA_SMALL);
+      // Without growth, a small run takes no large-area pages where a grown chunk would have served it.
+      if (page < 0 && (grow || !chunks)) page = this.findFit(pages, AREA_LARGE);
+      if (page < 0 && grow && this.growFor(pages)) page = this.findFit(pages, AREA_LARGE);
     } else {
       page = this.findFit(pages, AREA_LARGE);
-      if (page < 0 && this.growFor(pages)) page = this.findFit(pages, AREA_LARGE);
-      if (page < 0 && this.returnSmallArea()) {
+      if (page < 0 && grow && this.growFor(pages)) page = this.findFit(pages, AREA_LARGE);
+      if (page < 0 && grow && this.returnSmallArea()) {
         // Under pressure the small area's free runs join the large one: what is free is all there is.
         page = this.findFit(pages, AREA_LARGE);
         if (page < 0 && this.growFor(pages)) page = this.findFit(pages, AREA_LARGE);
@@ -390,16 +392,16 @@ export class PageHeap {
 
   /**
    * Grows the allocated run at `page` by `extra` pages in place when the
-   * pages after it are free (growing the memory if the run is at the top).
-   * Returns false, changing nothing, when it cannot.
+   * pages after it are free (growing the memory if the run is at the top,
+   * unless `grow` is false). Returns false, changing nothing, when it cannot.
    */
-  extendRun(page: number, extra: number, zero = false): boolean {
+  extendRun(page: number, extra: number, zero = false, grow = true): boolean {
     this.syncViews(); // another worker may have grown the memory
     this.mem.lock(this.h + H_PAGE_LOCK);
     const pages = this.tag(page);
     const after = page + pages;
     let ok = this.freeRunAt(after) >= extra;
-    if (!ok && (after === this.top || (this.freeRunEndsAtTop(after) && this.areaOf(after) === AREA_LARGE))) {
+    if (!ok && grow && (after === this.top || (this.freeRunEndsAtTop(after) && this.areaOf(after) === AREA_LARGE))) {
       ok = this.growFor(extra) && this.freeRunAt(after) >= extra;
     }
     if (ok) {
@@ -680,14 +682,14 @@ export class PageHeap {
   /**
    * Gives the small area a chunk: SMALL_CHUNK_PAGES pages from the lowest
    * free run of the large area that holds them (growing the memory if none
-   * does), or false. Lowest, not best fit: the chunks gather at the bottom of
+   * does and `grow`), or false. Lowest, not best fit: the chunks gather at the bottom of
    * the heap, out of the holes large blocks leave between them (best fit
    * failed the stress at 75% full, lowest at none of six seeds). Claims are
    * rare (153 in 102,000 allocations of the stress), so the walk is cheap.
    */
-  private claimChunk(): boolean {
+  private claimChunk(grow = true): boolean {
     let run = this.lowestFit(SMALL_CHUNK_PAGES);
-    if (run < 0 && this.growFor(SMALL_CHUNK_PAGES)) run = this.findFit(SMALL_CHUNK_PAGES, AREA_LARGE);
+    if (run < 0 && grow && this.growFor(SMALL_CHUNK_PAGES, true)) run = this.findFit(SMALL_CHUNK_PAGES, AREA_LARGE);
     if (run < 0) return false;
     const i32 = this.i32;
     const at = entryOf(this.u32, this.dir, run);
@@ -975,9 +977,10 @@ export class PageHeap {
    * puts the new regions' leaves at the start of the free run at the top, so
    * that run, the new pages and nothing else make the run the request gets;
    * a request that fits below the most pages never fails for want of a
-   * page or two.
+   * page or two. A `chunk` (the small area's) is itself room to spare: its
+   * pages count toward the step of slack.
    */
-  private growFor(pages: number): boolean {
+  private growFor(pages: number, chunk = false): boolean {
     const h = this.h;
     this.mem.refresh();
     // Pages above the top that the heap did not grow (a WASM module's own memory.grow) become a foreign run
@@ -992,7 +995,8 @@ export class PageHeap {
     // other memory doubles (see MAX_GROW_STEP_PAGES).
     const heapPages = currentTop - this.first - i32[h + H_FOREIGN_PAGES];
     const slack = this.mem.kind === MemoryKind.wasm ? heapPages >>> WASM_SLACK_SHIFT : currentTop;
-    const step = Math.max(i32[h + H_GROW_PAGES], Math.min(slack, MAX_GROW_STEP_PAGES));
+    let step = Math.max(i32[h + H_GROW_PAGES], Math.min(slack, MAX_GROW_STEP_PAGES));
+    if (chunk) step = Math.max(0, step - pages);
     // The step to spare, or as much of it as lies below the most pages.
     const generous = this.plan(currentTop, pages, step, maxPages);
     const chosen = generous >= 0 ? generous : Math.max(this.fits(currentTop, pages, maxPages), minimal);

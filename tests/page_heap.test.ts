@@ -181,6 +181,17 @@ describe("page heap: resizing runs", () => {
     assertClean(pages, "a refused extension");
   });
 
+  test("extendRun without growth refuses at the top and leaves the memory as it was", () => {
+    const { mem, pages } = makePageHeap(64 << 10, 4 * MiB);
+    const top = pages.allocRun(16 - BASE, OWNER); // ends at the top of the memory
+    const before = pages.stats();
+    assert.equal(pages.extendRun(top, 1, false, false), false);
+    assert.equal(mem.byteLength, 64 << 10, "not grown");
+    assert.deepEqual(pages.stats(), before);
+    assert.equal(pages.runPages(top), 16 - BASE);
+    assertClean(pages, "a refused extension without growth");
+  });
+
   test("extendRun with zero clears pages written before", () => {
     const { mem, pages } = makePageHeap(MiB, MiB);
     const a = pages.allocRun(1, OWNER);
@@ -243,6 +254,20 @@ describe("page heap: growing and shrinking the memory", () => {
     assert.equal(pages.allocRun(10, OWNER), -1);
     assert.deepEqual(pages.stats(), before);
     assertClean(pages, "exhaustion");
+  });
+
+  test("allocRun without growth takes only free runs the memory has, and -1 changes nothing", () => {
+    const { mem, pages } = makePageHeap(256 << 10, MiB);
+    const free = pages.stats().freePages; // 64 pages less the header and the first leaf
+    assert.ok(pages.allocRun(free - 8, OWNER, false, false) >= BASE, "a free run that fits");
+    const before = pages.stats();
+    assert.equal(pages.allocRun(9, OWNER, false, false), -1, "more than is free");
+    assert.equal(mem.byteLength, 256 << 10, "not grown");
+    assert.deepEqual(pages.stats(), before);
+    assert.ok(pages.allocRun(8, OWNER, false, false) >= BASE, "what is free");
+    assert.ok(pages.allocRun(9, OWNER) >= 0, "with growth it fits");
+    assert.ok(mem.byteLength > 256 << 10);
+    assertClean(pages, "allocRun without growth");
   });
 
   test("growth doubles the memory, so a heap grown page by page resizes a logarithmic number of times", () => {
@@ -581,6 +606,33 @@ describe("page heap: small and large areas", () => {
     pages.freeRun(hole);
     pages.freeRun(keep);
     assertClean(pages, "freeing everything");
+  });
+
+  test("without growth a small run takes no large-area pages where a grown chunk would serve it", () => {
+    const { mem, pages } = makePageHeap(64 << 10, 256 * MiB, 16);
+    pages.freeRun(pages.allocRun(300, LARGE)); // 300 large-area pages, free, less than a chunk beside the rest
+    const length = mem.byteLength;
+    const before = pages.stats();
+    assert.equal(pages.allocRun(8, SMALL, false, false), -1, "a chunk would need growth");
+    assert.equal(mem.byteLength, length);
+    assert.deepEqual(pages.stats(), before);
+    assert.ok(pages.allocRun(8, SMALL) >= 0);
+    assertClean(pages, "a small run without growth");
+  });
+
+  test("a chunk grown for counts toward the growth's slack: the memory grows by a chunk, not a chunk and a step", () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    const mem = new LinearMemory(memory, 256 * MiB);
+    const pages = new PageHeap(mem);
+    pages.format(HEADER_PAGES, (256 * MiB) / PAGE_SIZE, 16);
+    // Fill the memory to 8 MiB with large runs, then ask for a small run: the small area claims a chunk by growth.
+    while (pages.top * PAGE_SIZE < 8 * MiB) assert.ok(pages.allocRun(64 + 1, LARGE) >= 0);
+    while (pages.stats().freePages >= 65) assert.ok(pages.allocRun(65, LARGE) >= 0);
+    const top = pages.top;
+    assert.ok(pages.allocRun(8, SMALL) >= 0);
+    // A step would be an eighth of the heap (256 pages here) on top of the chunk's 256.
+    assert.ok(pages.top - top <= 256 + 16, `grew ${pages.top - top} pages for a chunk from ${top}`);
+    assertClean(pages, "a chunk grown for");
   });
 
   test("a large run that needs the small area's free pages gets them", () => {

@@ -573,6 +573,46 @@ describe("pool backend", () => {
   });
 });
 
+describe("pool: empty spans before growth", () => {
+  /**
+   * A heap over a WebAssembly.Memory (one page area: 32 MiB) holding 128 or more 32 KiB blocks, a span each, with
+   * fewer than a span's pages free; then two neighbouring blocks freed into the heap object's cache. Their 16 pages
+   * are within the share the peak rule lets cached spans keep (1/32 of 1,000 pages in spans).
+   */
+  function filled(prewarm?: number[]): { heap: Heap; pool: PoolBackend; memory: WebAssembly.Memory; pair: number } {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 512 });
+    const { heap, pool } = poolHeap({ memory, maxBytes: 32 << 20, prewarm });
+    const blocks: number[] = [];
+    do blocks.push(heap.malloc(32768)); while (blocks.length < 128 || heap.stats().pageHeap.freePages >= 8);
+    const pair = blocks.findIndex((ptr, i) => i > 64 && blocks[i - 1] + 32768 === ptr);
+    assert.ok(pair > 0, "two neighbouring blocks");
+    heap.free(blocks[pair - 1]);
+    heap.free(blocks[pair]);
+    return { heap, pool, memory, pair: blocks[pair - 1] };
+  }
+
+  test("a span no free run holds takes the pages of cached spans that join, and the memory does not grow", () => {
+    const { heap, pool, memory, pair } = filled();
+    const length = memory.buffer.byteLength;
+    const before = pool.health().counters;
+    const ptr = heap.malloc(65536); // 16 pages: only the two cached spans' pages, joined, hold them
+    assert.equal(ptr, pair);
+    assert.equal(memory.buffer.byteLength, length, "the memory did not grow");
+    assert.equal(pool.health().counters.spansReleased - before.spansReleased, 2);
+    heap.free(ptr);
+    assert.deepEqual(heap.check("full").problems, []);
+  });
+
+  test("prewarm takes no span back: a heap that prewarms more than is free grows for each span", () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 512 });
+    const { heap, pool } = poolHeap({ memory, maxBytes: 32 << 20, prewarm: [262144, 262144, 262144, 262144] });
+    assert.deepEqual(pool.prewarmReport(), { requested: 4, succeeded: 4, failed: 0 });
+    assert.equal(pool.health().counters.spans, 4);
+    assert.equal(pool.health().counters.spansReleased, 0);
+    assert.deepEqual(heap.check("full").problems, []);
+  });
+});
+
 describe("pool prewarm", () => {
   test("counts the spans it got", () => {
     const sizes = [40000, 100000, 262144, 2000];
