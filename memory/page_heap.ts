@@ -392,16 +392,16 @@ export class PageHeap {
 
   /**
    * Grows the allocated run at `page` by `extra` pages in place when the
-   * pages after it are free (growing the memory if the run is at the top,
-   * unless `grow` is false). Returns false, changing nothing, when it cannot.
+   * pages after it are free (growing the memory if the run is at the top).
+   * Returns false, changing nothing, when it cannot.
    */
-  extendRun(page: number, extra: number, zero = false, grow = true): boolean {
+  extendRun(page: number, extra: number, zero = false): boolean {
     this.syncViews(); // another worker may have grown the memory
     this.mem.lock(this.h + H_PAGE_LOCK);
     const pages = this.tag(page);
     const after = page + pages;
     let ok = this.freeRunAt(after) >= extra;
-    if (!ok && grow && (after === this.top || (this.freeRunEndsAtTop(after) && this.areaOf(after) === AREA_LARGE))) {
+    if (!ok && (after === this.top || (this.freeRunEndsAtTop(after) && this.areaOf(after) === AREA_LARGE))) {
       ok = this.growFor(extra) && this.freeRunAt(after) >= extra;
     }
     if (ok) {

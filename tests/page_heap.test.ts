@@ -181,17 +181,6 @@ describe("page heap: resizing runs", () => {
     assertClean(pages, "a refused extension");
   });
 
-  test("extendRun without growth refuses at the top and leaves the memory as it was", () => {
-    const { mem, pages } = makePageHeap(64 << 10, 4 * MiB);
-    const top = pages.allocRun(16 - BASE, OWNER); // ends at the top of the memory
-    const before = pages.stats();
-    assert.equal(pages.extendRun(top, 1, false, false), false);
-    assert.equal(mem.byteLength, 64 << 10, "not grown");
-    assert.deepEqual(pages.stats(), before);
-    assert.equal(pages.runPages(top), 16 - BASE);
-    assertClean(pages, "a refused extension without growth");
-  });
-
   test("extendRun with zero clears pages written before", () => {
     const { mem, pages } = makePageHeap(MiB, MiB);
     const a = pages.allocRun(1, OWNER);

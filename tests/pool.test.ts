@@ -199,17 +199,19 @@ describe("pool backend", () => {
     assert.equal(pool.health().counters.spansCreated, created, "no new span");
     pool.free(reused);
     const pagesBefore = heap.stats().footprintBytes;
+    const released = pool.health().counters.spansReleased;
     const fresh = pool.alloc(19000); // 24576 > 1.25 × 19000: too wasteful
     assert.equal(pool.usableSize(fresh), 20480, "a block of its own class");
-    // At the peak, the cached span is cut down to the class instead of given back for a new one.
-    assert.equal(fresh, block, "the cached span, reshaped");
-    assert.equal(pool.health().counters.spansCreated, created, "no new span");
-    assert.equal(heap.stats().footprintBytes, pagesBefore - PAGE, "its last page went back to the page heap");
+    // At the peak, the cached span goes back and the class's new span takes its pages: not one page more.
+    assert.equal(fresh, block, "in the given back span's pages");
+    assert.equal(pool.health().counters.spansReleased, released + 1);
+    assert.equal(pool.health().counters.spansCreated, created + 1);
+    assert.equal(heap.stats().footprintBytes, pagesBefore - PAGE, "a page less than the span it replaced");
     for (const ptr of [keep, fresh]) pool.free(ptr);
     assertClean(heap, "bigger blocks");
   });
 
-  test("at the peak with only smaller spans cached, one grows in place into the free pages after it", () => {
+  test("at the peak with only smaller spans cached, they go back and the new span takes their pages joined with free ones", () => {
     const { heap, pool } = poolHeap();
     const a = pool.alloc(20000); // class 20480: 5 pages
     const b = pool.alloc(20000);
@@ -219,13 +221,15 @@ describe("pool backend", () => {
     pool.free(a); // a is cached, the pages after it are free
     const peak = heap.stats().peakFootprintBytes;
     const created = pool.health().counters.spansCreated;
-    const grown = pool.alloc(40000); // class 40960: 10 pages, past the peak were it new
-    assert.equal(grown, a, "a's span, grown in place");
+    const released = pool.health().counters.spansReleased;
+    const grown = pool.alloc(40000); // class 40960: 10 pages, past the peak were the cached span kept
+    assert.equal(grown, a, "a's pages and the free ones after them");
     assert.equal(pool.usableSize(grown), 40960);
-    assert.equal(pool.health().counters.spansCreated, created, "no new span");
+    assert.equal(pool.health().counters.spansReleased, released + 1, "a's span went back");
+    assert.equal(pool.health().counters.spansCreated, created + 1);
     assert.equal(heap.stats().peakFootprintBytes, peak, "the peak holds");
     pool.free(grown);
-    assertClean(heap, "grown in place");
+    assertClean(heap, "a's pages joined");
   });
 
   test("below the peak a class with no cached span of its own takes a new span, keeping the cached bigger one", () => {
@@ -263,11 +267,11 @@ describe("pool backend", () => {
     assertClean(heap, "eviction");
   });
 
-  test("past the peak a small cache stays while it holds at most 1/32 of the live spans' pages", () => {
+  test("past the peak a small cache stays while it holds at most 1/16 of the live spans' pages", () => {
     const { heap, pool } = poolHeap();
     const small = pool.alloc(20000); // 5 pages, before the big ones: no free pages follow it
     const big = Array.from({ length: 8 }, () => pool.alloc(131072)); // 32 pages each: 256 live pages
-    pool.free(small); // cached: 5 pages, under 256 / 32
+    pool.free(small); // cached: 5 pages, under 256 / 16
     const created = pool.health().counters.spansCreated;
     const fresh = pool.alloc(40000); // 10 pages past the peak, no cached span to reshape
     assert.equal(pool.health().counters.spansCreated, created + 1, "a new span");
@@ -577,7 +581,7 @@ describe("pool: empty spans before growth", () => {
   /**
    * A heap over a WebAssembly.Memory (one page area: 32 MiB) holding 128 or more 32 KiB blocks, a span each, with
    * fewer than a span's pages free; then two neighbouring blocks freed into the heap object's cache. Their 16 pages
-   * are within the share the peak rule lets cached spans keep (1/32 of 1,000 pages in spans).
+   * are within the share the peak rule lets cached spans keep (1/16 of 1,000 pages in spans).
    */
   function filled(prewarm?: number[]): { heap: Heap; pool: PoolBackend; memory: WebAssembly.Memory; pair: number } {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 512 });

@@ -62,13 +62,15 @@
  * the first reused) while the pages of all cached empty spans stay within
  * half of the pages in spans, or 256 KiB; past that it goes back to the page
  * heap at once. And the cache may not raise the heap's peak footprint by
- * more than 1/32 of the live spans' pages: past that, when a new span would
- * take the heap past its peak, a cached span is reshaped to it (cut down, or
- * grown into free pages after it) or cached spans are given back first (the
+ * more than 1/16 of the live spans' pages: past that, when a new span would
+ * take the heap past its peak, cached spans are given back first (the
  * biggest first) to make room for it. A class above 16 KiB with no
  * span of its own takes a cached block of a bigger class when it wastes at
- * most a quarter. `trim()` returns them all. Prewarmed spans wait in the
- * empty lists and count against the budget.
+ * most a quarter. When no free run holds a new span, every empty span goes
+ * back before the memory grows: freed, it may join its free neighbours into
+ * that run (a WebAssembly.Memory keeps every page it grows). `trim()` returns
+ * them all. Prewarmed spans wait in the empty lists and count against the
+ * budget; prewarm itself gives none back.
  *
  * Free finds the span in O(1) through the page map. Double frees are caught
  * at the cost of a load and a store per free and a store per allocation: a
@@ -359,89 +361,16 @@ export class PoolBackend implements Backend {
       const block = this.takeBigger(cls, size);
       if (block !== 0) return block;
     }
-    // Cached empty spans may not raise the heap's peak footprint beyond a small share of the live spans:
-    // past the peak, they make room for the new span.
+    // Cached empty spans may not raise the heap's peak footprint beyond a small share of the live spans: past the
+    // peak, they give back (the biggest first) what the new span would add, and may join their free neighbours into
+    // its run. Reshaping a cached span instead (cutting a bigger one down, growing a smaller one into the pages after
+    // it) left tails of a page or two that no span fits, and the memory grew past them.
     const i32 = this.i32;
     const h = this.mem.header; // the page heap's counters are header words
     const over = i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[h + H_PEAK_USED_PAGES];
     const cached = this.cachedPages + i32[this.area + EMPTY_PAGES];
-    if (over > 0 && peakSlackSpent(cached, i32[this.area + SPAN_PAGES])) {
-      if (POOL_SPAN_BLOCKS[cls] === 1) {
-        const block = this.reshapeBigger(cls, list) || this.extendSmaller(cls, list);
-        if (block !== 0) return block;
-      }
-      // What extendSmaller gave back counts: the page heap's used pages are read again.
-      const still = this.i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - this.i32[h + H_PEAK_USED_PAGES];
-      if (still > 0) this.evict(still);
-    }
+    if (over > 0 && peakSlackSpent(cached, i32[this.area + SPAN_PAGES])) this.evict(over);
     return this.allocFromNewSpan(cls, list);
-  }
-
-  /**
-   * At the peak, a single-block class with no cached span that fits: the
-   * smallest cached span of a bigger class becomes a span of this class, its
-   * run cut down to this class's pages (the tail goes back to the page
-   * heap). One page heap call and the same record, where giving a span back
-   * and taking a new one would cost two calls and a record each way. 0 when
-   * this shard caches no bigger span. No lock held.
-   */
-  private reshapeBigger(cls: number, list: number): number {
-    const other = this.nextEmpty(cls + 1);
-    if (other < 0) return 0;
-    const record = this.detachEmpty(other); // in no list while it changes class
-    if (record === 0) return 0; // another worker took it first
-    this.pages.shrinkRun(this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT, POOL_SPAN_PAGES[cls]);
-    return this.reclass(record, other, cls, list);
-  }
-
-  /**
-   * At the peak, with no bigger cached span: the biggest cached span of a
-   * smaller single-block class grows in place into the free pages after it,
-   * when there are enough, and becomes a span of this class. One page heap
-   * call, where giving it back and taking a new span would cost two and a
-   * record each way. Other cached spans are given back first as far as the
-   * growth would pass the peak. When the pages after it are taken, the span
-   * is given back (the eviction would have started with it) and 0 returned.
-   * No lock held.
-   */
-  private extendSmaller(cls: number, list: number): number {
-    const other = this.biggestEmpty(cls);
-    if (other < 0 || POOL_SPAN_BLOCKS[other] !== 1) return 0;
-    const record = this.detachEmpty(other);
-    if (record === 0) return 0; // another worker took it first
-    const page = this.mem.u32[(record >>> 2) + R_BASE] >>> PAGE_SHIFT;
-    const extra = POOL_SPAN_PAGES[cls] - POOL_SPAN_PAGES[other];
-    const h = this.mem.header;
-    const over = this.i32[h + H_USED_PAGES] + extra - this.i32[h + H_PEAK_USED_PAGES];
-    if (over > 0) this.evict(over);
-    // Never by growing the memory: a step of growth for a page or two would stay, on a memory that cannot shrink.
-    if (this.pages.extendRun(page, extra, false, false)) return this.reclass(record, other, cls, list);
-    this.releaseSpan(record);
-    return 0;
-  }
-
-  /**
-   * A detached empty single-block span of class `from`, its run already cut
-   * or grown to class `cls`'s pages, becomes a span of `cls` in this
-   * shard's lists; hands out its block. No lock held.
-   */
-  private reclass(record: number, from: number, cls: number, list: number): number {
-    this.addPages(SPAN_PAGES, POOL_SPAN_PAGES[cls] - POOL_SPAN_PAGES[from]);
-    // The span is whole and free: as a fresh span of the class (its block not yet handed out).
-    const { i32, u32 } = this.mem; // read after the page heap call: a WebAssembly.Memory may have grown
-    const r = record >>> 2;
-    i32[r + R_CLASS] = cls;
-    i32[r + R_CAPACITY] = 1;
-    i32[r + R_USED] = 0;
-    i32[r + R_BUMP] = 0;
-    u32[r + R_FREE] = 0;
-    i32[r + R_SHARD] = this.shard;
-    this.mem.lock(list + L_LOCK);
-    this.i32[list + L_SPANS]++;
-    this.i32[r + R_STATE] = S_FULL;
-    const block = this.pop(list, record);
-    this.mem.unlock(list + L_LOCK);
-    return block;
   }
 
   /**
@@ -462,9 +391,8 @@ export class PoolBackend implements Backend {
   }
 
   /**
-   * Takes an empty span of class `cls` out of the books, to be released or
-   * reshaped: from this object's cache first, else from this shard's empty
-   * list. Its state is 0 (in no list) after. 0 when there is none. No lock
+   * Takes an empty span of class `cls` out of the books, to be released:
+   * from this object's cache first, else from this shard's empty list. Its state is 0 (in no list) after. 0 when there is none. No lock
    * held.
    */
   private detachEmpty(cls: number): number {
