@@ -98,6 +98,15 @@ describe("check(): pool", () => {
     expectFound(heap, "cheap", /spans created .* released != 1 counted by the lists/, bump(heap, area + 4, 1));
   });
 
+  test("full: the empty mask says what the empty lists hold, a bit set or cleared by hand is found", () => {
+    const { heap, pool } = heapWithBlocks();
+    const masks = area + 9; // EMPTY_MASKS: shard 0's two words
+    expectFound(heap, "full", /bit in the empty mask is set, and its empty list is empty/, bump(heap, masks + 1, 1 << 3));
+    heap.free(pool); // its span empties into the empty list of class 5120 (index 8)
+    assert.equal(heap.mem.i32[masks], 1 << 8);
+    expectFound(heap, "full", /its empty list holds spans its bit in the empty mask does not show/, bump(heap, masks, -(1 << 8)));
+  });
+
   test("full: a span record whose base is not its run, and a record outside the metadata pages", () => {
     const { heap, pool } = heapWithBlocks();
     const record = (heap.pages.ownerOf(pool) & ~7) >>> 0;

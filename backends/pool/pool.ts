@@ -35,7 +35,8 @@
  *
  * ```
  * area    +0 failures, prewarm requested / succeeded / failed, spans created / released,
- *         +6 list table (byte offset), +7 pages in spans, +8 pages in cached empty spans
+ *         +6 list table (byte offset), +7 pages in spans, +8 pages in cached empty spans,
+ *         +9 per shard two words: a bit per class whose empty list holds a span
  * table   one entry per class × shard, LIST_WORDS words each:
  *         lock, partial head, empty head, allocs, frees, spans
  * ```
@@ -126,7 +127,9 @@ import {
 import { emptyWithinBudget, peakSlackSpent } from "./budget.ts";
 import { checkPool, type PoolCheckState } from "./check.ts";
 import {
+  AREA_USED,
   CACHE_SLOTS,
+  EMPTY_MASKS,
   EMPTY_PAGES,
   FAILURES,
   L_ALLOCS,
@@ -257,7 +260,7 @@ export class PoolBackend implements Backend {
     if (context.fresh) {
       const page = this.pages.allocRun(TABLE_PAGES, PageKind.metadata, true);
       if (page < 0) throw new HakmemError("INVALID_MEMORY", "no memory left for the pool's list table");
-      this.mem.i32.fill(0, this.area, this.area + TABLE + 3);
+      this.mem.i32.fill(0, this.area, this.area + AREA_USED);
       this.mem.i32[this.area + TABLE] = page * PAGE_SIZE;
     }
     const table = this.mem.i32[this.area + TABLE] >>> 0;
@@ -327,6 +330,7 @@ export class PoolBackend implements Backend {
     if (record === 0) return 0;
     const r = record >>> 2;
     this.u32[list + L_EMPTY] = this.u32[r + R_NEXT];
+    if (this.u32[r + R_NEXT] === 0) this.markEmpty(list, false);
     this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[this.i32[r + R_CLASS]]);
     this.i32[r + R_STATE] = S_FULL; // in no list until it turns out to hold more than one block
     if (this.i32[r + R_CAPACITY] > 1) this.link(list, S_PARTIAL, record);
@@ -409,6 +413,7 @@ export class PoolBackend implements Backend {
     const record = this.u32[list + L_EMPTY];
     if (record !== 0) {
       this.u32[list + L_EMPTY] = this.u32[(record >>> 2) + R_NEXT];
+      if (this.u32[list + L_EMPTY] === 0) this.markEmpty(list, false);
       this.i32[list + L_SPANS]--;
       this.addPages(EMPTY_PAGES, -POOL_SPAN_PAGES[cls]);
       this.i32[(record >>> 2) + R_STATE] = 0;
@@ -434,33 +439,24 @@ export class PoolBackend implements Backend {
 
   /**
    * The smallest class from `from` up with an empty span to take: in this
-   * object's cache (one mask look-up) or in this shard's empty lists (walked
-   * only while the memory lists any empty span at all). -1 when none.
+   * object's cache or in this shard's empty lists (their mask, a hint on
+   * shared memory: the list is read again under its lock). -1 when none.
    */
   private nextEmpty(from: number): number {
-    let cls = -1;
-    const low = from < 32 ? this.cacheLow & (-1 << from) : 0;
-    if (low !== 0) cls = 31 - Math.clz32(low & -low);
-    else {
-      const high = this.cacheHigh & (from <= 32 ? -1 : -1 << (from - 32));
-      if (high !== 0) cls = 63 - Math.clz32(high & -high);
-    }
-    if (this.i32[this.area + EMPTY_PAGES] !== 0) {
-      const end = cls < 0 ? POOL_CLASS_COUNT : cls;
-      for (let other = from; other < end; other++) if (this.u32[this.ownList(other) + L_EMPTY] !== 0) return other;
-    }
-    return cls;
+    const masks = this.area + EMPTY_MASKS + 2 * this.shard;
+    const low = from < 32 ? (this.cacheLow | this.i32[masks]) & (-1 << from) : 0;
+    if (low !== 0) return 31 - Math.clz32(low & -low);
+    const high = (this.cacheHigh | this.i32[masks + 1]) & (from <= 32 ? -1 : -1 << (from - 32));
+    return high !== 0 ? 63 - Math.clz32(high & -high) : -1;
   }
 
   /** The biggest class below `below` with an empty span to take, as {@linkcode nextEmpty} finds them; -1 when none. */
   private biggestEmpty(below: number = POOL_CLASS_COUNT): number {
-    const high = below > 32 ? this.cacheHigh & (below >= 64 ? -1 : ~(-1 << (below - 32))) : 0;
-    const low = this.cacheLow & (below >= 32 ? -1 : ~(-1 << below));
-    const cls = high !== 0 ? 63 - Math.clz32(high) : 31 - Math.clz32(low); // -1 for an empty mask
-    if (this.i32[this.area + EMPTY_PAGES] !== 0) {
-      for (let other = below - 1; other > cls; other--) if (this.u32[this.ownList(other) + L_EMPTY] !== 0) return other;
-    }
-    return cls;
+    const masks = this.area + EMPTY_MASKS + 2 * this.shard;
+    const high = below > 32 ? (this.cacheHigh | this.i32[masks + 1]) & (below >= 64 ? -1 : ~(-1 << (below - 32))) : 0;
+    if (high !== 0) return 63 - Math.clz32(high);
+    const low = (this.cacheLow | this.i32[masks]) & (below >= 32 ? -1 : ~(-1 << below));
+    return 31 - Math.clz32(low); // -1 for an empty mask
   }
 
   /** True when empty spans of `pages` pages in all (listed and cached) are within the budget. */
@@ -625,7 +621,24 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     this.i32[r + R_STATE] = S_EMPTY;
     this.u32[r + R_NEXT] = this.u32[list + L_EMPTY];
+    if (this.u32[list + L_EMPTY] === 0) this.markEmpty(list, true);
     this.u32[list + L_EMPTY] = record;
+  }
+
+  /**
+   * Sets (`held`) or clears the bit of the list at word `list` in its shard's empty mask (EMPTY_MASKS in spans.ts).
+   * The list's lock held; atomically on shared memory, where the other lists of the shard share the word.
+   */
+  private markEmpty(list: number, held: boolean): void {
+    const entry = (list - this.table) / LIST_WORDS; // cls × POOL_SHARDS + shard
+    const shard = entry % POOL_SHARDS;
+    const cls = (entry - shard) / POOL_SHARDS;
+    const word = this.area + EMPTY_MASKS + 2 * shard + (cls >>> 5);
+    const bit = 1 << (cls & 31);
+    if (this.shared) {
+      if (held) Atomics.or(this.i32, word, bit);
+      else Atomics.and(this.i32, word, ~bit);
+    } else this.i32[word] = held ? this.i32[word] | bit : this.i32[word] & ~bit;
   }
 
   /** Takes `record` out of the partial list. */
@@ -981,6 +994,7 @@ export class PoolBackend implements Backend {
       const { i32, u32 } = mem;
       const first = u32[list + L_EMPTY];
       u32[list + L_EMPTY] = 0;
+      if (first !== 0) this.markEmpty(list, false);
       for (let record = first; record !== 0; record = u32[(record >>> 2) + R_NEXT]) {
         i32[(record >>> 2) + R_STATE] = 0;
         i32[list + L_SPANS]--;

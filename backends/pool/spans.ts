@@ -33,6 +33,14 @@ export const SPANS_RELEASED = 5; // spans given back to the page heap, ever
 export const TABLE = 6; // byte offset of the list table
 export const SPAN_PAGES = 7; // pages in spans now
 export const EMPTY_PAGES = 8; // pages in cached empty spans now
+/**
+ * Two words per shard from here: bit `c & 31` of word `2 × shard + (c >>> 5)` is set while class c's empty list of
+ * the shard holds a span (changed with that list, under its lock; atomically on shared memory, where the lists of one
+ * shard share the word). A class with an empty span is one mask look-up away, not a walk over every class's list.
+ */
+export const EMPTY_MASKS = 9;
+/** Words of the shared area in use. */
+export const AREA_USED = EMPTY_MASKS + 2 * POOL_SHARDS;
 
 // Words of one list entry (one per class and shard) in the list table.
 export const L_LOCK = 0; // lock word (shared memory only)
