@@ -181,7 +181,8 @@ const ROUTERS_BY_MEMORY = new WeakMap<object, Set<WeakRef<Router>>>();
  * site (a field per route and a switch on the route index, so every site
  * sees one backend class); longer tables go through a generic site. The
  * first route's backend (the smallest sizes, most calls) is called inline,
- * its per-worker cache first when it has one.
+ * its per-worker cache first when it has one; the second route's cache
+ * (the pool's single-block spans) is tried the same way, one call further.
  *
  * Counters are plain numbers of this object on the hot path (a private
  * array of pending counts), added into this worker's counter store in the
@@ -219,6 +220,12 @@ export class Router {
   // cache (popCached, pushCached); -1 when it has none, so that the hot tests never pass and no flag is read.
   private readonly route0CacheMax: number;
   private readonly route0CacheKind: number;
+  // Route 1's cache path, built the same way when its backend (another than route 0's) has a per-worker cache: its
+  // sizes and its backend's page kind; -1 when it has none.
+  private readonly route1CacheMin: number;
+  private readonly route1CacheMax: number;
+  private readonly route1CacheKind: number;
+  private readonly route1Index: number;
   private readonly route1Backend: Backend;
   private readonly route2Backend: Backend;
   private readonly backend0: Backend;
@@ -236,11 +243,14 @@ export class Router {
   private verbose = false;
   /** A count from which a call takes its out-of-line tail: MERGE_EVERY, or 0 while logging (every call). */
   private slowAt = MERGE_EVERY;
-  // Route 0's countdowns: its decisions and its backend's frees pending are `countStart - allocLeft0` and
-  // `countStart - freeLeft0` (one field each on the hot path, no array); folded into `pending` when one runs out.
+  // The cached routes' countdowns: route 0's decisions and its backend's cached frees pending are
+  // `countStart - allocLeft0` and `countStart - freeLeft0` (one field each on the hot path, no array), route 1's
+  // likewise; folded into `pending` when one runs out.
   private countStart = MERGE_EVERY;
   private allocLeft0 = MERGE_EVERY;
   private freeLeft0 = MERGE_EVERY;
+  private allocLeft1 = MERGE_EVERY;
+  private freeLeft1 = MERGE_EVERY;
   private sink: DecisionSink | undefined;
   private readonly ring: Float64Array;
   private readonly ringSites: Array<string | undefined>;
@@ -274,6 +284,12 @@ export class Router {
     this.route0CacheMax = cached ? Math.min(routes[0].max, DIRECT_LIMIT) : -1;
     this.route0CacheKind = cached ? config.backends[this.route0Index].kind : -1;
     this.route1Backend = this.routeBackend[Math.min(1, routes.length - 1)];
+    this.route1Index = this.routeBackendIndex[Math.min(1, routes.length - 1)];
+    const cached1 = routes.length > 1 && this.route1Index !== this.route0Index &&
+      typeof this.route1Backend.popCached === "function" && typeof this.route1Backend.pushCached === "function";
+    this.route1CacheMin = cached1 ? routes[1].min : 1;
+    this.route1CacheMax = cached1 ? routes[1].max : -1;
+    this.route1CacheKind = cached1 ? config.backends[this.route1Index].kind : -1;
     this.route2Backend = this.routeBackend[Math.min(2, routes.length - 1)];
     this.backend0 = this.backends[0];
     this.backend1 = this.backends[Math.min(1, this.backends.length - 1)];
@@ -400,6 +416,18 @@ export class Router {
     return this.allocRoute(size, site);
   }
 
+  /** Route 1 past its cache hit, as {@linkcode Router.allocTail0} for route 0. */
+  private allocTail1(size: number, ptr: number, site: string | undefined): number {
+    if (ptr === 0) {
+      this.pages.adoptIfDetached(); // a WebAssembly.Memory grown behind our back reads as an empty cache
+      ptr = this.route1Backend.alloc(size);
+      if (ptr === 0) return this.allocTail(1, size, 0, 0, site); // the fallback chain merges the counts
+    }
+    if (this.allocLeft1 <= 0) this.countdownRanOut();
+    if (this.verbose) this.log(0, size, 1, ptr, site);
+    return ptr;
+  }
+
   /** Route 0 past its cache hit: the backend's alloc on a miss (its slabs), the fallback chain, a due merge, the log. */
   private allocTail0(size: number, ptr: number, site: string | undefined): number {
     if (ptr === 0) {
@@ -412,8 +440,18 @@ export class Router {
     return ptr;
   }
 
-  /** Any route but a cached route 0: the routed backend from its own call site, counted in `pending`. */
+  /**
+   * Any route but a cached route 0: route 1's cache the same way when its backend has one (the pool's single-block
+   * spans), else the routed backend from its own call site, counted in `pending`.
+   */
   private allocRoute(size: number, site: string | undefined): number {
+    if (size <= this.route1CacheMax && size >= this.route1CacheMin) {
+      const ptr = this.route1Backend.popCached!(size);
+      const left = this.allocLeft1 - 1;
+      this.allocLeft1 = left;
+      if (ptr !== 0 && left > 0) return ptr;
+      return this.allocTail1(size, ptr, site);
+    }
     const route = size <= DIRECT_LIMIT ? this.direct[size] : this.routeOf(size);
     this.pages.adoptIfDetached(); // a WebAssembly.Memory grown behind our back: new views before a backend reads them
     const ptr = this.allocOther(route, size);
@@ -434,20 +472,34 @@ export class Router {
   }
 
   /**
-   * Moves route 0's countdowns (its decisions, and its backend's frees) into `pending` and starts them again: at
-   * `MERGE_EVERY`, or at 1 while logging, so that every call takes its tail.
+   * Moves the cached routes' countdowns (their decisions, and their backends' cached frees) into `pending` and starts
+   * them again: at `MERGE_EVERY`, or at 1 while logging, so that every call takes its tail.
    */
   private foldCountdowns(): void {
     const pending = this.pending;
-    pending[DECISIONS] += this.countStart - this.allocLeft0;
-    pending[this.freesAt + this.route0Index] += this.countStart - this.freeLeft0;
-    this.countStart = this.allocLeft0 = this.freeLeft0 = this.verbose ? 1 : MERGE_EVERY;
+    const start = this.countStart;
+    pending[DECISIONS] += start - this.allocLeft0;
+    pending[this.freesAt + this.route0Index] += start - this.freeLeft0;
+    if (this.route1CacheKind >= 0) {
+      pending[DECISIONS + 1] += start - this.allocLeft1;
+      pending[this.freesAt + this.route1Index] += start - this.freeLeft1;
+    }
+    this.countStart =
+      this.allocLeft0 =
+      this.freeLeft0 =
+      this.allocLeft1 =
+      this.freeLeft1 =
+        this.verbose ? 1 : MERGE_EVERY;
   }
 
-  /** A countdown of route 0 ran out (every MERGE_EVERY calls; every call while logging): folded, merged when due. */
+  /** A countdown of a cached route ran out (every MERGE_EVERY calls; every call while logging): folded, merged when due. */
   private countdownRanOut(): void {
     this.foldCountdowns();
-    if (this.pending[DECISIONS] >= MERGE_EVERY || this.pending[this.freesAt + this.route0Index] >= MERGE_EVERY) this.mergeCounters();
+    const pending = this.pending;
+    if (
+      pending[DECISIONS] >= MERGE_EVERY || pending[this.freesAt + this.route0Index] >= MERGE_EVERY ||
+      pending[DECISIONS + 1] >= MERGE_EVERY || pending[this.freesAt + this.route1Index] >= MERGE_EVERY
+    ) this.mergeCounters();
   }
 
   /** The routed backend's alloc, each of the first three routes from its own call site. */
@@ -564,8 +616,25 @@ export class Router {
     this.freeRoute(ptr, entry);
   }
 
-  /** Any free but a cache hit of route 0's backend. A detached view (a WebAssembly.Memory grown behind our back) reads undefined: kind 0, no backend, refreshed. */
+  /** Any free but a cache hit of route 0's backend: route 1's cache, else the owner's free. */
   private freeRoute(ptr: number, entry: number): void {
+    if ((entry & Kind.mask) === this.route1CacheKind && this.route1Backend.pushCached!(ptr, entry)) {
+      const left = this.freeLeft1 - 1;
+      this.freeLeft1 = left;
+      if (left <= 0) this.freeTail1(ptr);
+      return;
+    }
+    this.freeOwner(ptr, entry);
+  }
+
+  /** Route 1's backend's cached-free countdown ran out: a merge is due, or logging is on. */
+  private freeTail1(ptr: number): void {
+    this.countdownRanOut();
+    if (this.verbose) this.log(1, 0, -1 - this.route1Index, ptr, undefined);
+  }
+
+  /** Any free but a cache hit: the backend owning the page. A detached view (a WebAssembly.Memory grown behind our back) reads undefined: kind 0, no backend, refreshed. */
+  private freeOwner(ptr: number, entry: number): void {
     const index = this.kindToBackend[entry & KIND_MASK];
     if (index === this.route0Index) {
       this.route0Backend.free(ptr, entry);

@@ -205,6 +205,51 @@ describe("entries: one path through the router", () => {
   });
 });
 
+describe("entries: route 1's cache (the pool's single-block spans)", () => {
+  test("its hits are counted exactly, across the countdown's merges, with logging on and off", () => {
+    const run = (verbose: boolean) => {
+      const heap = createHeap({ verbose });
+      const ptrs: number[] = [];
+      for (let i = 0; i < 9000; i++) {
+        ptrs.push(heap.malloc(20000 + (i % 7) * 5000)); // single-block classes: from the cache after the first frees
+        if (i % 3 === 2) heap.free(ptrs.splice(i % ptrs.length, 1)[0]);
+      }
+      const { routes, allocs, frees, totalRoutes } = heap.counters();
+      assert.equal(routes[1].decisions, 9000);
+      assert.equal(allocs.pool, 9000);
+      assert.equal(frees.pool, 3000);
+      assert.equal(heap.health().backends[1].counters.allocs, 9000, "the pool's own count agrees");
+      assert.deepEqual(heap.check("full").problems, []);
+      for (const ptr of ptrs) heap.free(ptr);
+      return { routes, allocs, frees, totalRoutes, pool: heap.health().backends[1].counters };
+    };
+    assert.deepEqual(run(true), run(false));
+  });
+
+  test("every decision it takes is logged while logging is on", () => {
+    const heap = createHeap({ verbose: true });
+    const logged: string[] = [];
+    heap.router.setSink((decision) => logged.push(`${decision.op} ${decision.backend}`));
+    const ptr = heap.malloc(40000);
+    heap.free(ptr);
+    assert.equal(heap.malloc(40000), ptr, "a cache hit");
+    heap.free(ptr);
+    assert.deepEqual(logged, ["alloc pool", "free pool", "alloc pool", "free pool"]);
+  });
+
+  test("a hit after a module grew the WebAssembly.Memory (the views detached) is served from current views", () => {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 256 });
+    const heap = createHeap({ memory, maxBytes: 256 * 65536 });
+    const ptr = heap.malloc(40000);
+    heap.free(ptr); // into the cache
+    memory.grow(2); // the module's own growth: the heap's views detach
+    assert.equal(heap.malloc(40000), ptr);
+    heap.free(ptr);
+    assert.throws(() => heap.free(ptr), (error) => error instanceof HakmemError && error.code === "DOUBLE_FREE");
+    assert.deepEqual(heap.check("full").problems, []);
+  });
+});
+
 describe("entries: counters exact when read", () => {
   test("heap objects of one thread over one memory see each other's counts at once", () => {
     const memory = new SharedArrayBuffer(4 << 20, { maxByteLength: 64 << 20 });

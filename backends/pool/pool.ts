@@ -50,11 +50,12 @@
  * the span's state says whether its block is free.
  *
  * On unshared memory a freed single-block span first goes to the heap
- * object's own cache: per class a stack in plain typed arrays, since every
- * access to a typed array over a resizable buffer costs several times a
- * plain one. A cached span is in state `cached` (in no list; its block
+ * object's own cache: per class a stack in plain typed arrays of the heap
+ * object. A cached span is in state `cached` (in no list; its block
  * counted free by the list's counters, so that every heap object's stats
- * agree), and a hit touches the memory three times. The empty-span budget,
+ * agree), and a hit touches the memory twice. The cache is the Box API's
+ * `popCached`/`pushCached`, which the router tries before `alloc`/`free`
+ * (as it does tiny's on the first route). The empty-span budget,
  * the peak rule, trim and check() count the cache's spans with the listed
  * ones; detach() gives them back, and reclaim() what a heap object dropped
  * without detaching held.
@@ -116,6 +117,7 @@ import type {
 import { blockAddress, clearMark, isMarkedFree, markFree, readLink, writeLink } from "../slab/blocks.ts";
 import {
   POOL_CLASS_COUNT,
+  POOL_CLASS_OF_UNIT,
   POOL_CLASS_SIZES,
   POOL_GRANULE,
   POOL_MAX_SIZE,
@@ -171,6 +173,33 @@ import {
 } from "./spans.ts";
 
 export { POOL_SHARDS } from "./spans.ts";
+
+/**
+ * The words the cache paths read, as literals: Bun inlines no constant a module imports (each read would cost a scope
+ * lookup, and its bytecode would keep popCached and pushCached from inlining into the router). Checked against
+ * spans.ts below, when the module loads.
+ */
+const enum Hot {
+  rClass = 0,
+  rBase = 1,
+  rShard = 6,
+  rState = 7,
+  rCacher = 10,
+  lAllocs = 3,
+  lFrees = 4,
+  full = 3,
+  cached = 4,
+  slots = 32,
+  kindMask = 7,
+  maxSize = 262144,
+}
+if (
+  Hot.rClass !== R_CLASS || Hot.rBase !== R_BASE || Hot.rShard !== R_SHARD || Hot.rState !== R_STATE ||
+  Hot.rCacher !== R_CACHER || Hot.lAllocs !== L_ALLOCS || Hot.lFrees !== L_FREES || Hot.full !== S_FULL ||
+  Hot.cached !== S_CACHED || Hot.slots !== CACHE_SLOTS || Hot.kindMask !== KIND_MASK || Hot.maxSize !== POOL_MAX_SIZE
+) {
+  throw new Error("pool.ts: Hot disagrees with the span layout");
+}
 
 /** What prewarm asked for and what it got, in spans. */
 export interface PrewarmReport {
@@ -237,6 +266,10 @@ export class PoolBackend implements Backend {
   private cacheHigh = 0;
   /** Pages of the spans in the cache. */
   private cachedPages = 0;
+  // The class tables, as fields: a field read costs Bun less than an imported binding's (see Hot).
+  private readonly classOfUnit: Uint8Array = POOL_CLASS_OF_UNIT;
+  private readonly spanBlocks: Int32Array = POOL_SPAN_BLOCKS;
+  private readonly spanPages: Int32Array = POOL_SPAN_PAGES;
 
   /** Builds the pool over `context`; on a fresh heap, formats its area, takes its list table and the `prewarm` spans. */
   constructor(context: BackendContext, prewarm: readonly number[] = []) {
@@ -300,22 +333,76 @@ export class PoolBackend implements Backend {
       this.mem.unlock(list + L_LOCK);
       return block !== 0 ? block : this.allocSlow(cls, list, size);
     }
-    // Unshared: no lock. This object's cache first, inline; then a partial span's next block, then a listed empty span.
-    const n = this.cacheCount[cls];
-    if (n !== 0) {
-      const slot = cls * CACHE_SLOTS + n - 1;
-      this.cacheCount[cls] = n - 1;
-      if (n === 1) this.markCached(cls, false);
-      this.cachedPages -= POOL_SPAN_PAGES[cls];
-      const i32 = this.i32;
-      i32[this.cacheLists[slot] + L_ALLOCS]++;
-      i32[(this.cacheRecords[slot] >>> 2) + R_STATE] = S_FULL;
-      return this.cacheBlocks[slot];
-    }
+    // Unshared: no lock. This object's cache first; then a partial span's next block, then a listed empty span.
+    if (this.cacheCount[cls] !== 0) return this.popCached(size);
     const record = this.u32[list + L_PARTIAL];
     if (record !== 0) return this.pop(list, record);
     const block = this.takeEmpty(list);
     return block !== 0 ? block : this.allocSlow(cls, list, size);
+  }
+
+  /**
+   * The block of a single-block span of `size`'s class from this heap
+   * object's cache (unshared memory only), or 0: none cached, or views a
+   * WebAssembly.Memory's growth detached (the caller's miss path refreshes
+   * them). Counted an allocation in the span's list, its span full again.
+   */
+  popCached(size: number): number {
+    if (size > Hot.maxSize) return 0;
+    const cls = this.classOfUnit[(size + 255) >>> 8];
+    const n = this.cacheCount[cls];
+    const i32 = this.i32;
+    if (n === 0 || i32.length === 0) return 0;
+    const slot = cls * Hot.slots + n - 1;
+    this.cacheCount[cls] = n - 1;
+    if (n === 1) this.markCached(cls, false);
+    this.cachedPages -= this.spanPages[cls];
+    i32[this.cacheLists[slot] + Hot.lAllocs]++;
+    i32[(this.cacheRecords[slot] >>> 2) + Hot.rState] = Hot.full;
+    return this.cacheBlocks[slot];
+  }
+
+  /**
+   * Takes the live block of a single-block span (`ptr`, its page-map entry
+   * `pageEntry`) into this heap object's cache and returns true; false,
+   * changing nothing, for anything else (shared memory, another kind or
+   * class, an interior or freed block, a full cache, the budget spent):
+   * `free` sorts those out.
+   */
+  pushCached(ptr: number, pageEntry: number): boolean {
+    if ((pageEntry & Hot.kindMask) !== this.kind || this.shared) return false;
+    const r = (pageEntry - this.kind) >>> 2;
+    const i32 = this.i32;
+    const cls = i32[r + Hot.rClass];
+    if (this.spanBlocks[cls] !== 1 || ptr !== i32[r + Hot.rBase] >>> 0 || i32[r + Hot.rState] !== Hot.full) return false;
+    return this.cacheSpan(ptr, r, cls);
+  }
+
+  /**
+   * The live block `ptr` of the single-block span of record word `r`, class
+   * `cls`, into this object's cache while it has room and the budget
+   * allows; false, changing nothing, when it cannot.
+   */
+  private cacheSpan(ptr: number, r: number, cls: number): boolean {
+    const n = this.cacheCount[cls];
+    const pages = this.spanPages[cls];
+    const i32 = this.i32;
+    if (n >= Hot.slots || !emptyWithinBudget(this.cachedPages + pages + i32[this.area + EMPTY_PAGES], i32[this.area + SPAN_PAGES])) {
+      return false;
+    }
+    // The memory counts the block free, so that every heap object's stats agree.
+    const list = this.listOf(cls, i32[r + Hot.rShard]);
+    i32[list + Hot.lFrees]++;
+    const slot = cls * Hot.slots + n;
+    this.cacheRecords[slot] = r << 2;
+    this.cacheBlocks[slot] = ptr;
+    this.cacheLists[slot] = list;
+    this.cacheCount[cls] = n + 1;
+    if (n === 0) this.markCached(cls, true);
+    this.cachedPages += pages;
+    i32[r + Hot.rState] = Hot.cached;
+    i32[r + Hot.rCacher] = this.workerId; // so that reclaim finds what a heap object dropped unflushed held
+    return true;
   }
 
   /** A block from the list's partial spans, else from an empty span; 0 when it has neither. Lock held. */
@@ -687,25 +774,11 @@ export class PoolBackend implements Backend {
    * memory's empty list, or back to the page heap past the budget.
    */
   private freeSingle(ptr: number, record: number, cls: number): void {
-    const i32 = this.i32;
     const r = record >>> 2;
-    const pages = POOL_SPAN_PAGES[cls];
-    const n = this.cacheCount[cls];
+    if (this.cacheSpan(ptr, r, cls)) return;
+    const i32 = this.i32;
     const list = this.listOf(cls, i32[r + R_SHARD]);
-    // The memory counts the block free either way, so every heap object's stats agree.
     i32[list + L_FREES]++;
-    if (n < CACHE_SLOTS && this.withinBudget(this.cachedPages + pages + i32[this.area + EMPTY_PAGES])) {
-      const slot = cls * CACHE_SLOTS + n;
-      this.cacheRecords[slot] = record;
-      this.cacheBlocks[slot] = ptr;
-      this.cacheLists[slot] = list;
-      this.cacheCount[cls] = n + 1;
-      if (n === 0) this.markCached(cls, true);
-      this.cachedPages += pages;
-      i32[r + R_STATE] = S_CACHED;
-      i32[r + R_CACHER] = this.workerId; // so that reclaim finds what a heap object dropped unflushed held
-      return;
-    }
     // Into the span's books: bump 0 says its one block is free (no free list to keep).
     i32[r + R_USED] = 0;
     i32[r + R_BUMP] = 0;

@@ -18,7 +18,7 @@
  * a page boundary is 256-byte aligned. A size rounds up to at most 5/4 of
  * the class below it, so no request wastes 20% or more of its block.
  *
- * The lookup is one load: `CLASS_OF_UNIT[(size + 255) >>> 8]`, a byte per
+ * The lookup is one load: `POOL_CLASS_OF_UNIT[(size + 255) >>> 8]`, a byte per
  * 256-byte unit of size (sizes 0..1280 all map to the first class).
  * @module
  */
@@ -115,8 +115,18 @@ export const POOL_CLASS_SIZES: Int32Array = Int32Array.from(buildClasses());
  */
 export const POOL_CLASS_COUNT: number = POOL_CLASS_SIZES.length;
 
-/** Class index by 256-byte unit of size: `CLASS_OF_UNIT[(size + 255) >>> 8]`. */
-const CLASS_OF_UNIT: Uint8Array = (() => {
+/**
+ * Class index by 256-byte unit of size: `POOL_CLASS_OF_UNIT[(size + 255) >>> 8]` for a size up to
+ * {@linkcode POOL_MAX_SIZE} ({@linkcode poolClassOf} reads it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { POOL_CLASS_OF_UNIT, poolClassOf } from "./pool_classes.ts";
+ * assert.equal(POOL_CLASS_OF_UNIT[(40000 + 255) >>> 8], poolClassOf(40000));
+ * ```
+ */
+export const POOL_CLASS_OF_UNIT: Uint8Array = (() => {
   const table = new Uint8Array((POOL_MAX_SIZE >>> GRANULE_SHIFT) + 1);
   let index = 0;
   for (let unit = 0; unit < table.length; unit++) {
@@ -138,7 +148,7 @@ const CLASS_OF_UNIT: Uint8Array = (() => {
  * ```
  */
 export function poolClassOf(size: number): number {
-  return CLASS_OF_UNIT[(size + POOL_GRANULE - 1) >>> GRANULE_SHIFT];
+  return POOL_CLASS_OF_UNIT[(size + POOL_GRANULE - 1) >>> GRANULE_SHIFT];
 }
 
 /** Pages of a span: one block above POOL_SINGLE_ABOVE, else the smallest run holding its target blocks with a short tail. */
