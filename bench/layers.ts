@@ -2,13 +2,16 @@
  * What each layer of the hot path costs: the larson churn (1000 live blocks
  * of 16..1024 B, free one, malloc another in its place, first and last byte
  * written) run through the heap's layers one at a time, beside the floor
- * behind the same API, ns per operation.
+ * behind the same API, ns per operation. With `--pool`, the same churn over
+ * 64 live blocks of 16 KiB + 1 B..64 KiB (the pool's single-block spans, route
+ * 1, its cache tried by the router as tiny's is on route 0) through the
+ * heap, router and backend rows and the floor.
  *
  * | row              | what the loop calls                                                                      |
  * | ---------------- | ---------------------------------------------------------------------------------------- |
  * | heap             | `heap.malloc` / `heap.free`: the public API (argument tests, router, backend)             |
  * | router           | `heap.router.alloc` / `heap.router.free`: the same below the argument tests              |
- * | backend          | tiny's `popCached` / `pushCached` after the page map's `ownerOf`, its `alloc`/`free` on a miss |
+ * | backend          | the backend's `popCached` / `pushCached` after the page map's `ownerOf`, its `alloc`/`free` on a miss |
  * | inline           | the same structures read in the loop itself: page map, slab record test, cache stack     |
  * | inline, no tests | the same without the interior-pointer, double-free and owner tests                       |
  * | floor (API)      | the floor allocator (bench/floor.ts) behind `malloc`/`free`/`u8`                          |
@@ -23,8 +26,8 @@
  * is what computing the tests costs, the branch around them stays in both.
  *
  * ```sh
- * deno run -A bench/layers.ts [--rounds N] [--quick]
- * bun bench/layers.ts [--rounds N] [--quick]
+ * deno run -A bench/layers.ts [--rounds N] [--quick] [--pool]
+ * bun bench/layers.ts [--rounds N] [--quick] [--pool]
  * ```
  *
  * `--quick`: 20,000 steps and one round (proves every row runs and leaves its heap whole).
@@ -43,9 +46,15 @@ import { Floor } from "./floor.ts";
 import { median, runtimeInfo } from "./runner.ts";
 import { churnTrace } from "./workloads.ts";
 
-const BLOCKS = 1000;
+/** The two churns: larson's small blocks (tiny, route 0) and the pool's single-block spans (route 1). */
+export type LayerSet = "larson" | "pool";
+const SETS: Record<LayerSet, { blocks: number; min: number; max: number }> = {
+  larson: { blocks: 1000, min: 16, max: 1024 },
+  pool: { blocks: 64, min: 16385, max: 65536 },
+};
 const MAX_BYTES = 512 << 20;
 const PAGE_IN_REGION = (1 << (REGION_SHIFT - PAGE_SHIFT)) - 1;
+let BLOCKS = SETS.larson.blocks;
 let STEPS = 0; // set, with its trace, by measureLayers
 let trace = churnTrace(BLOCKS, 16, 1024, STEPS, 1);
 
@@ -58,8 +67,12 @@ interface TinyInside {
   readonly cacheCap: Int32Array;
 }
 
+function backendOf(heap: Heap, name: string): Backend {
+  return heap.router.backends.find((backend) => backend.capabilities.name === name)!;
+}
+
 function tinyOf(heap: Heap): Backend {
-  return heap.router.backends.find((backend) => backend.capabilities.name === "tiny")!;
+  return backendOf(heap, "tiny");
 }
 
 function fill(malloc: (size: number) => number, ptrs: Float64Array): void {
@@ -104,6 +117,25 @@ function backendLoop(heap: Heap, ptrs: Float64Array): void {
     if (!tiny.pushCached!(old, entry)) tiny.free(old, entry);
     let ptr = tiny.popCached!(size);
     if (ptr === 0) ptr = tiny.alloc(size);
+    ptrs[slot] = ptr;
+    const u8 = heap.u8;
+    u8[ptr] = 1;
+    u8[ptr + size - 1] = 2;
+  }
+}
+
+/** The backend row of the pool set: its own copy, so that its call sites see the pool only. */
+function poolBackendLoop(heap: Heap, ptrs: Float64Array): void {
+  const pool = backendOf(heap, "pool");
+  const pages = heap.pages;
+  const slotOf = trace.slot, sizeOf = trace.size;
+  for (let step = 0; step < STEPS; step++) {
+    const slot = slotOf[step], size = sizeOf[step];
+    const old = ptrs[slot];
+    const entry = pages.ownerOf(old);
+    if (!pool.pushCached!(old, entry)) pool.free(old, entry);
+    let ptr = pool.popCached!(size);
+    if (ptr === 0) ptr = pool.alloc(size);
     ptrs[slot] = ptr;
     const u8 = heap.u8;
     u8[ptr] = 1;
@@ -202,31 +234,48 @@ function heapRow(name: string, loop: (heap: Heap, ptrs: Float64Array) => void): 
   };
 }
 
-const ROWS: Row[] = [
-  heapRow("heap", heapLoop),
-  heapRow("router", routerLoop),
-  heapRow("backend", backendLoop),
-  heapRow("inline", inlineTestedLoop),
-  heapRow("inline, no tests", inlineUntestedLoop),
-  {
-    name: "floor (API)",
-    run: () => {
-      const floor = new Floor(MAX_BYTES, "plain", MAX_BYTES);
-      const ptrs = new Float64Array(BLOCKS);
-      fill((size) => floor.malloc(size), ptrs);
-      const start = performance.now();
-      floorLoop(floor, ptrs);
-      return ((performance.now() - start) * 1e6) / (2 * STEPS);
-    },
+const FLOOR_ROW: Row = {
+  name: "floor (API)",
+  run: () => {
+    const floor = new Floor(MAX_BYTES, "plain", MAX_BYTES);
+    const ptrs = new Float64Array(BLOCKS);
+    fill((size) => floor.malloc(size), ptrs);
+    const start = performance.now();
+    floorLoop(floor, ptrs);
+    return ((performance.now() - start) * 1e6) / (2 * STEPS);
   },
-];
+};
 
-/** Every row's ns per operation, `rounds` interleaved rounds of `steps` churn steps (each run checks its heap after). */
-export function measureLayers(rounds: number, steps: number = 2_000_000): { names: string[]; times: number[][] } {
-  if (steps !== STEPS) {
+const ROWS_OF: Record<LayerSet, Row[]> = {
+  larson: [
+    heapRow("heap", heapLoop),
+    heapRow("router", routerLoop),
+    heapRow("backend", backendLoop),
+    heapRow("inline", inlineTestedLoop),
+    heapRow("inline, no tests", inlineUntestedLoop),
+    FLOOR_ROW,
+  ],
+  pool: [heapRow("heap", heapLoop), heapRow("router", routerLoop), heapRow("backend", poolBackendLoop), FLOOR_ROW],
+};
+let set: LayerSet = "larson";
+
+/**
+ * Every row's ns per operation for `which` churn, `rounds` interleaved rounds of `steps` churn steps (each run
+ * checks its heap after). The floor is the last row.
+ */
+export function measureLayers(
+  rounds: number,
+  steps: number = 2_000_000,
+  which: LayerSet = "larson",
+): { names: string[]; times: number[][] } {
+  if (steps !== STEPS || which !== set) {
+    const { blocks, min, max } = SETS[which];
+    set = which;
+    BLOCKS = blocks;
     STEPS = steps;
-    trace = churnTrace(BLOCKS, 16, 1024, STEPS, 1);
+    trace = churnTrace(BLOCKS, min, max, STEPS, 1);
   }
+  const ROWS = ROWS_OF[which];
   const times: number[][] = ROWS.map(() => []);
   for (let round = 0; round < rounds; round++) {
     // Interleaved, each round starting one row later.
@@ -241,20 +290,24 @@ export function measureLayers(rounds: number, steps: number = 2_000_000): { name
 function main(): void {
   const args = process.argv.slice(2);
   const quick = args.includes("--quick");
+  const which: LayerSet = args.includes("--pool") ? "pool" : "larson";
   const at = args.indexOf("--rounds");
   const rounds = at >= 0 ? Number(args[at + 1]) : quick ? 1 : 11;
-  const { times } = measureLayers(rounds, quick ? 20_000 : 2_000_000);
-  const floorMedian = median(times[ROWS.length - 1]);
-  const floorMin = Math.min(...times[ROWS.length - 1]);
+  const { names, times } = measureLayers(rounds, quick ? 20_000 : 2_000_000, which);
+  const floorMedian = median(times[names.length - 1]);
+  const floorMin = Math.min(...times[names.length - 1]);
   const info = runtimeInfo();
-  console.log(`larson through each layer, ns per operation: ${info.name} ${info.version}, ${rounds} rounds interleaved, ${STEPS} steps\n`);
+  const churn = which === "larson" ? "larson" : `the pool's churn (${BLOCKS} live blocks of 16 KiB + 1 B..64 KiB)`;
+  console.log(
+    `${churn} through each layer, ns per operation: ${info.name} ${info.version}, ${rounds} rounds interleaved, ${STEPS} steps\n`,
+  );
   console.log("| row | median | vs floor (API) | minimum | vs floor (API) |");
   console.log("|---|---:|---:|---:|---:|");
-  ROWS.forEach((row, i) => {
+  names.forEach((name, i) => {
     const med = median(times[i]);
     const min = Math.min(...times[i]);
     console.log(
-      `| ${row.name} | ${med.toFixed(2)} | ${(floorMedian / med).toFixed(2)}× | ${min.toFixed(2)} | ${(floorMin / min).toFixed(2)}× |`,
+      `| ${name} | ${med.toFixed(2)} | ${(floorMedian / med).toFixed(2)}× | ${min.toFixed(2)} | ${(floorMin / min).toFixed(2)}× |`,
     );
   });
 }

@@ -297,4 +297,10 @@ describe("bench/layers.ts", () => {
     assert.deepEqual(names, ["heap", "router", "backend", "inline", "inline, no tests", "floor (API)"]);
     for (const [i, row] of times.entries()) assert.ok(row.length === 1 && row[0] > 0, names[i]);
   });
+
+  test("--pool: the pool's churn through the heap, the router and the pool's cache, beside the floor", () => {
+    const { names, times } = measureLayers(1, 20_000, "pool");
+    assert.deepEqual(names, ["heap", "router", "backend", "floor (API)"]);
+    for (const [i, row] of times.entries()) assert.ok(row.length === 1 && row[0] > 0, names[i]);
+  });
 });
