@@ -61,13 +61,14 @@ export function checkPool(pool: PoolCheckState, level: CheckLevel, problems: Che
     for (let shard = 0; shard < span.POOL_SHARDS; shard++) {
       const list = span.listWord(pool.table, cls, shard);
       const spans = i32[list + span.L_SPANS];
-      const masked = (i32[pool.area + span.EMPTY_MASKS + 2 * shard + (cls >>> 5)] & (1 << (cls & 31))) !== 0;
+      const masked = (i32[a + span.EMPTY_MASKS + 2 * shard + (cls >>> 5)] & (1 << (cls & 31))) !== 0;
       if (masked !== (i32[list + span.L_EMPTY] !== 0)) {
         problems.push({
           where,
-          message: masked
-            ? "its bit in the empty mask is set, and its empty list is empty"
-            : "its empty list holds spans its bit in the empty mask does not show",
+          message: `class ${POOL_CLASS_SIZES[cls]} shard ${shard}: ` +
+            (masked
+              ? "its bit in the empty mask is set, and its empty list is empty"
+              : "its empty list holds spans its bit in the empty mask does not show"),
         });
       }
       const live = (i32[list + span.L_ALLOCS] - i32[list + span.L_FREES]) | 0;
@@ -158,15 +159,6 @@ function checkSpans(pool: PoolCheckState, problems: CheckProblem[]): void {
       const spans = spansOf[cls * span.POOL_SHARDS + shard];
       if (spans !== i32[list + span.L_SPANS]) {
         problems.push({ where, message: `spans counted ${i32[list + span.L_SPANS]}, found ${spans}` });
-      }
-      const masked = (i32[pool.area + span.EMPTY_MASKS + 2 * shard + (cls >>> 5)] & (1 << (cls & 31))) !== 0;
-      if (masked !== (i32[list + span.L_EMPTY] !== 0)) {
-        problems.push({
-          where,
-          message: masked
-            ? "its bit in the empty mask is set, and its empty list is empty"
-            : "its empty list holds spans its bit in the empty mask does not show",
-        });
       }
       const live = (i32[list + span.L_ALLOCS] - i32[list + span.L_FREES]) | 0;
       const used = usedOf[cls * span.POOL_SHARDS + shard];
