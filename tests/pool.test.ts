@@ -577,6 +577,48 @@ describe("pool backend", () => {
   });
 });
 
+describe("pool: a damaged span record", () => {
+  // Words of a span record (backends/pool/spans.ts): class, base, shard, state.
+  const DAMAGE: Array<[string, number, number]> = [
+    ["class past the last", 0, 200],
+    ["class negative", 0, -1],
+    ["base off a page", 1, 12345],
+    ["base far below", 1, 4096],
+    ["shard past the last", 6, 1000],
+    ["shard negative", 6, -5],
+    ["state unknown", 7, 99],
+    ["state of a span being made", 7, 0],
+  ];
+  for (const [what, word, value] of DAMAGE) {
+    test(`${what}: free, usableSize and realloc answer CORRUPTED and change nothing`, () => {
+      const heap = createHeap();
+      for (const size of [40000, 3000]) { // a single-block span (the router's cache path) and a span of several blocks
+        const keep = heap.malloc(size);
+        const ptr = heap.malloc(size);
+        const at = ((heap.pages.ownerOf(ptr) & ~7) >>> 2) + word;
+        const old = heap.mem.i32[at];
+        heap.mem.i32[at] = value;
+        const before = heap.mem.u8.slice();
+        for (
+          const [name, call] of [["free", () => heap.free(ptr)], ["usableSize", () => heap.usableSize(ptr)], [
+            "realloc",
+            () => heap.realloc(ptr, size + 5000),
+          ]] as const
+        ) {
+          const error = expectCode(call, "CORRUPTED", `${name} of a ${size}-byte block`);
+          assert.match(error.message, /span record .* is damaged/);
+        }
+        assert.deepEqual(heap.mem.u8, before, "nothing written");
+        heap.mem.i32[at] = old;
+        assert.deepEqual(heap.check("full").problems, [], "whole once mended");
+        heap.free(ptr);
+        heap.free(keep);
+      }
+      assert.deepEqual(heap.check("full").problems, []);
+    });
+  }
+});
+
 describe("pool: empty spans before growth", () => {
   /**
    * A heap over a WebAssembly.Memory (one page area: 32 MiB) holding 128 or more 32 KiB blocks, a span each, with

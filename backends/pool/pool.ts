@@ -192,11 +192,13 @@ const enum Hot {
   slots = 32,
   kindMask = 7,
   maxSize = 262144,
+  shardMask = 3,
 }
 if (
   Hot.rClass !== R_CLASS || Hot.rBase !== R_BASE || Hot.rShard !== R_SHARD || Hot.rState !== R_STATE ||
   Hot.rCacher !== R_CACHER || Hot.lAllocs !== L_ALLOCS || Hot.lFrees !== L_FREES || Hot.full !== S_FULL ||
-  Hot.cached !== S_CACHED || Hot.slots !== CACHE_SLOTS || Hot.kindMask !== KIND_MASK || Hot.maxSize !== POOL_MAX_SIZE
+  Hot.cached !== S_CACHED || Hot.slots !== CACHE_SLOTS || Hot.kindMask !== KIND_MASK || Hot.maxSize !== POOL_MAX_SIZE ||
+  Hot.shardMask !== POOL_SHARDS - 1
 ) {
   throw new Error("pool.ts: Hot disagrees with the span layout");
 }
@@ -387,11 +389,15 @@ export class PoolBackend implements Backend {
     const n = this.cacheCount[cls];
     const pages = this.spanPages[cls];
     const i32 = this.i32;
-    if (n >= Hot.slots || !emptyWithinBudget(this.cachedPages + pages + i32[this.area + EMPTY_PAGES], i32[this.area + SPAN_PAGES])) {
-      return false;
+    const shard = i32[r + Hot.rShard];
+    if (
+      n >= Hot.slots || (shard & ~Hot.shardMask) !== 0 ||
+      !emptyWithinBudget(this.cachedPages + pages + i32[this.area + EMPTY_PAGES], i32[this.area + SPAN_PAGES])
+    ) {
+      return false; // a shard out of range is a damaged record: free refuses it
     }
     // The memory counts the block free, so that every heap object's stats agree.
-    const list = this.listOf(cls, i32[r + Hot.rShard]);
+    const list = this.listOf(cls, shard);
     i32[list + Hot.lFrees]++;
     const slot = cls * Hot.slots + n;
     this.cacheRecords[slot] = r << 2;
@@ -751,6 +757,11 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     const i32 = this.i32;
     const cls = i32[r + R_CLASS];
+    if (!this.spanHolds(r, cls, ptr)) {
+      // The span's record may lie in memory another worker grew: look again once. Else it is damaged.
+      if (this.mem.refresh(true)) return this.free(ptr, entry);
+      throw damagedSpan(ptr, record, this.mem.i32);
+    }
     if (POOL_SPAN_BLOCKS[cls] === 1 && ptr === this.u32[r + R_BASE]) {
       // A single-block span's state says whether its block is free: exact, no marker needed.
       const state = i32[r + R_STATE];
@@ -766,6 +777,22 @@ export class PoolBackend implements Backend {
     const list = this.listOf(cls, i32[r + R_SHARD]);
     if (this.shared) this.mem.lock(list + L_LOCK);
     this.freeLocked(ptr, record, list, index);
+  }
+
+  /**
+   * True when the record at word `r` (class `cls`) can describe a span that
+   * holds `ptr`: a class and shard in range, a state a listed or full span
+   * has, a page-aligned base at most a span's pages below `ptr`. A stray
+   * write into the metadata pages fails it, and free then changes nothing:
+   * every word it would write (a list's, the cache's) is named by these.
+   */
+  private spanHolds(r: number, cls: number, ptr: number): boolean {
+    const i32 = this.i32;
+    const shard = i32[r + R_SHARD];
+    const state = i32[r + R_STATE];
+    const base = this.u32[r + R_BASE];
+    return cls >= 0 && cls < POOL_CLASS_COUNT && shard >= 0 && shard < POOL_SHARDS && state >= S_PARTIAL && state <= S_CACHED &&
+      base % PAGE_SIZE === 0 && ptr >= base && ptr - base < POOL_SPAN_PAGES[cls] * PAGE_SIZE;
   }
 
   /**
@@ -863,6 +890,7 @@ export class PoolBackend implements Backend {
     const record = recordOf(entry);
     const r = record >>> 2;
     const i32 = this.mem.i32;
+    if (!this.spanHolds(r, i32[r + R_CLASS], ptr)) throw damagedSpan(ptr, record, i32);
     const index = spanBlockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]);
     if (index < 0 || index >= i32[r + R_CAPACITY]) throw this.notABlock(ptr, record);
     // A freed block has no size and may not be resized: the same tests as free's.
@@ -1122,6 +1150,18 @@ export class PoolBackend implements Backend {
 /** The error for a pointer in no pool span. */
 function notInPool(ptr: number): HakmemError {
   return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in a pool span`, ptr);
+}
+
+/** The error for a free whose span record fails {@linkcode PoolBackend.spanHolds}: the record is damaged, nothing was changed. */
+function damagedSpan(ptr: number, record: number, i32: Int32Array): HakmemError {
+  const r = record >>> 2;
+  return new HakmemError(
+    "CORRUPTED",
+    `pool block ${describe(ptr)}: its span record at ${describe(record)} is damaged (class ${i32[r + R_CLASS]}, shard ${
+      i32[r + R_SHARD]
+    }, state ${i32[r + R_STATE]}, base ${describe(i32[r + R_BASE] >>> 0)}); the block was left as it is`,
+    ptr,
+  );
 }
 
 /** The error for a block start that is not live: free already, or never handed out. */

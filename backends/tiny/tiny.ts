@@ -74,7 +74,7 @@ import type {
   MemoryDescription,
   SlabSource,
 } from "../../router/box.ts";
-import { CLASS_COUNT, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
+import { CLASS_COUNT, CLASS_SIZES, SIZE_TO_CLASS, TINY_MAX_SIZE } from "../slab/size_classes.ts";
 import { blockAddress, clearMark, isMarkedFree, linkSlot, markFree, readLink, writeLink } from "../slab/blocks.ts";
 import {
   isHandedOut,
@@ -459,7 +459,7 @@ export class TinyBackend implements Backend {
     if (this.pushCached(ptr, entry)) return;
     const i32 = this.i32;
     const r = (entry - this.kind) >>> 2;
-    if (!this.isHandedOutBlock(ptr, r)) {
+    if (!this.isHandedOutBlock(ptr, r) || !this.slabIntact(r)) {
       // The slab's record may lie in memory another worker grew: look again once.
       if (this.mem.refresh(true)) return this.free(ptr, entry);
       throw this.badBlock(ptr, r);
@@ -482,7 +482,8 @@ export class TinyBackend implements Backend {
     const i32 = this.i32;
     const cls = liveBlockClass(i32, (pageEntry - this.kind) >>> 2, ptr, this.owner);
     const n = i32[this.countAt + cls];
-    if (cls < 0 || n >= this.cacheCap[cls] || !this.cacheOn) return false;
+    // `!(n < cap)`, not `n >= cap`: a class past the table (a damaged record) has no cap, and fails closed.
+    if (cls < 0 || !(n < this.cacheCap[cls]) || !this.cacheOn) return false;
     markFree(i32, ptr);
     i32[this.countAt + CachePage.stacks + (cls << this.stackShift) + n] = ptr;
     i32[this.countAt + cls] = n + 1;
@@ -622,6 +623,21 @@ export class TinyBackend implements Backend {
     return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} is not in a tiny slab`, ptr);
   }
 
+  /**
+   * True when the slab record at word `r` names a class in the table, its
+   * block size the class's and its state one a slab holding blocks has: the
+   * words free would write by (the class's cache stack, its lists). A stray
+   * write into the metadata pages fails it; free then refuses (CORRUPTED)
+   * and changes nothing.
+   */
+  private slabIntact(r: number): boolean {
+    const i32 = this.mem.i32;
+    const cls = i32[r + S_CLASS];
+    const state = i32[r + S_STATE];
+    return cls >= 0 && cls < CLASS_COUNT && i32[r + S_SIZE] === CLASS_SIZES[cls] && state >= SlabState.current &&
+      state <= SlabState.orphan;
+  }
+
   /** The error for a pointer inside a tiny slab that is not a live block's start. */
   private badBlock(ptr: number, r: number): HakmemError {
     const i32 = this.mem.i32;
@@ -629,6 +645,15 @@ export class TinyBackend implements Backend {
       return new HakmemError("INVALID_POINTER", `pointer ${describe(ptr)} lies in a tiny slab that never handed out a block`, ptr);
     }
     if (i32[r + S_STATE] < SlabState.current) return doubleFree(ptr);
+    if (!this.slabIntact(r)) {
+      return new HakmemError(
+        "CORRUPTED",
+        `tiny block ${describe(ptr)}: its slab record at ${describe(r << 2)} is damaged (class ${i32[r + S_CLASS]}, block size ${
+          i32[r + S_SIZE]
+        }, state ${i32[r + S_STATE]}); the block was left as it is`,
+        ptr,
+      );
+    }
     const offset = ptr - (i32[r + S_BASE] >>> 0);
     const size = i32[r + S_SIZE];
     if (offset % size !== 0) {
