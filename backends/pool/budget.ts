@@ -15,9 +15,10 @@ const EMPTY_SHARE = 2;
 /**
  * Past the heap's peak, cached empty spans may still hold up to
  * 1/PEAK_SLACK_SHARE of the pages of live spans before they make room for a
- * new span. Measured on mid_mixed (two seeds, seven interleaved rounds in one
- * process, both engines), with empty spans given back before the memory
- * grows (pool.ts, newSpan): 1/32, 1.18x peak live and a memory 1.29x its peak
+ * new span. Measured on mid_mixed (a scratch A/B, not in the repository: two
+ * seeds, seven interleaved rounds in one process, both engines), with empty
+ * spans given back before the memory grows (pool.ts, newSpan): 1/32, 1.18x
+ * peak live and a memory 1.29x its peak
  * footprint; 1/16, 1.20x, 1.10x and 11-14% faster (fewer first touches of
  * fresh pages, which cost about 10 µs each on the 2-core VM measured); 1/12,
  * 1.22x, 1.25x; 1/8, 1.25x, 1.18x. Without that give-back, 1/16 had ended the
