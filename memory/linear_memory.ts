@@ -343,6 +343,7 @@ const canBlock: boolean = (() => {
 export function lockWord(i32: Int32Array, index: number): void {
   let state = Atomics.compareExchange(i32, index, 0, 1);
   if (state === 0) return;
+  if (state !== 1 && state !== 2) throw damagedLock(index, state); // no holder would ever release it: waiting would be for good
   for (let spin = 0; spin < 64; spin++) {
     if (Atomics.load(i32, index) === 0) {
       state = Atomics.compareExchange(i32, index, 0, 1);
@@ -350,9 +351,23 @@ export function lockWord(i32: Int32Array, index: number): void {
     }
   }
   // Contended: announce a waiter and sleep until the holder notifies.
-  while (Atomics.exchange(i32, index, 2) !== 0) {
+  for (let seen = Atomics.exchange(i32, index, 2); seen !== 0; seen = Atomics.exchange(i32, index, 2)) {
+    if (seen !== 1 && seen !== 2) {
+      Atomics.store(i32, index, seen); // as it was, for check() to report
+      throw damagedLock(index, seen);
+    }
     if (canBlock) Atomics.wait(i32, index, 2, 1);
   }
+}
+
+/** The error for a lock word holding what no lock state is (0 free, 1 held, 2 held with waiters): it was written over. */
+function damagedLock(index: number, value: number): HakmemError {
+  return new HakmemError(
+    "CORRUPTED",
+    `the lock at byte ${index * 4} holds ${value}, which no lock state is: the heap's metadata was written over (check() says ` +
+      `where); nothing was done under it`,
+    index * 4,
+  );
 }
 
 /** Releases the lock in word `index`, waking one waiter if there is one. */

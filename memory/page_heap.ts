@@ -76,6 +76,7 @@ import {
   H_SMALL_FREE_BUCKETS,
   H_TOP_PAGE,
   H_USED_PAGES,
+  HEADER_PAGES,
   KIND_MASK,
   LEAF_AREA,
   LEAF_BYTES,
@@ -92,6 +93,7 @@ import {
   REGION_PAGES,
   REGION_SHIFT,
 } from "./layout.ts";
+import { HakmemError } from "../core/errors.ts";
 import { type LinearMemory, MemoryKind } from "./linear_memory.ts";
 import {
   bucketOf,
@@ -174,6 +176,8 @@ export class PageHeap {
   private readonly dir: number;
   /** The heap's first page: runs, walks and coalescing never reach below it. */
   readonly first: number;
+  /** A page a free list named that starts no free run (findFit saw damage), for allocRun to report; -1 when none. */
+  private listDamage = -1;
 
   /** Page runs over a memory whose header is already laid out (format or attach); rebinds its views whenever the memory's are rebuilt. */
   constructor(mem: LinearMemory) {
@@ -340,6 +344,8 @@ export class PageHeap {
    */
   allocRun(pages: number, owner: number, zero = false, grow = true): number {
     this.syncViews(); // another worker may have grown the memory
+    // A header written over (zeroed, say) would read as a full memory, or send the search through garbage: refuse.
+    if (!this.headerIntact()) throw this.damagedHeader();
     this.mem.lock(this.h + H_PAGE_LOCK);
     let page: number;
     if (pages <= SMALL_RUN_PAGES && (owner & KIND_MASK) !== PageKind.mmap) {
@@ -361,7 +367,43 @@ export class PageHeap {
     }
     if (page >= 0) this.take(page, pages, owner, zero);
     this.mem.unlock(this.h + H_PAGE_LOCK);
+    if (this.listDamage !== -1) {
+      const damaged = this.listDamage;
+      this.listDamage = -1;
+      // A run found elsewhere is good; without one, the damage is the answer (not out of memory).
+      if (page < 0) {
+        throw new HakmemError(
+          "CORRUPTED",
+          `the page heap's free lists lead to page ${damaged}, which starts no free run of the heap: the page map or the ` +
+            `header was written over (check() says where); no pages were taken`,
+          damaged,
+        );
+      }
+    }
     return page;
+  }
+
+  /**
+   * True when the header still holds the two words the page heap lays out and no operation changes: the page shift and
+   * the header pages (a zeroed or overwritten header fails it; the magic number is the heap's, see heap/header.ts).
+   */
+  headerIntact(): boolean {
+    const h = this.h;
+    if (this.mem.i32.length <= h + H_HEADER_PAGES) this.mem.refresh(true); // views a module's growth detached
+    const i32 = this.mem.i32;
+    return i32[h + H_PAGE_SHIFT] === PAGE_SHIFT && i32[h + H_HEADER_PAGES] === HEADER_PAGES;
+  }
+
+  /** The error for a header that fails {@linkcode headerIntact}. */
+  damagedHeader(): HakmemError {
+    const i32 = this.mem.i32;
+    const h = this.h;
+    return new HakmemError(
+      "CORRUPTED",
+      `the heap header at ${h * 4} was written over (page shift ${i32[h + H_PAGE_SHIFT]}, header pages ${
+        i32[h + H_HEADER_PAGES]
+      }): the heap's pages and lists cannot be trusted; check() says what else was hit`,
+    );
   }
 
   /** Gives the allocated run starting at `page` back; returns its page count. */
@@ -369,6 +411,7 @@ export class PageHeap {
     const h = this.h;
     const dir = this.dir;
     this.syncViews(); // another worker may have grown the memory
+    if (!this.headerIntact()) throw this.damagedHeader();
     this.mem.lock(this.h + H_PAGE_LOCK);
     const i32 = this.i32; // read after the lock: it may have refreshed the views
     const u32 = this.u32;
@@ -397,6 +440,7 @@ export class PageHeap {
    */
   extendRun(page: number, extra: number, zero = false): boolean {
     this.syncViews(); // another worker may have grown the memory
+    if (!this.headerIntact()) throw this.damagedHeader();
     this.mem.lock(this.h + H_PAGE_LOCK);
     const pages = this.tag(page);
     const after = page + pages;
@@ -537,15 +581,32 @@ export class PageHeap {
     const wanted = bucketOf(pages);
     const buckets = h + (area === AREA_SMALL ? H_SMALL_FREE_BUCKETS : H_FREE_BUCKETS);
     let mask = i32[h + (area === AREA_SMALL ? H_SMALL_FREE_BITMAP : H_FREE_BITMAP)] & (-1 << wanted);
+    const u32 = this.u32;
+    const top = i32[h + H_TOP_PAGE];
     while (mask !== 0) {
       const bucket = 31 - Math.clz32(mask & -mask);
       const head = i32[buckets + bucket];
-      // An exact list holds runs of one length; a longer list's runs all fit.
-      if (bucket < EXACT_BUCKETS || bucket > wanted) return head;
-      const u32 = this.u32;
-      for (let page = head; page >= 0;) {
+      // An exact list holds runs of one length; a longer list's runs all fit. Every page a list names must start a free
+      // run, and a list holds fewer runs than the heap has pages: a page map written over (a zeroed leaf links page 0 to
+      // itself) ends the search, remembered for allocRun to refuse, instead of looping or handing out live pages.
+      if (bucket < EXACT_BUCKETS || bucket > wanted) {
+        if (head >= this.first && head < top && -i32[entryOf(u32, dir, head) + TAG_W] >= pages) return head;
+        this.listDamage = head;
+        return -1;
+      }
+      let steps = top;
+      for (let page = head; page >= 0; steps--) {
+        if (page < this.first || page >= top || steps <= 0) {
+          this.listDamage = page;
+          return -1;
+        }
         const at = entryOf(u32, dir, page);
-        if (-i32[at + TAG_W] >= pages) return page;
+        const tag = i32[at + TAG_W];
+        if (!(tag < 0)) {
+          this.listDamage = page;
+          return -1;
+        }
+        if (-tag >= pages) return page;
         page = i32[at + NEXT_W];
       }
       mask &= mask - 1;
@@ -725,9 +786,14 @@ export class PageHeap {
     const h = this.h;
     const i32 = this.i32;
     if (i32[h + H_SMALL_FREE_BITMAP] === 0) return false;
-    while (i32[h + H_SMALL_FREE_BITMAP] !== 0) {
+    for (let steps = i32[h + H_TOP_PAGE]; i32[h + H_SMALL_FREE_BITMAP] !== 0; steps--) {
       const bucket = 31 - Math.clz32(i32[h + H_SMALL_FREE_BITMAP] & -i32[h + H_SMALL_FREE_BITMAP]);
       const page = i32[h + H_SMALL_FREE_BUCKETS + bucket];
+      const top = i32[h + H_TOP_PAGE];
+      if (steps <= 0 || page < this.first || page >= top || !(i32[entryOf(this.u32, this.dir, page) + TAG_W] < 0)) {
+        this.listDamage = page; // as findFit: a list naming no free run was written over; allocRun refuses
+        return false;
+      }
       const at = entryOf(this.u32, this.dir, page);
       const length = -i32[at + TAG_W];
       this.unlinkFree(page, at, length);

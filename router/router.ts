@@ -137,7 +137,7 @@ export interface RouterCounters {
 
 /** The router's health: each backend's readiness and the totals. */
 export interface RouterHealth {
-  /** True when every backend is ready. */
+  /** True when every backend is ready and the heap header is intact (its magic number, page shift and header size). */
   ready: boolean;
   /** Each backend's readiness and counters. */
   backends: BackendHealth[];
@@ -684,6 +684,7 @@ export class Router {
 
   /** The error for freeing `ptr` where no backend owns the page (off the hot path). */
   private unownedFree(ptr: number): HakmemError {
+    if (!this.pages.headerIntact()) return this.pages.damagedHeader(); // a zeroed page map owns nothing: not the pointer's fault
     const page = ptr >>> PAGE_SHIFT;
     if (this.pages.ownerOf(ptr) === 0 && page < this.pages.top && !this.pages.isClean(page, 1)) {
       return new HakmemError("DOUBLE_FREE", `block ${describe(ptr)} lies in free pages: freed already (a double free)`, ptr);
@@ -715,7 +716,7 @@ export class Router {
   /** Usable bytes of the block at `ptr`. */
   usableSize(ptr: number): number {
     const index = this.ownerIndex(ptr);
-    if (index < 0) throw foreignPointer(ptr);
+    if (index < 0) throw this.pages.headerIntact() ? foreignPointer(ptr) : this.pages.damagedHeader();
     return this.backends[index].usableSize(ptr);
   }
 
@@ -823,7 +824,7 @@ export class Router {
     const backends = this.backends.map((backend) => backend.health());
     const counters = this.counters(others);
     return {
-      ready: backends.every((entry) => entry.ready),
+      ready: this.pages.headerIntact() && backends.every((entry) => entry.ready),
       backends,
       totalRoutes: counters.totalRoutes,
       routeFailures: counters.routeFailures,

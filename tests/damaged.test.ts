@@ -17,7 +17,7 @@ import "../inspect/mod.ts"; // heap.inspect()
 
 const MiB = 1 << 20;
 const PATTERNS = ["0xFF", "0x41", "random"] as const;
-type Pattern = typeof PATTERNS[number];
+type Pattern = typeof PATTERNS[number] | "0x00";
 
 /** A heap with live and freed blocks of every backend, in memory of `kind`. */
 function heapWithBlocks(shared: boolean): { heap: Heap; memory: ArrayBuffer | SharedArrayBuffer; tiny: number; pool: number } {
@@ -36,7 +36,7 @@ function overwrite(memory: ArrayBuffer | SharedArrayBuffer, from: number, to: nu
   let seed = 12345;
   for (let i = from; i < to; i++) {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    u8[i] = pattern === "0xFF" ? 0xff : pattern === "0x41" ? 0x41 : seed >>> 16 & 255;
+    u8[i] = pattern === "0x00" ? 0 : pattern === "0xFF" ? 0xff : pattern === "0x41" ? 0x41 : seed >>> 16 & 255;
   }
 }
 
@@ -145,5 +145,85 @@ describe("memory that cannot hold the heap it names", () => {
         return true;
       });
     }
+  });
+});
+
+/** Every C entry on `heap`: each returns, or throws a HakmemError (returned: the calls that threw something else). */
+function callEveryEntry(heap: Heap, blocks: number[]): string[] {
+  const calls: Array<[string, () => unknown]> = [];
+  for (const size of [1, 100, 1000, 5000, 40000, 300000, 2 * MiB]) calls.push([`malloc(${size})`, () => heap.malloc(size)]);
+  calls.push(["calloc(10, 100)", () => heap.calloc(10, 100)], ["alignedAlloc(4096, 5000)", () => heap.alignedAlloc(4096, 5000)]);
+  for (const ptr of blocks) {
+    calls.push([`usableSize(${ptr})`, () => heap.usableSize(ptr)], [`realloc(${ptr}, 7000)`, () => heap.realloc(ptr, 7000)]);
+    calls.push([`free(${ptr})`, () => heap.free(ptr)]);
+  }
+  calls.push(["trim()", () => heap.trim()], ["stats()", () => heap.stats()], ["health()", () => heap.health()]);
+  const wrong: string[] = [];
+  for (const [what, call] of calls) {
+    try {
+      call();
+    } catch (error) {
+      if (!(error instanceof HakmemError)) wrong.push(`${what}: ${error}`);
+    }
+  }
+  return wrong;
+}
+
+for (const shared of [false, true]) {
+  describe(`the C API on a damaged heap (${shared ? "SharedArrayBuffer" : "ArrayBuffer"})`, () => {
+    const targets: typeof TARGETS = [["the whole memory", (heap) => [[0, heap.mem.byteLength]]], ...TARGETS];
+    for (const [name, ranges] of targets) {
+      test(`${name} overwritten: every entry returns or throws a HakmemError, none loops for good`, () => {
+        for (const pattern of ["0x00", ...PATTERNS] as const) {
+          const { heap, memory, tiny, pool } = heapWithBlocks(shared);
+          const mmap = heap.malloc(300000), freed = heap.malloc(2000);
+          heap.free(freed);
+          for (const [from, to] of ranges(heap, tiny, pool)) overwrite(memory, from, to, pattern);
+          assert.deepEqual(callEveryEntry(heap, [tiny, pool, mmap, freed, 12345]), [], `${pattern}: only HakmemErrors`);
+        }
+      });
+    }
+  });
+}
+
+describe("a heap whose header was zeroed (a careless u8.fill(0))", () => {
+  test("malloc of every backend, free, usableSize and realloc answer CORRUPTED, not out of memory or a foreign pointer", () => {
+    for (const shared of [false, true]) {
+      const { heap, memory, tiny, pool } = heapWithBlocks(shared);
+      const big = heap.malloc(2 * MiB);
+      new Uint8Array(memory, 0, memory.byteLength).fill(0);
+      assert.equal(heap.health().ready, false, "health() is not ready");
+      const refused = (what: string, call: () => unknown) =>
+        assert.throws(call, (error: unknown) => {
+          assert.ok(error instanceof HakmemError, `${what}: ${error}`);
+          assert.equal(error.code, "CORRUPTED", `${what}: ${error.message}`);
+          return true;
+        });
+      for (const size of [100, 5000, 40000, 300000, 2 * MiB]) refused(`malloc(${size})`, () => heap.malloc(size));
+      for (const ptr of [tiny, pool, big]) {
+        refused(`free(${ptr})`, () => heap.free(ptr));
+        refused(`usableSize(${ptr})`, () => heap.usableSize(ptr));
+        refused(`realloc(${ptr})`, () => heap.realloc(ptr, 9000));
+      }
+      refused("trim()", () => heap.trim());
+    }
+  });
+
+  test("a tiny slab record zeroed under a live class: its next refill is CORRUPTED (it had looped for good)", () => {
+    const heap = createHeap({ memory: new ArrayBuffer(MiB, { maxByteLength: 64 * MiB }), maxBytes: 64 * MiB });
+    const first = heap.malloc(100);
+    const record = heap.pages.ownerOf(first) & ~7;
+    heap.u8.fill(0, record, record + RECORD_BYTES);
+    let error: unknown;
+    for (let i = 0; i < 10_000 && error === undefined; i++) {
+      try {
+        heap.malloc(100);
+      } catch (thrown) {
+        error = thrown;
+      }
+    }
+    assert.ok(error instanceof HakmemError, `a refill of the class refused: ${error}`);
+    assert.equal(error.code, "CORRUPTED");
+    assert.match(error.message, /slab record .* is damaged/);
   });
 });

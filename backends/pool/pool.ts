@@ -101,7 +101,7 @@ import { describe, HakmemError } from "../../core/errors.ts";
 import { H_PEAK_USED_PAGES, H_USED_PAGES, KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
-import type { RecordArena } from "../../memory/records.ts";
+import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
 import type {
   Backend,
   BackendContext,
@@ -1081,6 +1081,24 @@ export class PoolBackend implements Backend {
     }
   }
 
+  /**
+   * The first record of the empty list at word `list` (from `first`) that
+   * is no empty span of the list's class, or one past its count of spans (a
+   * loop); 0 when the list is whole. Walked before trim detaches anything,
+   * so that a record written over ends it with CORRUPTED, nothing changed.
+   * Lock held.
+   */
+  private badEmptyList(list: number, first: number): number {
+    const { i32, u32 } = this.mem;
+    const cls = Math.floor((list - this.table) / LIST_WORDS / POOL_SHARDS);
+    let left = i32[list + L_SPANS];
+    for (let record = first; record !== 0; record = u32[(record >>> 2) + R_NEXT]) {
+      if (left-- <= 0 || record % RECORD_BYTES !== 0 || record >= i32.length * 4) return record;
+      if (i32[(record >>> 2) + R_STATE] !== S_EMPTY || i32[(record >>> 2) + R_CLASS] !== cls) return record;
+    }
+    return 0;
+  }
+
   /** Returns every empty span (in this object's cache, listed, or prewarmed) to the page heap. */
   trim(): number {
     const mem = this.mem;
@@ -1091,6 +1109,16 @@ export class PoolBackend implements Backend {
       mem.lock(list + L_LOCK);
       const { i32, u32 } = mem;
       const first = u32[list + L_EMPTY];
+      const bad = this.badEmptyList(list, first);
+      if (bad !== 0) {
+        mem.unlock(list + L_LOCK);
+        throw new HakmemError(
+          "CORRUPTED",
+          `the pool's empty list at ${describe(list * 4)} leads to ${describe(bad)}, which is no empty span of its class (or the ` +
+            `list loops): a record was written over; trim() left the list as it is`,
+          bad,
+        );
+      }
       u32[list + L_EMPTY] = 0;
       if (first !== 0) this.markEmpty(list, false);
       for (let record = first; record !== 0; record = u32[(record >>> 2) + R_NEXT]) {

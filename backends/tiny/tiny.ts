@@ -58,8 +58,8 @@
  */
 
 import { describe, HakmemError } from "../../core/errors.ts";
-import { KIND_MASK, MAX_WORKERS, PAGE_SHIFT } from "../../memory/layout.ts";
-import type { RecordArena } from "../../memory/records.ts";
+import { HEADER_BYTES, KIND_MASK, MAX_WORKERS, PAGE_SHIFT } from "../../memory/layout.ts";
+import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import type {
@@ -308,6 +308,11 @@ export class TinyBackend implements Backend {
         // A new slab may have grown the memory: a WebAssembly.Memory then has new views.
         i32 = this.mem.i32;
         cache = this.mem.u32;
+        if (!this.canServe(slab >>> 2, cls)) {
+          // A slab nextSlab hands over always has a block: a damaged record (zeroed, say) would loop here for good.
+          i32[this.countAt + cls] = got;
+          throw this.damagedCurrent(slab, cls);
+        }
       }
       const r = slab >>> 2;
       let head = i32[r + S_FREE];
@@ -372,6 +377,7 @@ export class TinyBackend implements Backend {
     if (this.shared) this.scanFull(cls);
     let slab = this.partial[cls];
     if (slab !== 0) {
+      if (!this.plausibleRecord(slab)) throw this.damagedList(cls, slab);
       listRemove(i32, this.partial, cls, slab);
     } else if ((slab = this.shared ? this.adopt(cls) : 0) === 0) {
       slab = this.primary.acquire(cls, this.owner);
@@ -388,6 +394,7 @@ export class TinyBackend implements Backend {
     const i32 = this.mem.i32;
     let slab = this.full[cls];
     for (let looked = 0; slab !== 0 && looked < FULL_SCAN; looked++) {
+      if (!this.plausibleRecord(slab)) throw this.damagedList(cls, slab);
       const next = i32[(slab >>> 2) + S_NEXT] >>> 0;
       if (this.collectRemote(slab) > 0) {
         listRemove(i32, this.full, cls, slab);
@@ -548,7 +555,18 @@ export class TinyBackend implements Backend {
   /** An emptied slab goes back to the source that made it (its SuperSlab records which). */
   private releaseSlab(slab: number): void {
     const i32 = this.mem.i32;
-    const source = this.sources[i32[(i32[(slab >>> 2) + S_SUPERSLAB] >>> 2) + SS_SOURCE]];
+    const superslab = i32[(slab >>> 2) + S_SUPERSLAB] >>> 0;
+    const index = superslab === 0 || superslab >= this.mem.byteLength ? -1 : i32[(superslab >>> 2) + SS_SOURCE];
+    const source = this.sources[index];
+    if (source === undefined) {
+      // A slab record (or its SuperSlab's) written over: no source to give the slab to.
+      throw new HakmemError(
+        "CORRUPTED",
+        `tiny's slab record at ${describe(slab)} names SuperSlab ${describe(superslab)} and slab source ${index}, which do not exist: ` +
+          `the record was written over and its slab is left as it is`,
+        slab,
+      );
+    }
     source.release(slab);
     this.counters[C_RELEASED]++;
   }
@@ -636,6 +654,41 @@ export class TinyBackend implements Backend {
     const state = i32[r + S_STATE];
     return cls >= 0 && cls < CLASS_COUNT && i32[r + S_SIZE] === CLASS_SIZES[cls] && state >= SlabState.current &&
       state <= SlabState.orphan;
+  }
+
+  /** True when byte offset `slab` can be a record: aligned to one, past the header, inside the memory. */
+  private plausibleRecord(slab: number): boolean {
+    return slab % RECORD_BYTES === 0 && slab >= this.mem.base + HEADER_BYTES && slab + RECORD_BYTES <= this.mem.byteLength;
+  }
+
+  /** The error for a slab list of class `cls` that leads to `slab`, which no record is (the list heads or links were written over). */
+  private damagedList(cls: number, slab: number): HakmemError {
+    return new HakmemError(
+      "CORRUPTED",
+      `tiny's slab lists of class ${CLASS_SIZES[cls]} B lead to ${describe(slab)}, which is no slab record: their heads or links ` +
+        `were written over; no slab was taken`,
+      slab,
+    );
+  }
+
+  /** True when the slab record at word `r` is intact, of class `cls`, and has a free or never-used block. */
+  private canServe(r: number, cls: number): boolean {
+    const i32 = this.mem.i32;
+    return this.slabIntact(r) && i32[r + S_CLASS] === cls &&
+      (i32[r + S_FREE] !== 0 || (i32[r + S_BUMP] >= 0 && i32[r + S_BUMP] < i32[r + S_CAPACITY]));
+  }
+
+  /** The error for a slab record, about to serve class `cls`, that cannot be one (refill refuses it). */
+  private damagedCurrent(slab: number, cls: number): HakmemError {
+    const r = slab >>> 2;
+    const i32 = this.mem.i32;
+    return new HakmemError(
+      "CORRUPTED",
+      `tiny's slab record at ${describe(slab)} for class ${CLASS_SIZES[cls]} B is damaged (class ${i32[r + S_CLASS]}, block size ${
+        i32[r + S_SIZE]
+      }, state ${i32[r + S_STATE]}, capacity ${i32[r + S_CAPACITY]}, bump ${i32[r + S_BUMP]}): no block was taken from it`,
+      slab,
+    );
   }
 
   /** The error for a pointer inside a tiny slab that is not a live block's start. */
