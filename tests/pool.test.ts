@@ -723,3 +723,122 @@ describe("pool prewarm", () => {
     expectCode(() => createPoolBackend({ prewarm: [1.5] }), "INVALID_OPTION", "fractional size");
   });
 });
+
+describe("pool: the block cache of the multi-block classes (up to 16 KiB)", () => {
+  test("a freed block comes back first, counted free while cached, its span keeping it; trim hands it back", () => {
+    const { heap, pool } = poolHeap();
+    const blocks = [5000, 5000, 5000].map((size) => heap.malloc(size));
+    const footprint = pool.stats().footprintBytes;
+    heap.free(blocks[1]);
+    const record = (heap.pages.ownerOf(blocks[1]) & ~7) >>> 0;
+    assert.equal(new Int32Array(heap.u8.buffer)[(record >>> 2) + 12], 1, "the span counts one block cached (R_CACHED)");
+    assert.equal(new Int32Array(heap.u8.buffer)[(record >>> 2) + 3], 3, "and still three used (R_USED)");
+    assert.equal(pool.stats().liveBlocks, 2, "the cached block counts free");
+    assert.equal(pool.health().counters.frees, 1);
+    assertClean(heap, "a block cached");
+    assert.equal(heap.malloc(5000), blocks[1], "last freed, first handed out");
+    heap.free(blocks[2]);
+    heap.free(blocks[1]);
+    heap.free(blocks[0]);
+    assert.equal(pool.stats().liveBlocks, 0);
+    assert.equal(pool.stats().footprintBytes, footprint, "cached blocks keep their span");
+    assertClean(heap, "every block cached");
+    assert.ok(heap.trim() >= spanBytes(5000), "trim hands them back, and the span empties and goes");
+    assert.equal(pool.stats().footprintBytes, 0);
+    assertClean(heap, "after trim");
+  });
+
+  test("a double free, usableSize and realloc of a cached block are refused, and change nothing", () => {
+    const { heap, pool } = poolHeap();
+    const keep = heap.malloc(3000);
+    const ptr = heap.malloc(3000);
+    heap.free(ptr);
+    const before = heap.u8.slice();
+    expectCode(() => heap.free(ptr), "DOUBLE_FREE", "a second free of the cached block");
+    expectCode(() => heap.usableSize(ptr), "INVALID_POINTER", "usableSize of the cached block");
+    expectCode(() => heap.realloc(ptr, 100), "INVALID_POINTER", "realloc of the cached block");
+    assert.deepEqual(heap.u8, before, "the memory is as it was");
+    assert.equal(pool.health().counters.frees, 1);
+    assertClean(heap, "refused");
+    assert.equal(heap.malloc(3000), ptr, "the cached block is still handed out once");
+    heap.free(ptr);
+    heap.free(keep);
+  });
+
+  test("a write after free into a cached block: the malloc that would hand it out says CORRUPTED; check reports it", () => {
+    const { heap } = poolHeap();
+    const blocks = [12000, 12000].map((size) => heap.malloc(size));
+    heap.free(blocks[0]);
+    new DataView(heap.u8.buffer).setUint32(blocks[0], 0x41414141, true); // its link word: the cache's tag
+    assert.deepEqual(heap.check("full").problems, [], "the block's own words: nothing to see until it is handed out");
+    expectCode(() => heap.malloc(12000), "CORRUPTED", "the malloc that would hand out the damaged block");
+    const next = heap.malloc(12000);
+    assert.ok(next !== 0 && next !== blocks[0], "the next malloc gives another block");
+    const problems = heap.check("full").problems.map((problem) => problem.message);
+    assert.ok(problems.some((message) => message.includes("written after it was freed")), problems.join("\n"));
+  });
+
+  test("the cache holds at most 256 KiB a class (at least two blocks, at most 32): the rest are freed into their spans", () => {
+    const { heap, pool } = poolHeap();
+    const words = () => new Int32Array(heap.u8.buffer);
+    /** Blocks of `ptrs`' spans counted in block caches. */
+    const cachedIn = (ptrs: number[]) => {
+      const records = new Set(ptrs.map((ptr) => (heap.pages.ownerOf(ptr) & ~7) >>> 0));
+      return [...records].reduce((sum, record) => sum + words()[(record >>> 2) + 12], 0);
+    };
+    const small = Array.from({ length: 40 }, () => heap.malloc(1100)); // class 1280: 204 would fit in 256 KiB, the depth is 32
+    const big = Array.from({ length: 20 }, () => heap.malloc(16000)); // class 16384: 16 fit in 256 KiB
+    for (const ptr of [...small, ...big]) heap.free(ptr);
+    assert.equal(cachedIn(small), 32);
+    assert.equal(cachedIn(big), 16);
+    assert.equal(pool.stats().liveBlocks, 0);
+    assertClean(heap, "caches full");
+    assert.equal(heap.malloc(16000), big[15], "the last block the cache took comes back first");
+  });
+
+  test("shared memory and debug mode have no block cache: the free goes to the span at once", () => {
+    for (const config of [{ memory: new SharedArrayBuffer(1 << 20, { maxByteLength: 64 << 20 }) }, { debug: true }]) {
+      const { heap, pool } = poolHeap(config);
+      const ptr = heap.malloc(5000);
+      heap.free(ptr);
+      const record = (heap.pages.ownerOf(ptr) & ~7) >>> 0;
+      assert.equal(new Int32Array(heap.u8.buffer)[(record >>> 2) + 12], 0, "no block of the span is cached");
+      assert.equal(pool.stats().liveBlocks, 0);
+      assertClean(heap, JSON.stringify(Object.keys(config)));
+    }
+  });
+
+  test("blocks a dropped heap object had cached are found by reclaim; detach hands its own back", () => {
+    const buffer = new ArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
+    const config = {
+      maxBytes: 64 << 20,
+      backends: [createPoolBackend(), mmapBackend],
+      routes: [{ min: 1, max: POOL_MAX_SIZE, backend: "pool" }, { min: POOL_MAX_SIZE + 1, max: Infinity, backend: "mmap" }],
+      fallbacks: {},
+    };
+    const first = createHeap({ ...config, memory: buffer });
+    const second = attachHeap(buffer, config);
+    const pool = second.router.backends[0] as PoolBackend;
+    const keep = first.malloc(5000);
+    const cached = [5000, 5000, 2000].map((size) => first.malloc(size));
+    for (const ptr of cached) first.free(ptr); // into first's block cache
+    assert.equal(pool.stats().liveBlocks, 1, "the other heap object counts them free");
+    assert.deepEqual(second.check("full").problems, [], "and in order");
+    expectCode(() => second.free(cached[0]), "DOUBLE_FREE", "a free of a block in another object's cache"); // another object's cache: its tag and the span's count say so
+    second.reclaim(first.workerId); // first was dropped without detach
+    assert.deepEqual(second.check("full").problems, [], "reclaim handed them back");
+    second.free(keep);
+    assert.ok(second.trim() > 0);
+    assert.equal(pool.stats().detail.spans, 0, "every span emptied and went back");
+    const third = attachHeap(buffer, config);
+    const block = third.malloc(5000);
+    third.free(block);
+    const record = (second.pages.ownerOf(block) & ~7) >>> 0;
+    assert.equal(new Int32Array(buffer)[(record >>> 2) + 12], 1, "cached by third");
+    third.detach();
+    assert.equal(new Int32Array(buffer)[(record >>> 2) + 12], 0, "detach handed it back");
+    assert.ok(second.check("full").ok);
+    second.trim();
+    assert.equal(pool.stats().detail.spans, 0, "its span emptied");
+  });
+});

@@ -37,6 +37,14 @@ export interface PoolCheckState {
   readonly cacheCount: Int32Array;
   /** Pages of the spans in this heap object's cache, as counted. */
   readonly cachedPages: number;
+  /** This heap object's block cache: blocks per class slot. */
+  readonly blockCache: Uint32Array;
+  /** This heap object's block cache: their span records. */
+  readonly blockRecords: Uint32Array;
+  /** This heap object's block cache: blocks per class. */
+  readonly blockCount: Int32Array;
+  /** This heap object's tag, the link word of the blocks in its block cache. */
+  readonly tag: number;
 }
 
 /**
@@ -121,7 +129,7 @@ function checkSpans(pool: PoolCheckState, problems: CheckProblem[]): void {
           }
           seen.add(record);
           spansOf[cls * span.POOL_SHARDS + shard]++;
-          usedOf[cls * span.POOL_SHARDS + shard] += pool.mem.i32[(record >>> 2) + span.R_USED];
+          usedOf[cls * span.POOL_SHARDS + shard] += liveIn(pool, record);
           if (state === span.S_EMPTY) emptyPages += POOL_SPAN_PAGES[cls];
           checkSpan(pool, record, cls, shard, state, state === span.S_PARTIAL ? prev : 0, where, problems); // the empty list links forwards only
           prev = record;
@@ -148,7 +156,7 @@ function checkSpans(pool: PoolCheckState, problems: CheckProblem[]): void {
     // In no list: full, or a single-block span in a heap object's cache (its block counted free).
     const state = i32[(record >>> 2) + span.R_STATE] === span.S_CACHED && POOL_SPAN_BLOCKS[cls] === 1 ? span.S_CACHED : span.S_FULL;
     spansOf[cls * span.POOL_SHARDS + shard]++;
-    if (state === span.S_FULL) usedOf[cls * span.POOL_SHARDS + shard] += i32[(record >>> 2) + span.R_USED];
+    if (state === span.S_FULL) usedOf[cls * span.POOL_SHARDS + shard] += liveIn(pool, record);
     checkSpan(pool, record, cls, shard, state, 0, where, problems);
   });
   for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
@@ -184,6 +192,36 @@ function checkSpans(pool: PoolCheckState, problems: CheckProblem[]): void {
       }
     }
   }
+  const cachedOf = new Map<number, number>();
+  for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+    for (let slot = cls * span.CACHE_SLOTS; slot < cls * span.CACHE_SLOTS + pool.blockCount[cls]; slot++) {
+      const { i32, u32 } = pool.mem;
+      const record = pool.blockRecords[slot];
+      const block = pool.blockCache[slot];
+      const r = record >>> 2;
+      cachedOf.set(record, (cachedOf.get(record) ?? 0) + 1);
+      const offset = block - u32[r + span.R_BASE];
+      if (
+        i32[r + span.R_CLASS] !== cls || (pool.pages.ownerOf(block) & ~KIND_MASK) !== record || offset % POOL_CLASS_SIZES[cls] !== 0
+      ) {
+        // (Its free marker and tag are the block's own words: a write after free there is found when the block is handed out.)
+        problems.push({
+          where: `pool block cache, class ${POOL_CLASS_SIZES[cls]}`,
+          message: `holds block ${describe(block)} of span record ${describe(record)}, which is no block of the class in it`,
+        });
+      }
+    }
+  }
+  for (const [record, count] of cachedOf) {
+    if (count > pool.mem.i32[(record >>> 2) + span.R_CACHED]) {
+      problems.push({
+        where: "pool block cache",
+        message: `holds ${count} blocks of span record ${describe(record)}, which counts ${
+          pool.mem.i32[(record >>> 2) + span.R_CACHED]
+        } cached`,
+      });
+    }
+  }
   if (cachedPages !== pool.cachedPages) {
     problems.push({ where: "pool cache", message: `pages counted ${pool.cachedPages}, the cache holds ${cachedPages}` });
   }
@@ -193,6 +231,12 @@ function checkSpans(pool: PoolCheckState, problems: CheckProblem[]): void {
       message: `pages in empty spans counted ${pool.mem.i32[pool.area + span.EMPTY_PAGES]}, listed ${emptyPages}`,
     });
   }
+}
+
+/** Blocks of the span at `record` in use by the program: those handed out, less those in heap objects' block caches. */
+function liveIn(pool: PoolCheckState, record: number): number {
+  const i32 = pool.mem.i32;
+  return i32[(record >>> 2) + span.R_USED] - i32[(record >>> 2) + span.R_CACHED];
 }
 
 /** Checks one listed span: its record, its pages, its free list. */
@@ -228,6 +272,10 @@ function checkSpan(
     fail(`is in no list with ${used} of ${capacity} blocks used (only full and cached spans are)`);
   }
   if (state === span.S_EMPTY && used !== 0) fail(`is listed empty with ${used} blocks used`);
+  const cached = i32[r + span.R_CACHED];
+  if (!(cached >= 0 && cached <= used) || (cached !== 0 && capacity <= 1)) {
+    fail(`counts ${cached} blocks in block caches, with ${used} of ${capacity} handed out`);
+  }
   if (i32[r + span.R_DAMAGED] !== 0) {
     fail(
       `free block ${describe(i32[r + span.R_DAMAGED] >>> 0)} was written after it was freed (or a link to it was); ` +

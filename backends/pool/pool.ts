@@ -60,6 +60,21 @@
  * ones; detach() gives them back, and reclaim() what a heap object dropped
  * without detaching held.
  *
+ * The multi-block classes (up to 16 KiB) have a block cache beside it,
+ * behind the same two calls: per class a stack of freed blocks (at most
+ * 256 KiB of them, 2 to 32 blocks). A cached block is counted free by its
+ * list and used by its span, whose record counts it (R_CACHED); it carries
+ * the free marker and, as its link word, the heap object's tag (odd: no
+ * free list's link is), so that a double free, usableSize or realloc of it
+ * is refused and reclaim() finds the blocks of a dropped object. A hit
+ * touches neither the span nor its lists, and the block, last freed, is
+ * still in the processor's caches; popping checks the marker and tag, and a
+ * block written after free is refused with CORRUPTED. Cached blocks keep
+ * their spans from emptying, so before a new span takes the heap past its
+ * peak, the blocks that alone keep their spans (every other block of the
+ * span free or cached) go back to them; trim() and detach() hand back all.
+ * Shared memory and debug mode have none.
+ *
  * Empty spans are a cache with two limits. A span that empties stays (LIFO,
  * the first reused) while the pages of all cached empty spans stay within
  * half of the pages in spans, or 256 KiB; past that it goes back to the page
@@ -98,7 +113,7 @@
  */
 
 import { describe, HakmemError } from "../../core/errors.ts";
-import { H_PEAK_USED_PAGES, H_USED_PAGES, KIND_MASK, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
+import { H_PEAK_USED_PAGES, H_USED_PAGES, KIND_MASK, MAX_WORKERS, PAGE_SHIFT, PAGE_SIZE, PageKind } from "../../memory/layout.ts";
 import type { LinearMemory } from "../../memory/linear_memory.ts";
 import type { PageHeap } from "../../memory/page_heap.ts";
 import { RECORD_BYTES, type RecordArena } from "../../memory/records.ts";
@@ -130,7 +145,9 @@ import { emptyWithinBudget, peakSlackSpent } from "./budget.ts";
 import { checkPool, type PoolCheckState } from "./check.ts";
 import {
   AREA_USED,
+  BLOCK_CACHE_BYTES,
   CACHE_SLOTS,
+  cacheTag,
   EMPTY_MASKS,
   EMPTY_PAGES,
   FAILURES,
@@ -149,6 +166,7 @@ import {
   PREWARM_SUCCEEDED,
   R_BASE,
   R_BUMP,
+  R_CACHED,
   R_CACHER,
   R_CAPACITY,
   R_CLASS,
@@ -185,6 +203,7 @@ const enum Hot {
   rShard = 6,
   rState = 7,
   rCacher = 10,
+  rCached = 12,
   lAllocs = 3,
   lFrees = 4,
   full = 3,
@@ -196,7 +215,7 @@ const enum Hot {
 }
 if (
   Hot.rClass !== R_CLASS || Hot.rBase !== R_BASE || Hot.rShard !== R_SHARD || Hot.rState !== R_STATE ||
-  Hot.rCacher !== R_CACHER || Hot.lAllocs !== L_ALLOCS || Hot.lFrees !== L_FREES || Hot.full !== S_FULL ||
+  Hot.rCacher !== R_CACHER || Hot.rCached !== R_CACHED || Hot.lAllocs !== L_ALLOCS || Hot.lFrees !== L_FREES || Hot.full !== S_FULL ||
   Hot.cached !== S_CACHED || Hot.slots !== CACHE_SLOTS || Hot.kindMask !== KIND_MASK || Hot.maxSize !== POOL_MAX_SIZE ||
   Hot.shardMask !== POOL_SHARDS - 1
 ) {
@@ -268,6 +287,24 @@ export class PoolBackend implements Backend {
   private cacheHigh = 0;
   /** Pages of the spans in the cache. */
   private cachedPages = 0;
+  /**
+   * On unshared memory, this heap object's cache of free blocks of the
+   * multi-block classes (up to 16 KiB): per class a stack of blocks, with
+   * their span records and list entries. A cached block is counted free by
+   * its list's counters and used by its span (whose R_CACHED counts it); it
+   * carries the free marker, and this object's tag as its link word, so that
+   * a free, usableSize or realloc of it is refused and reclaim() finds it.
+   * Last freed, first handed out: the block is still in the processor's
+   * caches, and no span list is touched.
+   */
+  private readonly blockCache = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
+  private readonly blockRecords = new Uint32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
+  private readonly blockLists = new Int32Array(POOL_CLASS_COUNT * CACHE_SLOTS);
+  private readonly blockCount = new Int32Array(POOL_CLASS_COUNT);
+  /** Blocks the block cache may hold per class: 0 for the single-block classes, on shared memory and in debug mode. */
+  private readonly blockSlots = new Int32Array(POOL_CLASS_COUNT);
+  /** This object's tag (link word of the blocks in its block cache). */
+  private readonly tag: number;
   // The class tables, as fields: a field read costs Bun less than an imported binding's (see Hot).
   private readonly classOfUnit: Uint8Array = POOL_CLASS_OF_UNIT;
   private readonly spanBlocks: Int32Array = POOL_SPAN_BLOCKS;
@@ -284,6 +321,12 @@ export class PoolBackend implements Backend {
     this.workerId = context.workerId;
     this.debug = context.debug;
     this.shared = this.mem.shared;
+    this.tag = cacheTag(context.workerId);
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      const fit = Math.floor(BLOCK_CACHE_BYTES / POOL_CLASS_SIZES[cls]);
+      const multi = POOL_SPAN_BLOCKS[cls] > 1 && !this.shared && !this.debug && BLOCK_CACHE_BYTES > 0;
+      this.blockSlots[cls] = multi ? Math.min(CACHE_SLOTS, Math.max(2, fit)) : 0;
+    }
     this.capabilities = {
       name: "pool",
       minSize: POOL_MIN_SIZE,
@@ -337,6 +380,7 @@ export class PoolBackend implements Backend {
     }
     // Unshared: no lock. This object's cache first; then a partial span's next block, then a listed empty span.
     if (this.cacheCount[cls] !== 0) return this.popCached(size);
+    if (this.blockCount[cls] !== 0) return this.popBlock(cls);
     const record = this.u32[list + L_PARTIAL];
     if (record !== 0) return this.pop(list, record);
     const block = this.takeEmpty(list);
@@ -352,6 +396,7 @@ export class PoolBackend implements Backend {
   popCached(size: number): number {
     if (size > Hot.maxSize) return 0;
     const cls = this.classOfUnit[(size + 255) >>> 8];
+    if (this.spanBlocks[cls] !== 1) return this.popBlock(cls);
     const n = this.cacheCount[cls];
     const i32 = this.i32;
     if (n === 0 || i32.length === 0) return 0;
@@ -376,8 +421,147 @@ export class PoolBackend implements Backend {
     const r = (pageEntry - this.kind) >>> 2;
     const i32 = this.i32;
     const cls = i32[r + Hot.rClass];
-    if (this.spanBlocks[cls] !== 1 || ptr !== i32[r + Hot.rBase] >>> 0 || i32[r + Hot.rState] !== Hot.full) return false;
+    if (this.spanBlocks[cls] !== 1) return this.cacheBlock(ptr, r, cls);
+    if (ptr !== i32[r + Hot.rBase] >>> 0 || i32[r + Hot.rState] !== Hot.full) return false;
     return this.cacheSpan(ptr, r, cls);
+  }
+
+  /**
+   * The top block of class `cls`'s block cache, or 0 when it holds none (or
+   * views a WebAssembly.Memory's growth detached: the caller's miss path
+   * refreshes them). Counted an allocation in its list.
+   */
+  private popBlock(cls: number): number {
+    const n = this.blockCount[cls];
+    const i32 = this.i32;
+    if (!(n > 0) || i32.length === 0) return 0; // a class out of the table (a damaged record's) reads undefined
+    const slot = cls * Hot.slots + n - 1;
+    this.blockCount[cls] = n - 1;
+    const ptr = this.blockCache[slot];
+    i32[this.blockLists[slot] + Hot.lAllocs]++;
+    i32[(this.blockRecords[slot] >>> 2) + Hot.rCached]--;
+    if (!isMarkedFree(i32, ptr) || readLink(i32, ptr) !== this.tag) throw this.damagedInCache(ptr, this.blockRecords[slot]);
+    clearMark(i32, ptr);
+    return ptr;
+  }
+
+  /**
+   * A block in the block cache lost its free marker or its tag: written
+   * after it was freed. It stays out of use for good (counted handed out,
+   * its span keeps it), kept for check() as the span's damage; returns the
+   * CORRUPTED error to throw.
+   */
+  private damagedInCache(ptr: number, record: number): HakmemError {
+    this.mem.i32[(record >>> 2) + R_DAMAGED] = ptr;
+    return new HakmemError(
+      "CORRUPTED",
+      `pool block ${describe(ptr)} lost its freed marker or its link word while it sat in the heap's block cache: a write ` +
+        `after free damaged it; it is left out of use`,
+      ptr,
+    );
+  }
+
+  /**
+   * The live block `ptr` of the multi-block span of record word `r`, class
+   * `cls`, into this object's block cache while it has room; false, changing
+   * nothing, for anything free would refuse or look at twice (a damaged
+   * record, an interior or never handed-out block, one carrying the free
+   * marker): `free` sorts those out.
+   */
+  private cacheBlock(ptr: number, r: number, cls: number): boolean {
+    const n = this.blockCount[cls];
+    if (!(n < this.blockSlots[cls]) || !this.spanHolds(r, cls, ptr)) return false;
+    const i32 = this.i32;
+    const index = spanBlockIndex(ptr - this.u32[r + R_BASE], cls);
+    if (index < 0 || index >= i32[r + R_BUMP] || isMarkedFree(i32, ptr)) return false;
+    const list = this.listOf(cls, i32[r + Hot.rShard]);
+    i32[list + Hot.lFrees]++;
+    i32[r + Hot.rCached]++;
+    markFree(i32, ptr);
+    writeLink(i32, ptr, this.tag);
+    const slot = cls * Hot.slots + n;
+    this.blockCache[slot] = ptr;
+    this.blockRecords[slot] = r << 2;
+    this.blockLists[slot] = list;
+    this.blockCount[cls] = n + 1;
+    return true;
+  }
+
+  /**
+   * True when the block `ptr` (carrying the free marker) of the span of
+   * record word `r` sits in a block cache: in this object's (looked up), or
+   * in another heap object's (its tag in the link word, and a count in the
+   * span's record, confirm it).
+   */
+  private inBlockCache(ptr: number, r: number): boolean {
+    const i32 = this.mem.i32;
+    if (!(i32[r + R_CACHED] > 0)) return false;
+    const tag = readLink(i32, ptr);
+    if (tag !== this.tag) return (tag & 1) === 1 && tag >>> 1 < MAX_WORKERS;
+    const cls = i32[r + R_CLASS];
+    for (let slot = cls * CACHE_SLOTS; slot < cls * CACHE_SLOTS + this.blockCount[cls]; slot++) {
+      if (this.blockCache[slot] === ptr) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Hands every block in this object's block cache back to its span (as a
+   * free would); spans that empty go to the empty list or back to the page
+   * heap. Returns whether it held any. No lock: unshared memory only.
+   */
+  private flushBlocks(): boolean {
+    let flushed = false;
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      while (this.blockCount[cls] !== 0) {
+        const n = this.blockCount[cls] - 1;
+        const slot = cls * CACHE_SLOTS + n;
+        this.blockCount[cls] = n;
+        this.returnBlock(this.blockCache[slot], this.blockRecords[slot], this.blockLists[slot]);
+        flushed = true;
+      }
+    }
+    return flushed;
+  }
+
+  /**
+   * Hands back the cached blocks that alone keep their spans from emptying
+   * (every block of the span the program does not hold sits in this
+   * cache); the spans empty. Blocks of spans the program still uses stay.
+   * Returns whether any went back.
+   */
+  private flushPinning(): boolean {
+    const i32 = this.i32;
+    let flushed = false;
+    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+      const first = cls * CACHE_SLOTS;
+      let kept = first;
+      for (let slot = first; slot < first + this.blockCount[cls]; slot++) {
+        const r = this.blockRecords[slot] >>> 2;
+        if (i32[r + R_USED] === i32[r + R_CACHED]) {
+          this.returnBlock(this.blockCache[slot], this.blockRecords[slot], this.blockLists[slot]);
+          flushed = true;
+          continue;
+        }
+        this.blockCache[kept] = this.blockCache[slot];
+        this.blockRecords[kept] = this.blockRecords[slot];
+        this.blockLists[kept] = this.blockLists[slot];
+        kept++;
+      }
+      this.blockCount[cls] = kept - first;
+    }
+    return flushed;
+  }
+
+  /** A block a block cache held (counted free in `list`, in R_CACHED of `record`) goes onto its span's free list. */
+  private returnBlock(ptr: number, record: number, list: number): void {
+    const i32 = this.mem.i32;
+    const r = record >>> 2;
+    if (!this.spanHolds(r, i32[r + R_CLASS], ptr)) throw damagedSpan(ptr, record, i32); // written over while it sat here
+    i32[list + L_FREES]--; // freeLocked counts it again
+    i32[r + R_CACHED]--;
+    clearMark(i32, ptr);
+    this.freeLocked(ptr, record, list, spanBlockIndex(ptr - this.mem.u32[r + R_BASE], i32[r + R_CLASS]));
   }
 
   /**
@@ -461,7 +645,12 @@ export class PoolBackend implements Backend {
     // it) left tails of a page or two that no span fits, and the memory grew past them.
     const i32 = this.i32;
     const h = this.mem.header; // the page heap's counters are header words
-    const over = i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[h + H_PEAK_USED_PAGES];
+    let over = i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[h + H_PEAK_USED_PAGES];
+    if (over > 0 && this.flushPinning()) {
+      // Blocks in the block cache keep their spans from emptying: before the footprint passes its peak they go back,
+      // and the spans they empty join the empty ones given back below (or went back at once, past the budget).
+      over = i32[h + H_USED_PAGES] + POOL_SPAN_PAGES[cls] - i32[h + H_PEAK_USED_PAGES];
+    }
     const cached = this.cachedPages + i32[this.area + EMPTY_PAGES];
     if (over > 0 && peakSlackSpent(cached, i32[this.area + SPAN_PAGES])) this.evict(over);
     return this.allocFromNewSpan(cls, list);
@@ -814,7 +1003,10 @@ export class PoolBackend implements Backend {
   private freeLocked(ptr: number, record: number, list: number, index: number): void {
     const { i32, u32 } = this;
     const r = record >>> 2;
-    if (index >= i32[r + R_BUMP] || ((isMarkedFree(i32, ptr) || this.debug) && this.onFreeList(record, ptr))) {
+    if (
+      index >= i32[r + R_BUMP] ||
+      ((isMarkedFree(i32, ptr) || this.debug) && (this.onFreeList(record, ptr) || this.inBlockCache(ptr, r)))
+    ) {
       this.mem.unlock(list + L_LOCK);
       throw notLive(ptr, index >= i32[r + R_BUMP]);
     }
@@ -909,7 +1101,7 @@ export class PoolBackend implements Backend {
     const r = record >>> 2;
     const list = this.listOf(mem.i32[r + R_CLASS], mem.i32[r + R_SHARD]);
     mem.lock(list + L_LOCK);
-    const free = this.onFreeList(record, block);
+    const free = this.onFreeList(record, block) || this.inBlockCache(block, r);
     mem.unlock(list + L_LOCK);
     return free;
   }
@@ -1056,7 +1248,9 @@ export class PoolBackend implements Backend {
 
   /** Gives every span in this object's cache back to the page heap; returns the bytes. */
   private releaseCache(): number {
-    let released = 0;
+    const spanPages = this.mem.i32[this.area + SPAN_PAGES];
+    this.flushBlocks(); // spans that empty may go back to the page heap: counted below
+    let released = (spanPages - this.mem.i32[this.area + SPAN_PAGES]) * PAGE_SIZE;
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       while (this.cacheCount[cls] !== 0) released += this.releaseSpan(this.detachEmpty(cls));
     }
@@ -1078,6 +1272,22 @@ export class PoolBackend implements Backend {
       i32[this.listOf(i32[r + R_CLASS], i32[r + R_SHARD]) + L_SPANS]--;
       i32[r + R_STATE] = 0;
       this.releaseSpan(record);
+    }
+    // The blocks its block cache held: the free marker, its tag for link word (no free list's link is odd), counted in
+    // their span's R_CACHED. (A live block whose first two words a program set to exactly these would be taken too.)
+    const tag = cacheTag(workerId);
+    const spans = this.pages.runsOfKind(this.kind);
+    for (let at = 0; at < spans.length; at += 2) {
+      const record = recordOf(spans[at + 1]);
+      const r = record >>> 2;
+      const { i32, u32 } = this.mem;
+      const cls = i32[r + R_CLASS];
+      if (!(i32[r + R_CACHED] > 0) || !(POOL_SPAN_BLOCKS[cls] > 1)) continue;
+      const list = this.listOf(cls, i32[r + R_SHARD]);
+      for (let index = i32[r + R_BUMP] - 1; index >= 0 && i32[r + R_CACHED] > 0 && i32[r + R_STATE] !== 0; index--) {
+        const block = blockAddress(u32[r + R_BASE], index, POOL_CLASS_SIZES[cls]);
+        if (isMarkedFree(i32, block) && readLink(i32, block) === tag) this.returnBlock(block, record, list);
+      }
     }
   }
 
@@ -1148,7 +1358,7 @@ export class PoolBackend implements Backend {
         base: first * PAGE_SIZE,
         pages: count,
         sizeClass: i32[r + R_CLASS],
-        used: i32[r + R_USED],
+        used: i32[r + R_USED] - i32[r + R_CACHED], // blocks in a block cache are free to the program
         capacity: i32[r + R_CAPACITY],
         state: state === S_FULL ? "full" : state === S_PARTIAL ? "partial" : state === S_EMPTY ? "empty" : "changing",
       });
@@ -1167,8 +1377,9 @@ export class PoolBackend implements Backend {
 
   /** What check.ts reads: the memory, and this heap object's own cache (cold: built per check). */
   private checkState(): PoolCheckState {
-    const { mem, pages, kind, area, table, cacheRecords, cacheBlocks, cacheCount, cachedPages } = this;
-    return { mem, pages, kind, area, table, cacheRecords, cacheBlocks, cacheCount, cachedPages };
+    const { mem, pages, kind, area, table, cacheRecords, cacheBlocks, cacheCount, cachedPages, blockCache, blockRecords, blockCount, tag } =
+      this;
+    return { mem, pages, kind, area, table, cacheRecords, cacheBlocks, cacheCount, cachedPages, blockCache, blockRecords, blockCount, tag };
   }
 }
 

@@ -66,6 +66,7 @@ export const R_NEXT = 8; // next record in its list, 0 at the end
 export const R_PREV = 9; // previous record in the partial list, 0 at its head (and in the empty list, a stack)
 export const R_CACHER = 10; // while cached: the worker slot of the heap object whose cache holds the span
 export const R_DAMAGED = 11; // a free block found written after free (the free list was cut there), 0 none
+export const R_CACHED = 12; // blocks of a multi-block span held in heap objects' block caches: counted in R_USED, freed in the list's counts
 
 // Span states (R_STATE). A partial or empty span is in the list of that name; a full one in none.
 export const S_PARTIAL = L_PARTIAL;
@@ -77,6 +78,18 @@ export const STATE_NAMES: Record<number, string> = { [S_PARTIAL]: "partial", [S_
 
 /** Depth of the heap object's cache, per class (unshared memory only). */
 export const CACHE_SLOTS = 32;
+/**
+ * A multi-block class's cache holds at most this many bytes of blocks (and at least two blocks, at most CACHE_SLOTS):
+ * blocks in a cache keep their spans from emptying.
+ */
+export const BLOCK_CACHE_BYTES = 262144;
+/**
+ * The link word of a block in a heap object's block cache: `(workerId << 1) | 1`. A free list's links are block
+ * addresses (multiples of 256) or 0, so no link is odd.
+ */
+export function cacheTag(workerId: number): number {
+  return (workerId << 1) | 1;
+}
 if (POOL_CLASS_COUNT > 64) throw new Error("the cache's class mask has 64 bits"); // two 32-bit words
 
 /**
