@@ -192,6 +192,9 @@ import {
 
 export { POOL_SHARDS } from "./spans.ts";
 
+/** Spans flushPinning keeps a note of between calls; past that it looks at the whole block cache. */
+const PINNED_NOTES = 256;
+
 /**
  * The words the cache paths read, as literals: Bun inlines no constant a module imports (each read would cost a scope
  * lookup, and its bytecode would keep popCached and pushCached from inlining into the router). Checked against
@@ -305,6 +308,12 @@ export class PoolBackend implements Backend {
   private readonly blockSlots = new Int32Array(POOL_CLASS_COUNT);
   /** This object's tag (link word of the blocks in its block cache). */
   private readonly tag: number;
+  /** Records of spans that came to hold no block but cached ones since the last flushPinning (past PINNED_NOTES: all). */
+  private readonly pinned = new Uint32Array(PINNED_NOTES);
+  private pinnedCount = 0;
+  /** drainSpan's scratch: the blocks it takes out of a class's stack, and their list entries. */
+  private readonly drainBlocks = new Uint32Array(CACHE_SLOTS);
+  private readonly drainLists = new Int32Array(CACHE_SLOTS);
   // The class tables, as fields: a field read costs Bun less than an imported binding's (see Hot).
   private readonly classOfUnit: Uint8Array = POOL_CLASS_OF_UNIT;
   private readonly spanBlocks: Int32Array = POOL_SPAN_BLOCKS;
@@ -476,7 +485,9 @@ export class PoolBackend implements Backend {
     if (index < 0 || index >= i32[r + R_BUMP] || isMarkedFree(i32, ptr)) return false;
     const list = this.listOf(cls, i32[r + Hot.rShard]);
     i32[list + Hot.lFrees]++;
-    i32[r + Hot.rCached]++;
+    const cached = i32[r + Hot.rCached] + 1;
+    i32[r + Hot.rCached] = cached;
+    if (cached === i32[r + R_USED]) this.notePinned(r);
     markFree(i32, ptr);
     writeLink(i32, ptr, this.tag);
     const slot = cls * Hot.slots + n;
@@ -485,6 +496,13 @@ export class PoolBackend implements Backend {
     this.blockLists[slot] = list;
     this.blockCount[cls] = n + 1;
     return true;
+  }
+
+  /** The span of record word `r` holds no block but cached ones: noted for flushPinning. */
+  private notePinned(r: number): void {
+    const count = this.pinnedCount;
+    if (count < PINNED_NOTES) this.pinned[count] = r << 2;
+    this.pinnedCount = count + 1;
   }
 
   /**
@@ -528,29 +546,59 @@ export class PoolBackend implements Backend {
    * Hands back the cached blocks that alone keep their spans from emptying
    * (every block of the span the program does not hold sits in this
    * cache); the spans empty. Blocks of spans the program still uses stay.
-   * Returns whether any went back.
+   * Only the spans noted as they came to that state are looked at (all of
+   * the cache when more were noted than the note holds). Returns whether
+   * any block went back.
    */
   private flushPinning(): boolean {
+    const count = this.pinnedCount;
+    if (count === 0) return false;
+    this.pinnedCount = 0;
     const i32 = this.i32;
     let flushed = false;
-    for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
-      const first = cls * CACHE_SLOTS;
-      let kept = first;
-      for (let slot = first; slot < first + this.blockCount[cls]; slot++) {
-        const r = this.blockRecords[slot] >>> 2;
-        if (i32[r + R_USED] === i32[r + R_CACHED]) {
-          this.returnBlock(this.blockCache[slot], this.blockRecords[slot], this.blockLists[slot]);
-          flushed = true;
-          continue;
+    if (count > PINNED_NOTES) {
+      for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
+        for (let slot = cls * CACHE_SLOTS; slot < cls * CACHE_SLOTS + this.blockCount[cls]; slot++) {
+          const r = this.blockRecords[slot] >>> 2;
+          if (i32[r + R_USED] === i32[r + R_CACHED]) {
+            flushed = this.drainSpan(r, cls) || flushed;
+            slot = cls * CACHE_SLOTS - 1; // the stack was compacted: from its start again
+          }
         }
-        this.blockCache[kept] = this.blockCache[slot];
-        this.blockRecords[kept] = this.blockRecords[slot];
-        this.blockLists[kept] = this.blockLists[slot];
-        kept++;
       }
-      this.blockCount[cls] = kept - first;
+      return flushed;
+    }
+    for (let at = 0; at < count; at++) {
+      const r = this.pinned[at] >>> 2;
+      // Noted spans may have changed since (a block handed out again, or the span emptied and went): looked at now.
+      const cached = i32[r + R_CACHED];
+      if (cached > 0 && i32[r + R_USED] === cached) flushed = this.drainSpan(r, i32[r + R_CLASS]) || flushed;
     }
     return flushed;
+  }
+
+  /** Takes the blocks of the span of record word `r` (class `cls`) out of this object's block cache, back to it; whether any. */
+  private drainSpan(r: number, cls: number): boolean {
+    const record = r << 2;
+    const first = cls * CACHE_SLOTS;
+    const end = first + this.blockCount[cls];
+    let kept = first;
+    let drained = 0;
+    for (let slot = first; slot < end; slot++) {
+      if (this.blockRecords[slot] === record) {
+        this.drainBlocks[drained] = this.blockCache[slot];
+        this.drainLists[drained++] = this.blockLists[slot];
+        continue;
+      }
+      this.blockCache[kept] = this.blockCache[slot];
+      this.blockRecords[kept] = this.blockRecords[slot];
+      this.blockLists[kept] = this.blockLists[slot];
+      kept++;
+    }
+    this.blockCount[cls] = kept - first;
+    // Out of the cache first, then back to the span: the last one may empty it and release its record.
+    for (let at = 0; at < drained; at++) this.returnBlock(this.drainBlocks[at], record, this.drainLists[at]);
+    return drained !== 0;
   }
 
   /** A block a block cache held (counted free in `list`, in R_CACHED of `record`) goes onto its span's free list. */
@@ -1016,6 +1064,7 @@ export class PoolBackend implements Backend {
     const used = i32[r + R_USED] - 1;
     i32[r + R_USED] = used;
     i32[list + L_FREES]++;
+    if (used !== 0 && used === i32[r + R_CACHED]) this.notePinned(r); // the rest of its blocks sit in a block cache
     if (used === 0) {
       const release = this.emptied(list, record);
       this.mem.unlock(list + L_LOCK);
