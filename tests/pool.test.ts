@@ -49,6 +49,20 @@ function spanBytes(size: number): number {
   return POOL_SPAN_PAGES[poolClassOf(size)] * PAGE;
 }
 
+/** Two heap objects over one unshared memory (a pool heap and one attached to it), and the second's pool. */
+function twoHeapObjects() {
+  const buffer = new ArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
+  const config = {
+    maxBytes: 64 << 20,
+    backends: [createPoolBackend(), mmapBackend],
+    routes: [{ min: 1, max: POOL_MAX_SIZE, backend: "pool" }, { min: POOL_MAX_SIZE + 1, max: Infinity, backend: "mmap" }],
+    fallbacks: {},
+  };
+  const first = createHeap({ ...config, memory: buffer });
+  const second = attachHeap(buffer, config);
+  return { buffer, config, first, second, pool: second.router.backends[0] as PoolBackend };
+}
+
 function assertClean(heap: Heap, when: string): void {
   // The pool is called directly, past the router, so the router's counters are not expected to match it.
   const problems = heap.check("full").problems.filter((problem) => problem.where !== "router");
@@ -403,16 +417,7 @@ describe("pool backend", () => {
   });
 
   test("a heap object's cache is given back by detach, and by reclaim when the object was dropped without it", () => {
-    const buffer = new ArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
-    const config = {
-      maxBytes: 64 << 20,
-      backends: [createPoolBackend(), mmapBackend],
-      routes: [{ min: 1, max: POOL_MAX_SIZE, backend: "pool" }, { min: POOL_MAX_SIZE + 1, max: Infinity, backend: "mmap" }],
-      fallbacks: {},
-    };
-    const first = createHeap({ ...config, memory: buffer });
-    const second = attachHeap(buffer, config);
-    const pool = second.router.backends[0] as PoolBackend;
+    const { buffer, config, first, second, pool } = twoHeapObjects();
     for (const ptr of [40000, 100000].map((size) => first.malloc(size))) first.free(ptr); // two spans in first's cache
     assert.equal(pool.stats().detail.spans, 2);
     assert.equal(pool.stats().liveBlocks, 0, "the other heap object counts them free too");
@@ -809,16 +814,7 @@ describe("pool: the block cache of the multi-block classes (up to 16 KiB)", () =
   });
 
   test("blocks a dropped heap object had cached are found by reclaim; detach hands its own back", () => {
-    const buffer = new ArrayBuffer(1 << 20, { maxByteLength: 64 << 20 });
-    const config = {
-      maxBytes: 64 << 20,
-      backends: [createPoolBackend(), mmapBackend],
-      routes: [{ min: 1, max: POOL_MAX_SIZE, backend: "pool" }, { min: POOL_MAX_SIZE + 1, max: Infinity, backend: "mmap" }],
-      fallbacks: {},
-    };
-    const first = createHeap({ ...config, memory: buffer });
-    const second = attachHeap(buffer, config);
-    const pool = second.router.backends[0] as PoolBackend;
+    const { buffer, config, first, second, pool } = twoHeapObjects();
     const keep = first.malloc(5000);
     const cached = [5000, 5000, 2000].map((size) => first.malloc(size));
     for (const ptr of cached) first.free(ptr); // into first's block cache
