@@ -1047,6 +1047,7 @@ export class PageHeap {
    * pages count toward the step of slack.
    */
   private growFor(pages: number, chunk = false): boolean {
+    if (this.listDamage !== -1) return false; // a damaged free list made the search fail: growing would not mend it
     const h = this.h;
     this.mem.refresh();
     // Pages above the top that the heap did not grow (a WASM module's own memory.grow) become a foreign run

@@ -209,6 +209,22 @@ describe("a heap whose header was zeroed (a careless u8.fill(0))", () => {
     }
   });
 
+  test("a zeroed page-map leaf: malloc is CORRUPTED and the WebAssembly.Memory does not grow for it", () => {
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: 4096 });
+    const heap = createHeap({ memory });
+    heap.malloc(300000);
+    heap.free(heap.malloc(600000));
+    const before = memory.buffer.byteLength;
+    const leaf = heap.mem.u32[DIR_WORD];
+    new Uint8Array(memory.buffer).fill(0, leaf, leaf + 5 * 4096);
+    assert.throws(() => heap.malloc(2 * MiB), (error: unknown) => {
+      assert.ok(error instanceof HakmemError, String(error));
+      assert.equal(error.code, "CORRUPTED", error.message);
+      return true;
+    });
+    assert.equal(memory.buffer.byteLength, before, "no growth past a damaged free list (it had grown 2.4 MB)");
+  });
+
   test("a tiny slab record zeroed under a live class: its next refill is CORRUPTED (it had looped for good)", () => {
     const heap = createHeap({ memory: new ArrayBuffer(MiB, { maxByteLength: 64 * MiB }), maxBytes: 64 * MiB });
     const first = heap.malloc(100);
