@@ -303,16 +303,12 @@ export class TinyBackend implements Backend {
     this.counters[C_REFILLS]++;
     while (got < want) {
       if (slab === 0 || (i32[(slab >>> 2) + S_FREE] === 0 && i32[(slab >>> 2) + S_BUMP] >= i32[(slab >>> 2) + S_CAPACITY])) {
+        i32[this.countAt + cls] = got; // what it took so far stays cached should nextSlab throw (a damaged record)
         if (slab === 0 || !this.shared || this.collectRemote(slab) === 0) slab = this.nextSlab(cls);
         if (slab === 0) break;
         // A new slab may have grown the memory: a WebAssembly.Memory then has new views.
         i32 = this.mem.i32;
         cache = this.mem.u32;
-        if (!this.canServe(slab >>> 2, cls)) {
-          // A slab nextSlab hands over always has a block: a damaged record (zeroed, say) would loop here for good.
-          i32[this.countAt + cls] = got;
-          throw this.damagedCurrent(slab, cls);
-        }
       }
       const r = slab >>> 2;
       let head = i32[r + S_FREE];
@@ -369,7 +365,12 @@ export class TinyBackend implements Backend {
     const old = this.current[cls];
     if (old !== 0) {
       const r = old >>> 2;
-      if (i32[r + S_USED] === 0) return old; // an empty current slab is still good
+      if (i32[r + S_USED] === 0) {
+        // An empty current slab is still good, and always has a block to give: one that has none was written over (a zeroed
+        // record), and handing it back to refill again would loop for good.
+        if (this.canServe(r, cls)) return old;
+        throw this.damagedCurrent(old, cls);
+      }
       i32[r + S_STATE] = SlabState.full;
       this.current[cls] = 0;
       listPush(i32, this.full, cls, old);
