@@ -379,7 +379,7 @@ export class TinyBackend implements Backend {
     let slab = this.partial[cls];
     if (slab !== 0) {
       if (!this.plausibleRecord(slab)) throw this.damagedList(cls, slab);
-      listRemove(i32, this.partial, cls, slab);
+      listRemove(this.mem.i32, this.partial, cls, slab); // the views as the test left them
     } else if ((slab = this.shared ? this.adopt(cls) : 0) === 0) {
       slab = this.primary.acquire(cls, this.owner);
       if (slab === 0) return 0;
@@ -392,10 +392,10 @@ export class TinyBackend implements Backend {
 
   /** Looks at the first few used-up slabs of a class for remote frees; moves those that got some. */
   private scanFull(cls: number): void {
-    const i32 = this.mem.i32;
     let slab = this.full[cls];
     for (let looked = 0; slab !== 0 && looked < FULL_SCAN; looked++) {
       if (!this.plausibleRecord(slab)) throw this.damagedList(cls, slab);
+      const i32 = this.mem.i32; // after the test: it may have refreshed the views
       const next = i32[(slab >>> 2) + S_NEXT] >>> 0;
       if (this.collectRemote(slab) > 0) {
         listRemove(i32, this.full, cls, slab);
@@ -659,7 +659,9 @@ export class TinyBackend implements Backend {
 
   /** True when byte offset `slab` can be a record: aligned to one, past the header, inside the memory. */
   private plausibleRecord(slab: number): boolean {
-    return slab % RECORD_BYTES === 0 && slab >= this.mem.base + HEADER_BYTES && slab + RECORD_BYTES <= this.mem.byteLength;
+    if (slab % RECORD_BYTES !== 0 || slab < this.mem.base + HEADER_BYTES) return false;
+    // Past this worker's views: another thread may have grown a shared WebAssembly.Memory; look again once.
+    return slab + RECORD_BYTES <= this.mem.byteLength || (this.mem.refresh(true) && slab + RECORD_BYTES <= this.mem.byteLength);
   }
 
   /** The error for a slab list of class `cls` that leads to `slab`, which no record is (the list heads or links were written over). */
