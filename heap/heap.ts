@@ -762,7 +762,6 @@ export class Heap {
    * them, cannot shrink). Returns the bytes released to the page heap.
    */
   trim(): number {
-    this.pages.syncViews();
     if (!this.pages.headerIntact()) throw this.pages.damagedHeader(); // the walks below would go through garbage
     let released = 0;
     for (const backend of this.backendList) released += backend.trim();

@@ -170,6 +170,15 @@ export function checkPages(
  * make look wrong for a moment is checked (for attaching, which takes no
  * lock): the counters and the free-list heads are left out.
  */
+/**
+ * True when the header at word `h` still holds the two words the page heap lays out and no operation changes: the page
+ * shift and the header pages (a zeroed or overwritten header fails it). check() reports them; the page heap tests them
+ * before each run operation.
+ */
+export function layoutWordsIntact(i32: Int32Array, h: number): boolean {
+  return i32[h + layout.H_PAGE_SHIFT] === layout.PAGE_SHIFT && i32[h + layout.H_HEADER_PAGES] === layout.HEADER_PAGES;
+}
+
 export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], counters = true): boolean {
   const h = heap.h;
   const i32 = heap.i32;
@@ -181,7 +190,7 @@ export function checkPageHeader(heap: PageCheckState, problems: CheckProblem[], 
     ? heap.mem.byteLength >>> layout.PAGE_SHIFT
     : Math.min(i32[h + layout.H_MAX_PAGES] >>> 0, layout.MAX_MEMORY_BYTES / layout.PAGE_SIZE);
   const top = i32[h + layout.H_TOP_PAGE];
-  if (i32[h + layout.H_PAGE_SHIFT] !== layout.PAGE_SHIFT || i32[h + layout.H_HEADER_PAGES] !== layout.HEADER_PAGES) {
+  if (!layoutWordsIntact(i32, h)) {
     problems.push({
       where,
       message: `page shift ${i32[h + layout.H_PAGE_SHIFT]} and header pages ${i32[h + layout.H_HEADER_PAGES]} are not this layout's`,

@@ -76,7 +76,6 @@ import {
   H_SMALL_FREE_BUCKETS,
   H_TOP_PAGE,
   H_USED_PAGES,
-  HEADER_PAGES,
   KIND_MASK,
   LEAF_AREA,
   LEAF_BYTES,
@@ -105,7 +104,7 @@ import {
   TWO_AREAS_MIN_PAGES,
 } from "./free_runs.ts";
 import { MAX_GROW_STEP_PAGES, shrinkThreshold, WASM_SLACK_SHIFT } from "./growth.ts";
-import { checkPageHeader, checkPages, type CheckProblem, type PageCheckState } from "./page_check.ts";
+import { checkPageHeader, checkPages, type CheckProblem, layoutWordsIntact, type PageCheckState } from "./page_check.ts";
 import { areaIndex, entryOf, lastEntryOf, NEXT_W, nextEntryOf, PAGE_IN_REGION, PREV_W, REGION_PAGE_SHIFT, TAG_W } from "./page_map.ts";
 
 /**
@@ -383,15 +382,10 @@ export class PageHeap {
     return page;
   }
 
-  /**
-   * True when the header still holds the two words the page heap lays out and no operation changes: the page shift and
-   * the header pages (a zeroed or overwritten header fails it; the magic number is the heap's, see heap/header.ts).
-   */
+  /** True when the header's layout words are intact ({@linkcode layoutWordsIntact}; the magic number is the heap's, see heap/header.ts). */
   headerIntact(): boolean {
-    const h = this.h;
-    if (this.mem.i32.length <= h + H_HEADER_PAGES) this.mem.refresh(true); // views a module's growth detached
-    const i32 = this.mem.i32;
-    return i32[h + H_PAGE_SHIFT] === PAGE_SHIFT && i32[h + H_HEADER_PAGES] === HEADER_PAGES;
+    if (this.mem.i32.length <= this.h + H_HEADER_PAGES) this.mem.refresh(true); // views a module's growth detached
+    return layoutWordsIntact(this.mem.i32, this.h);
   }
 
   /** The error for a header that fails {@linkcode headerIntact}. */
@@ -590,28 +584,32 @@ export class PageHeap {
       // run, and a list holds fewer runs than the heap has pages: a page map written over (a zeroed leaf links page 0 to
       // itself) ends the search, remembered for allocRun to refuse, instead of looping or handing out live pages.
       if (bucket < EXACT_BUCKETS || bucket > wanted) {
-        if (head >= this.first && head < top && -i32[entryOf(u32, dir, head) + TAG_W] >= pages) return head;
+        if (this.listedFreeRun(head, top) >= pages) return head;
         this.listDamage = head;
         return -1;
       }
-      let steps = top;
-      for (let page = head; page >= 0; steps--) {
-        if (page < this.first || page >= top || steps <= 0) {
+      for (let page = head, steps = top; page >= 0; steps--) {
+        const length = steps > 0 ? this.listedFreeRun(page, top) : 0;
+        if (length === 0) {
           this.listDamage = page;
           return -1;
         }
-        const at = entryOf(u32, dir, page);
-        const tag = i32[at + TAG_W];
-        if (!(tag < 0)) {
-          this.listDamage = page;
-          return -1;
-        }
-        if (-tag >= pages) return page;
-        page = i32[at + NEXT_W];
+        if (length >= pages) return page;
+        page = i32[entryOf(u32, dir, page) + NEXT_W];
       }
       mask &= mask - 1;
     }
     return -1;
+  }
+
+  /**
+   * Pages of the free run a free list names at `page` (below the top `top`), 0 when no free run starts there: the list
+   * was written over (findFit and returnSmallArea then stop, with `listDamage`, rather than loop or hand out live pages).
+   */
+  private listedFreeRun(page: number, top: number): number {
+    if (page < this.first || page >= top) return 0;
+    const tag = this.i32[entryOf(this.u32, this.dir, page) + TAG_W];
+    return tag < 0 ? -tag : 0;
   }
 
   /** Pages in the free run starting at `page`, 0 if it is not a free run's start. */
@@ -789,8 +787,7 @@ export class PageHeap {
     for (let steps = i32[h + H_TOP_PAGE]; i32[h + H_SMALL_FREE_BITMAP] !== 0; steps--) {
       const bucket = 31 - Math.clz32(i32[h + H_SMALL_FREE_BITMAP] & -i32[h + H_SMALL_FREE_BITMAP]);
       const page = i32[h + H_SMALL_FREE_BUCKETS + bucket];
-      const top = i32[h + H_TOP_PAGE];
-      if (steps <= 0 || page < this.first || page >= top || !(i32[entryOf(this.u32, this.dir, page) + TAG_W] < 0)) {
+      if (steps <= 0 || this.listedFreeRun(page, i32[h + H_TOP_PAGE]) === 0) {
         this.listDamage = page; // as findFit: a list naming no free run was written over; allocRun refuses
         return false;
       }

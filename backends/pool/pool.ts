@@ -333,7 +333,7 @@ export class PoolBackend implements Backend {
     this.tag = cacheTag(context.workerId);
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       const fit = Math.floor(BLOCK_CACHE_BYTES / POOL_CLASS_SIZES[cls]);
-      const multi = POOL_SPAN_BLOCKS[cls] > 1 && !this.shared && !this.debug && BLOCK_CACHE_BYTES > 0;
+      const multi = POOL_SPAN_BLOCKS[cls] > 1 && !this.shared && !this.debug;
       this.blockSlots[cls] = multi ? Math.min(CACHE_SLOTS, Math.max(2, fit)) : 0;
     }
     this.capabilities = {
@@ -526,20 +526,17 @@ export class PoolBackend implements Backend {
   /**
    * Hands every block in this object's block cache back to its span (as a
    * free would); spans that empty go to the empty list or back to the page
-   * heap. Returns whether it held any. No lock: unshared memory only.
+   * heap. No lock: unshared memory only.
    */
-  private flushBlocks(): boolean {
-    let flushed = false;
+  private flushBlocks(): void {
     for (let cls = 0; cls < POOL_CLASS_COUNT; cls++) {
       while (this.blockCount[cls] !== 0) {
         const n = this.blockCount[cls] - 1;
         const slot = cls * CACHE_SLOTS + n;
         this.blockCount[cls] = n;
         this.returnBlock(this.blockCache[slot], this.blockRecords[slot], this.blockLists[slot]);
-        flushed = true;
       }
     }
-    return flushed;
   }
 
   /**
